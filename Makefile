@@ -1,0 +1,43 @@
+# GLIP in Swift: build, test and benchmark.
+SWIFT ?= swift
+APT_PACKAGES := libopenblas-dev libyaml-dev libpng-dev libjpeg62-turbo-dev pkg-config
+REF_VENV := .venv-ref
+REF_PYTHON := $(REF_VENV)/bin/python
+
+.PHONY: deps build test bench reference fixtures clean
+
+## deps: install the Debian packages the build links against (only those missing)
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update && $$SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
+	fi
+
+## build: release build of the glip executable
+build: deps
+	$(SWIFT) build -c release --product glip
+
+## test: the whole test suite
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+## reference: a virtualenv with the pinned reference tools (PyTorch CPU) for fixtures and benchmarks
+reference: $(REF_PYTHON)
+$(REF_PYTHON): scripts/reference/requirements.txt
+	python3 -m venv $(REF_VENV)
+	$(REF_VENV)/bin/pip install -r scripts/reference/requirements.txt
+	touch $(REF_PYTHON)
+
+## fixtures: regenerate Tests/Fixtures/ops from PyTorch
+fixtures: $(REF_PYTHON)
+	$(REF_PYTHON) scripts/reference/ops.py
+
+## bench: our kernels and PyTorch's on the same machine, as pinned and with OpenBLAS choosing its own kernel
+bench: build $(REF_PYTHON)
+	scripts/bench.sh
+
+clean:
+	rm -rf .build

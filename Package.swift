@@ -1,0 +1,39 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let optimized: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+
+let package = Package(
+  name: "GLIPSwift",
+  platforms: [.macOS(.v14)],
+  products: [
+    .executable(name: "glip", targets: ["glip"]),
+    .library(name: "TensorCore", targets: ["TensorCore"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+  ],
+  targets: [
+    .systemLibrary(
+      name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
+      providers: [.apt(["libopenblas-dev"])]),
+    .systemLibrary(
+      name: "CYAML", path: "Sources/CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+    .systemLibrary(
+      name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+    .systemLibrary(
+      name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg",
+      providers: [.apt(["libjpeg62-turbo-dev"])]),
+    .target(name: "TensorCore", dependencies: ["COpenBLAS"], swiftSettings: optimized),
+    .executableTarget(
+      name: "glip",
+      dependencies: [
+        "TensorCore",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ],
+      swiftSettings: optimized),
+    .target(name: "TensorCoreTestSupport", dependencies: ["TensorCore"], path: "Tests/TensorCoreTestSupport"),
+    .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TensorCoreTestSupport"]),
+  ],
+  swiftLanguageModes: [.v5]
+)

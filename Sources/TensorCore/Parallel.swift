@@ -1,0 +1,77 @@
+import COpenBLAS
+import Dispatch
+import Foundation
+
+/// Splits loops across cores without oversubscribing them: while our own threads run, OpenBLAS runs single-threaded.
+public enum Parallel {
+  /// Number of worker threads our own loops use (the machine's active cores).
+  public static let coreCount = max(1, ProcessInfo.processInfo.activeProcessorCount)
+
+  /// Below this many elements of work a loop runs on the calling thread.
+  public static let minimumWork = 1 << 15
+
+  /// Calls `body` on disjoint chunks covering `0..<count`, in parallel when `count * costPerItem` is large enough.
+
+  public static func forEachChunk(
+    _ count: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Void
+  ) {
+    guard count > 0 else { return }
+    let chunks = Swift.min(coreCount, Swift.max(1, count * costPerItem / minimumWork), count)
+    if chunks <= 1 {
+      body(0..<count)
+      return
+    }
+    BLAS.withThreads(1) {
+      DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+        let start = count * chunk / chunks
+        let end = count * (chunk + 1) / chunks
+        body(start..<end)
+      }
+    }
+  }
+
+  /// Calls `body(index)` for every index in `0..<count`, split into chunks as `forEachChunk` does.
+
+  public static func forEach(_ count: Int, costPerItem: Int = 1, _ body: (Int) -> Void) {
+    forEachChunk(count, costPerItem: costPerItem) { range in
+      for index in range { body(index) }
+    }
+  }
+}
+
+/// OpenBLAS threading and kernel identification.
+public enum BLAS {
+  private static let lock = NSLock()
+  nonisolated(unsafe) private static var singleThreadDepth = 0
+  public static let defaultThreads = Parallel.coreCount
+
+  /// Runs `body` with OpenBLAS limited to `threads` threads, restoring the default afterwards.
+
+  public static func withThreads<Result>(_ threads: Int, _ body: () throws -> Result) rethrows -> Result {
+    enter(threads)
+    defer { leave() }
+    return try body()
+  }
+
+  static func enter(_ threads: Int) {
+    lock.lock()
+    defer { lock.unlock() }
+    singleThreadDepth += 1
+    if singleThreadDepth == 1 { openblas_set_num_threads(Int32(threads)) }
+  }
+
+  static func leave() {
+    lock.lock()
+    defer { lock.unlock() }
+    singleThreadDepth -= 1
+    if singleThreadDepth == 0 { openblas_set_num_threads(Int32(defaultThreads)) }
+  }
+
+  /// The kernel OpenBLAS chose (for example "Haswell" or "SkylakeX"), as `openblas_get_corename` reports it.
+  public static var coreName: String {
+    guard let name = openblas_get_corename() else { return "unknown" }
+    return String(cString: name).trimmingCharacters(in: .whitespaces)
+  }
+
+  public static var threadCount: Int { Int(openblas_get_num_threads()) }
+}
