@@ -9,6 +9,7 @@ let package = Package(
   products: [
     .executable(name: "glip", targets: ["glip"]),
     .library(name: "TensorCore", targets: ["TensorCore"]),
+    .library(name: "NN", targets: ["NN"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
@@ -25,6 +26,7 @@ let package = Package(
       name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg",
       providers: [.apt(["libjpeg62-turbo-dev"])]),
     .target(name: "TensorCore", dependencies: ["COpenBLAS"], swiftSettings: optimized),
+    .target(name: "NN", dependencies: ["TensorCore"], swiftSettings: optimized),
     .executableTarget(
       name: "glip",
       dependencies: [
@@ -34,6 +36,7 @@ let package = Package(
       swiftSettings: optimized),
     .target(name: "TensorCoreTestSupport", dependencies: ["TensorCore"], path: "Tests/TensorCoreTestSupport"),
     .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TensorCoreTestSupport"]),
+    .testTarget(name: "NNTests", dependencies: ["NN", "TensorCore", "TensorCoreTestSupport"]),
   ],
   swiftLanguageModes: [.v5]
 )

@@ -1,0 +1,179 @@
+import Foundation
+import TensorCore
+
+/// Marks normalisation layers, whose affine parameters `noDecayOnNormsAndBiases` exempts from weight decay.
+public protocol NormalizationLayer: Module {}
+
+/// A rule giving parameters whose keys match `patterns` their own learning-rate and weight-decay multipliers.
+public struct ParameterGroupRule: Sendable {
+  public var patterns: [String]
+  public var lrMult: Float
+  public var decayMult: Float
+
+  public init(match patterns: [String], lrMult: Float = 1, decayMult: Float = 1) {
+    self.patterns = patterns
+    self.lrMult = lrMult
+    self.decayMult = decayMult
+  }
+}
+
+/// One parameter as an optimizer sees it: its key and multipliers resolved from the group rules.
+public struct OptimizedParameter {
+  public let key: String
+  public let parameter: Parameter
+  public let lrMult: Float
+  public let decayMult: Float
+}
+
+/// Resolves group rules over a module's parameters: the first matching rule wins; each rule must match something.
+public func optimizedParameters(
+  of module: Module, groups: [ParameterGroupRule] = [], noDecayOnNormsAndBiases: Bool = false
+) throws -> [OptimizedParameter] {
+  let normKeys = Set(
+    module.namedModules().filter { $0.module is NormalizationLayer }.flatMap { entry in
+      entry.module.namedParameters(prefix: entry.key).map(\.key)
+    })
+  var ruleFor: [String: ParameterGroupRule] = [:]
+  for rule in groups {
+    for (key, _) in try module.parameters(matching: rule.patterns) where ruleFor[key] == nil { ruleFor[key] = rule }
+  }
+  return module.namedParameters().map { key, parameter in
+    let rule = ruleFor[key]
+    var decayMult = rule?.decayMult ?? 1
+    if noDecayOnNormsAndBiases && (key.hasSuffix(".bias") || key == "bias" || normKeys.contains(key)) { decayMult = 0 }
+    return OptimizedParameter(key: key, parameter: parameter, lrMult: rule?.lrMult ?? 1, decayMult: decayMult)
+  }
+}
+
+/// Updates parameters from their accumulated gradients. Frozen parameters are skipped and hold no state.
+public protocol Optimizer: AnyObject {
+  /// The base learning rate; schedules set it each iteration.
+  var learningRate: Float { get set }
+  var parameters: [OptimizedParameter] { get }
+  func step()
+}
+
+extension Optimizer {
+  /// Clears the gradients of every parameter.
+  public func zeroGrad() { for entry in parameters { entry.parameter.zeroGrad() } }
+}
+
+/// Stochastic gradient descent with momentum, dampening, Nesterov and (coupled) weight decay, as `torch.optim.SGD`.
+public final class SGD: Optimizer {
+  public var learningRate: Float
+  public let momentum: Float
+  public let dampening: Float
+  public let nesterov: Bool
+  public let weightDecay: Float
+  public let parameters: [OptimizedParameter]
+  private var momentumBuffers: [ObjectIdentifier: Tensor] = [:]
+
+  public init(
+    _ parameters: [OptimizedParameter], learningRate: Float, momentum: Float = 0, dampening: Float = 0,
+    nesterov: Bool = false, weightDecay: Float = 0
+  ) {
+    precondition(!nesterov || (momentum > 0 && dampening == 0), "SGD: Nesterov needs momentum > 0 and no dampening")
+    self.parameters = parameters
+    self.learningRate = learningRate
+    self.momentum = momentum
+    self.dampening = dampening
+    self.nesterov = nesterov
+    self.weightDecay = weightDecay
+  }
+
+  public func step() {
+    for entry in parameters where !entry.parameter.isFrozen {
+      guard let grad = entry.parameter.grad else { continue }
+      let id = ObjectIdentifier(entry.parameter)
+      let lr = learningRate * entry.lrMult, decay = weightDecay * entry.decayMult
+      let isFirst = momentumBuffers[id] == nil
+      var buffer = momentumBuffers[id] ?? Tensor.zeros(entry.parameter.shape)
+      let (momentum, dampening, nesterov) = (self.momentum, self.dampening, self.nesterov)
+      let gradient = grad.data
+      buffer.withUnsafeMutableBufferPointer { velocity in
+        entry.parameter.update { weights in
+          for index in 0..<weights.count {
+            var g = gradient[index] + decay * weights[index]
+            if momentum != 0 {
+              velocity[index] = isFirst ? g : momentum * velocity[index] + (1 - dampening) * g
+              g = nesterov ? g + momentum * velocity[index] : velocity[index]
+            }
+            weights[index] -= lr * g
+          }
+        }
+      }
+      if momentum != 0 { momentumBuffers[id] = buffer }
+    }
+  }
+}
+
+/// Adam with decoupled weight decay and bias correction, as `torch.optim.AdamW`.
+public final class AdamW: Optimizer {
+  public var learningRate: Float
+  public let beta1: Float
+  public let beta2: Float
+  public let epsilon: Float
+  public let weightDecay: Float
+  public let parameters: [OptimizedParameter]
+  private var moments: [ObjectIdentifier: (first: Tensor, second: Tensor, steps: Int)] = [:]
+
+  public init(
+    _ parameters: [OptimizedParameter], learningRate: Float, beta1: Float = 0.9, beta2: Float = 0.999,
+    epsilon: Float = 1e-8, weightDecay: Float = 0.01
+  ) {
+    self.parameters = parameters
+    self.learningRate = learningRate
+    self.beta1 = beta1
+    self.beta2 = beta2
+    self.epsilon = epsilon
+    self.weightDecay = weightDecay
+  }
+
+  public func step() {
+    for entry in parameters where !entry.parameter.isFrozen {
+      guard let grad = entry.parameter.grad else { continue }
+      let id = ObjectIdentifier(entry.parameter)
+      var state = moments[id] ?? (Tensor.zeros(entry.parameter.shape), Tensor.zeros(entry.parameter.shape), 0)
+      state.steps += 1
+      let lr = learningRate * entry.lrMult, decay = weightDecay * entry.decayMult
+      let (beta1, beta2, epsilon) = (self.beta1, self.beta2, self.epsilon)
+      let correction1 = 1 - Float(pow(Double(beta1), Double(state.steps)))
+      let correction2Root = Float(sqrt(1 - pow(Double(beta2), Double(state.steps))))
+      let stepSize = lr / correction1
+      let gradient = grad.data
+      state.first.withUnsafeMutableBufferPointer { first in
+        state.second.withUnsafeMutableBufferPointer { second in
+          entry.parameter.update { weights in
+            for index in 0..<weights.count {
+              let g = gradient[index]
+              weights[index] *= 1 - lr * decay
+              first[index] = beta1 * first[index] + (1 - beta1) * g
+              second[index] = beta2 * second[index] + (1 - beta2) * g * g
+              let denominator = second[index].squareRoot() / correction2Root + epsilon
+              weights[index] -= stepSize * first[index] / denominator
+            }
+          }
+        }
+      }
+      moments[id] = state
+    }
+  }
+}
+
+/// Scales gradients so their global L2 norm is at most `maxNorm` (as `torch.nn.utils.clip_grad_norm_`).
+/// Returns the norm before clipping.
+@discardableResult
+public func clipGradientNorm(_ parameters: [Parameter], maxNorm: Float) -> Float {
+  let grads = parameters.compactMap { parameter in parameter.isFrozen ? nil : parameter.grad.map { ($0, parameter) } }
+  var total: Double = 0
+  for (grad, _) in grads {
+    let values = grad.data
+    for index in 0..<grad.count { total += Double(values[index]) * Double(values[index]) }
+  }
+  let norm = Float(total.squareRoot())
+  let coefficient = maxNorm / (norm + 1e-6)
+  if coefficient < 1 {
+    for (grad, parameter) in grads { parameter.setGrad(withNoGrad { grad * coefficient }) }
+  }
+  return norm
+}
