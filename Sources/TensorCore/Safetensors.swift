@@ -30,7 +30,10 @@ public struct SafetensorsFile {
   public subscript(name: String) -> Tensor? { tensors[name] }
 
   public static func read(path: String) throws -> SafetensorsFile {
-    guard let data = FileManager.default.contents(atPath: path) else {
+    let data: Data
+    do {
+      data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
+    } catch {
       throw SafetensorsError(path: path, reason: "cannot read file")
     }
     return try parse(data, path: path)
@@ -56,7 +59,7 @@ public struct SafetensorsFile {
       throw fail("header is not valid JSON (\(error.localizedDescription))")
     }
     var tensors: [String: Tensor] = [:]
-    var ordered: [(Int, String)] = []
+    var ordered: [(begin: Int, end: Int, name: String)] = []
     var metadata: [String: String] = [:]
     let payloadSize = data.count - headerEnd
     for (name, value) in header {
@@ -79,11 +82,31 @@ public struct SafetensorsFile {
       }
       let bytes = data.subdata(in: (headerEnd + begin)..<(headerEnd + end))
       tensors[name] = scalarType.decode(bytes, shape: shape)
-      ordered.append((begin, name))
+      ordered.append((begin, end, name))
     }
+    try checkLayout(ordered, payloadSize: payloadSize, fail: fail)
     var file = SafetensorsFile(tensors: tensors, metadata: metadata)
-    file.names = ordered.sorted { $0 < $1 }.map(\.1)
+    file.names = ordered.sorted { ($0.begin, $0.name) < ($1.begin, $1.name) }.map(\.name)
     return file
+  }
+
+  /// Tensors must tile the payload: sorted by offset, without overlaps or gaps, ending at the file's end.
+  private static func checkLayout(
+    _ ordered: [(begin: Int, end: Int, name: String)], payloadSize: Int, fail: (String) -> SafetensorsError
+  ) throws {
+    var expectedBegin = 0
+    for (begin, end, name) in ordered.sorted(by: { ($0.begin, $0.end) < ($1.begin, $1.end) }) {
+      guard begin == expectedBegin else {
+        throw fail(
+          begin < expectedBegin
+            ? "tensor '\(name)' overlaps the previous tensor (starts at \(begin), previous ends at \(expectedBegin))"
+            : "gap before tensor '\(name)' (starts at \(begin), previous ends at \(expectedBegin))")
+      }
+      expectedBegin = end
+    }
+    guard expectedBegin == payloadSize else {
+      throw fail("payload is \(payloadSize) bytes but tensors cover \(expectedBegin); the file is truncated or padded")
+    }
   }
 
   private static func elementCountOrZero(_ shape: [Int]) -> Int { shape.contains { $0 < 0 } ? -1 : shape.reduce(1, *) }

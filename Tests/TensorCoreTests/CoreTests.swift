@@ -72,3 +72,43 @@ final class CoreTests: XCTestCase {
     XCTAssertEqual(file["b"]?.scalars, [1.5])
   }
 }
+
+final class SafetensorsFixtureTests: XCTestCase {
+  func testReadsEveryDtypeWrittenByPythonSafetensors() throws {
+    let file = try SafetensorsFile.read(path: Fixtures.path("safetensors/dtypes.safetensors"))
+    XCTAssertEqual(file.metadata["note"], "written by safetensors")
+    for name in ["f32", "f16", "bf16", "f64", "i64", "i32", "u8", "bool", "scalar", "empty", "bn.num_batches_tracked"] {
+      let tensor = try XCTUnwrap(file[name], name)
+      let expected = try XCTUnwrap(file[name + ".expected"], name)
+      XCTAssertEqual(tensor.shape, expected.shape, name)
+      XCTAssertEqual(tensor.scalars, expected.scalars, name)
+    }
+    XCTAssertEqual(file["scalar"]?.shape, [])
+    XCTAssertEqual(file["empty"]?.shape, [0, 3])
+  }
+
+  func testRejectsOverlappingAndTruncatedLayouts() {
+    func file(_ header: String, payload: Int) -> Data {
+      var data = Data()
+      withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { data.append(contentsOf: $0) }
+      data.append(header.data(using: .utf8)!)
+      data.append(Data(count: payload))
+      return data
+    }
+    let overlapping = #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#
+    XCTAssertThrowsError(try SafetensorsFile.parse(file(overlapping, payload: 8), path: "x.safetensors")) {
+      XCTAssertTrue("\($0)".contains("x.safetensors: tensor 'b' overlaps"), "\($0)")
+    }
+    let padded = #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#
+    XCTAssertThrowsError(try SafetensorsFile.parse(file(padded, payload: 12), path: "y.safetensors")) {
+      XCTAssertTrue("\($0)".contains("tensors cover 4"), "\($0)")
+    }
+    let badDtype = #"{"a":{"dtype":"C64","shape":[1],"data_offsets":[0,8]}}"#
+    XCTAssertThrowsError(try SafetensorsFile.parse(file(badDtype, payload: 8), path: "z.safetensors")) {
+      XCTAssertTrue("\($0)".contains("unsupported dtype C64"), "\($0)")
+    }
+    XCTAssertThrowsError(try SafetensorsFile.parse(file("{not json", payload: 0), path: "j.safetensors")) {
+      XCTAssertTrue("\($0)".contains("j.safetensors: header is not valid JSON"), "\($0)")
+    }
+  }
+}
