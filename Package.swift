@@ -10,6 +10,7 @@ let package = Package(
     .executable(name: "glip", targets: ["glip"]),
     .library(name: "TensorCore", targets: ["TensorCore"]),
     .library(name: "NN", targets: ["NN"]),
+    .library(name: "Config", targets: ["Config"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
@@ -27,6 +28,7 @@ let package = Package(
       providers: [.apt(["libjpeg62-turbo-dev"])]),
     .target(name: "TensorCore", dependencies: ["COpenBLAS"], swiftSettings: optimized),
     .target(name: "NN", dependencies: ["TensorCore"], swiftSettings: optimized),
+    .target(name: "Config", dependencies: ["CYAML"]),
     .executableTarget(
       name: "glip",
       dependencies: [
@@ -37,6 +39,7 @@ let package = Package(
     .target(name: "TensorCoreTestSupport", dependencies: ["TensorCore"], path: "Tests/TensorCoreTestSupport"),
     .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TensorCoreTestSupport"]),
     .testTarget(name: "NNTests", dependencies: ["NN", "TensorCore", "TensorCoreTestSupport"]),
+    .testTarget(name: "ConfigTests", dependencies: ["Config"]),
   ],
   swiftLanguageModes: [.v5]
 )
