@@ -1,0 +1,151 @@
+import COpenBLAS
+
+/// Matrix products on OpenBLAS. Transposes are passed to `cblas_sgemm` as flags, never materialised.
+extension Tensor {
+  /// Row-major `C = alpha · op(A) · op(B) + beta · C` on raw pointers.
+  static func gemm(
+    transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+    a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+    beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+  ) {
+    guard m > 0, n > 0 else { return }
+    guard k > 0 else {
+      if beta == 0 { for row in 0..<m { (c + row * ldc).update(repeating: 0, count: n) } }
+      return
+    }
+    cblas_sgemm(
+      CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+      Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+  }
+
+  /// Matrix product with `torch.matmul` semantics.
+  ///
+  /// - 1-D · 1-D: dot product (0-d result).
+  /// - 2-D · 2-D: `[m, k] · [k, n] → [m, n]`.
+  /// - A 1-D operand is promoted to a matrix (a row on the left, a column on the right) and the added axis removed.
+  /// - N-D: batched over the leading axes, which broadcast: `[2, 1, m, k] · [5, k, n] → [2, 5, m, n]`.
+  public func matmul(_ other: Tensor) -> Tensor {
+    precondition(rank >= 1 && other.rank >= 1, "matmul: operands must have at least 1 dimension, got \(shape) and \(other.shape)")
+    if rank == 1 && other.rank == 1 {
+      return reshaped([1, count]).matmul(other.reshaped([other.count, 1])).reshaped([])
+    }
+    if rank == 1 {
+      let result = reshaped([1, count]).matmul(other)
+      return result.reshaped(Array(result.shape.dropLast(2)) + [result.shape.last!])
+    }
+    if other.rank == 1 {
+      return matmul(other.reshaped([other.count, 1])).reshaped(Array(shape.dropLast()))
+    }
+    let lhs = self, rhs = other
+    let output = Tensor.batchedProduct(lhs, rhs, transposeLhs: false, transposeRhs: false)
+    return Tensor.record("matmul", output: output, inputs: [lhs, rhs]) { grad in
+      [
+        lhs.requiresGrad ? Tensor.batchedProduct(grad, rhs, transposeLhs: false, transposeRhs: true).sum(toShape: lhs.shape) : nil,
+        rhs.requiresGrad ? Tensor.rhsGradient(lhs: lhs, grad: grad, rhsShape: rhs.shape) : nil,
+      ]
+    }
+  }
+
+  /// d(A·B)/dB = Aᵀ·G, summed over broadcast batch axes; a matrix B with a batched A takes one folded GEMM.
+  private static func rhsGradient(lhs: Tensor, grad: Tensor, rhsShape: [Int]) -> Tensor {
+    if rhsShape.count == 2 && !lhs.shape.dropLast(2).isEmpty {
+      let (k, n) = (rhsShape[0], rhsShape[1])
+      let rows = lhs.count / k
+      let result = Tensor(uninitializedShape: rhsShape)
+      gemm(
+        transposeA: true, transposeB: false, m: k, n: n, k: rows, a: lhs.data, lda: k, b: grad.data, ldb: n,
+        c: result.mutableData, ldc: n)
+      return result
+    }
+    return batchedProduct(lhs, grad, transposeLhs: true, transposeRhs: false).sum(toShape: rhsShape)
+  }
+
+  /// `op(lhs) · op(rhs)` over broadcast batch axes, for operands of rank ≥ 2. No autograd.
+  static func batchedProduct(_ lhs: Tensor, _ rhs: Tensor, transposeLhs: Bool, transposeRhs: Bool) -> Tensor {
+    let (lhsRows, lhsColumns) = (lhs.shape[lhs.rank - 2], lhs.shape[lhs.rank - 1])
+    let (rhsRows, rhsColumns) = (rhs.shape[rhs.rank - 2], rhs.shape[rhs.rank - 1])
+    let (m, k) = transposeLhs ? (lhsColumns, lhsRows) : (lhsRows, lhsColumns)
+    let (rhsK, n) = transposeRhs ? (rhsColumns, rhsRows) : (rhsRows, rhsColumns)
+    precondition(
+      k == rhsK,
+      "matmul: inner dimensions differ: \(lhs.shape)\(transposeLhs ? "ᵀ" : "") · \(rhs.shape)\(transposeRhs ? "ᵀ" : "")")
+    let lhsBatch = Array(lhs.shape.dropLast(2)), rhsBatch = Array(rhs.shape.dropLast(2))
+    let batchShape = broadcastShapeOrFail(lhsBatch, rhsBatch, op: "matmul (batch axes)")
+    let result = Tensor(uninitializedShape: batchShape + [m, n])
+    let batchCount = elementCount(batchShape)
+    let (a, b, c) = (lhs.data, rhs.data, result.mutableData)
+
+    // A batch of row blocks times one shared matrix is a single tall GEMM.
+    if !transposeLhs && elementCount(rhsBatch) == 1 && lhsBatch == batchShape {
+      gemm(
+        transposeA: false, transposeB: transposeRhs, m: batchCount * m, n: n, k: k, a: a, lda: lhsColumns,
+        b: b, ldb: rhsColumns, c: c, ldc: n)
+      return result
+    }
+    let lhsStrides = broadcastStrides(lhsBatch, to: batchShape), rhsStrides = broadcastStrides(rhsBatch, to: batchShape)
+    let (lhsMatrix, rhsMatrix) = (lhsRows * lhsColumns, rhsRows * rhsColumns)
+    func multiply(_ batch: Int) {
+      var remaining = batch, lhsOffset = 0, rhsOffset = 0
+      for axis in stride(from: batchShape.count - 1, through: 0, by: -1) {
+        let coordinate = remaining % batchShape[axis]
+        remaining /= batchShape[axis]
+        lhsOffset += coordinate * lhsStrides[axis]
+        rhsOffset += coordinate * rhsStrides[axis]
+      }
+      gemm(
+        transposeA: transposeLhs, transposeB: transposeRhs, m: m, n: n, k: k, a: a + lhsOffset * lhsMatrix,
+        lda: lhsColumns, b: b + rhsOffset * rhsMatrix, ldb: rhsColumns, c: c + batch * m * n, ldc: n)
+    }
+    // Many small products: spread the batch over cores (BLAS single-threaded meanwhile). Large ones: BLAS threads.
+    if batchCount > 1 && m * n * k < 128 * 128 * 128 {
+      Parallel.forEach(batchCount, costPerItem: max(1, m * n * k / 64)) { multiply($0) }
+    } else {
+      for batch in 0..<batchCount { multiply(batch) }
+    }
+    return result
+  }
+
+  /// `F.linear`: `input [..., in] · weightᵀ + bias`, with weight `[out, in]` and bias `[out]`, as one GEMM.
+  public static func linear(_ input: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
+    precondition(weight.rank == 2, "linear: weight must be [out, in], got \(weight.shape)")
+    let (outFeatures, inFeatures) = (weight.shape[0], weight.shape[1])
+    precondition(
+      input.rank >= 1 && input.shape.last == inFeatures,
+      "linear: input \(input.shape) does not end in \(inFeatures) features for weight \(weight.shape)")
+    if let bias { precondition(bias.shape == [outFeatures], "linear: bias must be [\(outFeatures)], got \(bias.shape)") }
+    let rows = input.count / max(inFeatures, 1)
+    let output = Tensor(uninitializedShape: Array(input.shape.dropLast()) + [outFeatures])
+    let out = output.mutableData
+    if let bias {
+      let biasValues = bias.data
+      for row in 0..<rows { (out + row * outFeatures).update(from: biasValues, count: outFeatures) }
+    }
+    gemm(
+      transposeA: false, transposeB: true, m: rows, n: outFeatures, k: inFeatures, a: input.data, lda: inFeatures,
+      b: weight.data, ldb: inFeatures, beta: bias == nil ? 0 : 1, c: out, ldc: outFeatures)
+    let inputs = [input, weight] + (bias.map { [$0] } ?? [])
+    return record("linear", output: output, inputs: inputs) { grad in
+      var grads: [Tensor?] = []
+      if input.requiresGrad {
+        let inputGrad = Tensor(uninitializedShape: input.shape)
+        gemm(
+          transposeA: false, transposeB: false, m: rows, n: inFeatures, k: outFeatures, a: grad.data,
+          lda: outFeatures, b: weight.data, ldb: inFeatures, c: inputGrad.mutableData, ldc: inFeatures)
+        grads.append(inputGrad)
+      } else {
+        grads.append(nil)
+      }
+      if weight.requiresGrad {
+        let weightGrad = Tensor(uninitializedShape: weight.shape)
+        gemm(
+          transposeA: true, transposeB: false, m: outFeatures, n: inFeatures, k: rows, a: grad.data,
+          lda: outFeatures, b: input.data, ldb: inFeatures, c: weightGrad.mutableData, ldc: inFeatures)
+        grads.append(weightGrad)
+      } else {
+        grads.append(nil)
+      }
+      if bias != nil { grads.append(grad.reshaped([rows, outFeatures]).sum(axes: [0])) }
+      return grads
+    }
+  }
+}
