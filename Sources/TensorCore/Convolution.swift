@@ -1,0 +1,281 @@
+/// 2-D convolution: im2col + sgemm for dense and grouped convolutions, a direct kernel for depthwise ones.
+extension Tensor {
+  /// Geometry shared by the convolution kernels.
+  struct ConvGeometry {
+    let batch: Int, channels: Int, height: Int, width: Int
+    let outChannels: Int, kernelHeight: Int, kernelWidth: Int
+    let stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int), groups: Int
+    let outHeight: Int, outWidth: Int
+
+    var groupChannels: Int { channels / groups }
+    var groupOutChannels: Int { outChannels / groups }
+    var kernelArea: Int { kernelHeight * kernelWidth }
+    var columnRows: Int { groupChannels * kernelArea }
+    var outArea: Int { outHeight * outWidth }
+    var inArea: Int { height * width }
+    var isPointwise: Bool {
+      kernelArea == 1 && stride == (1, 1) && padding == (0, 0)
+    }
+    var isDepthwise: Bool { groups == channels && groups > 1 }
+  }
+
+  static func convGeometry(
+    _ input: Tensor, _ weight: Tensor, stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int), groups: Int,
+    op: String
+  ) -> ConvGeometry {
+    precondition(input.rank == 4, "\(op): input must be [N, C, H, W], got \(input.shape)")
+    precondition(weight.rank == 4, "\(op): weight must be [O, C/groups, kh, kw], got \(weight.shape)")
+    precondition(groups >= 1 && input.shape[1] % groups == 0 && weight.shape[0] % groups == 0,
+      "\(op): groups \(groups) must divide input channels \(input.shape[1]) and output channels \(weight.shape[0])")
+    precondition(weight.shape[1] * groups == input.shape[1],
+      "\(op): weight \(weight.shape) expects \(weight.shape[1] * groups) input channels with groups \(groups), "
+        + "input has \(input.shape[1])")
+    precondition(stride.0 > 0 && stride.1 > 0 && dilation.0 > 0 && dilation.1 > 0 && padding.0 >= 0 && padding.1 >= 0,
+      "\(op): stride and dilation must be positive and padding non-negative")
+    let (kh, kw) = (weight.shape[2], weight.shape[3])
+    let outHeight = (input.shape[2] + 2 * padding.0 - dilation.0 * (kh - 1) - 1) / stride.0 + 1
+    let outWidth = (input.shape[3] + 2 * padding.1 - dilation.1 * (kw - 1) - 1) / stride.1 + 1
+    precondition(outHeight > 0 && outWidth > 0,
+      "\(op): input \(input.shape) is too small for kernel \(kh)×\(kw) with padding \(padding), dilation \(dilation)")
+    return ConvGeometry(
+      batch: input.shape[0], channels: input.shape[1], height: input.shape[2], width: input.shape[3],
+      outChannels: weight.shape[0], kernelHeight: kh, kernelWidth: kw, stride: stride, padding: padding,
+      dilation: dilation, groups: groups, outHeight: outHeight, outWidth: outWidth)
+  }
+
+  /// `F.conv2d`: input `[N, C, H, W]`, weight `[O, C/groups, kh, kw]`, bias `[O]` → `[N, O, Ho, Wo]`.
+  public static func conv2d(
+    _ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
+    dilation: (Int, Int) = (1, 1), groups: Int = 1
+  ) -> Tensor {
+    let geometry = convGeometry(input, weight, stride: stride, padding: padding, dilation: dilation, groups: groups,
+      op: "conv2d")
+    if let bias {
+      precondition(bias.shape == [geometry.outChannels], "conv2d: bias must be [\(geometry.outChannels)], got \(bias.shape)")
+    }
+    let output = geometry.isDepthwise
+      ? depthwiseForward(input, weight, bias, geometry) : denseConvForward(input, weight, bias, geometry)
+    let inputs = [input, weight] + (bias.map { [$0] } ?? [])
+    return record("conv2d", output: output, inputs: inputs) { grad in
+      let (inputGrad, weightGrad) = geometry.isDepthwise
+        ? depthwiseBackward(input, weight, grad, geometry, needInput: input.requiresGrad, needWeight: weight.requiresGrad)
+        : denseConvBackward(input, weight, grad, geometry, needInput: input.requiresGrad, needWeight: weight.requiresGrad)
+      let biasGrad = bias == nil ? nil : grad.sum(axes: [0, 2, 3])
+      return [inputGrad, weightGrad] + (bias == nil ? [] : [biasGrad])
+    }
+  }
+
+  // MARK: Dense and grouped (im2col + GEMM)
+
+  private static func denseConvForward(_ input: Tensor, _ weight: Tensor, _ bias: Tensor?, _ g: ConvGeometry) -> Tensor {
+    let output = Tensor(uninitializedShape: [g.batch, g.outChannels, g.outHeight, g.outWidth])
+    let columns = g.isPointwise ? nil : Tensor(uninitializedShape: [g.columnRows, g.outArea])
+    let (inData, weightData, out) = (input.data, weight.data, output.mutableData)
+    for image in 0..<g.batch {
+      let outImage = out + image * g.outChannels * g.outArea
+      if let bias {
+        let biasData = bias.data
+        Parallel.forEach(g.outChannels, costPerItem: g.outArea) { channel in
+          (outImage + channel * g.outArea).update(repeating: biasData[channel], count: g.outArea)
+        }
+      }
+      for group in 0..<g.groups {
+        let groupInput = inData + (image * g.channels + group * g.groupChannels) * g.inArea
+        let columnData: UnsafePointer<Float>
+        if let columns {
+          im2col(groupInput, g, into: columns.mutableData)
+          columnData = columns.data
+        } else {
+          columnData = groupInput
+        }
+        gemm(
+          transposeA: false, transposeB: false, m: g.groupOutChannels, n: g.outArea, k: g.columnRows,
+          a: weightData + group * g.groupOutChannels * g.columnRows, lda: g.columnRows, b: columnData, ldb: g.outArea,
+          beta: bias == nil ? 0 : 1, c: outImage + group * g.groupOutChannels * g.outArea, ldc: g.outArea)
+      }
+    }
+    return output
+  }
+
+  private static func denseConvBackward(
+    _ input: Tensor, _ weight: Tensor, _ grad: Tensor, _ g: ConvGeometry, needInput: Bool, needWeight: Bool
+  ) -> (Tensor?, Tensor?) {
+    let inputGrad = needInput ? Tensor.zeros(input.shape) : nil
+    let weightGrad = needWeight ? Tensor.zeros(weight.shape) : nil
+    let columns = g.isPointwise ? nil : Tensor(uninitializedShape: [g.columnRows, g.outArea])
+    let (inData, weightData, gradData) = (input.data, weight.data, grad.data)
+    for image in 0..<g.batch {
+      for group in 0..<g.groups {
+        let channelOffset = (image * g.channels + group * g.groupChannels) * g.inArea
+        let groupGrad = gradData + (image * g.outChannels + group * g.groupOutChannels) * g.outArea
+        let groupWeight = group * g.groupOutChannels * g.columnRows
+        if let weightGrad {
+          let columnData: UnsafePointer<Float>
+          if let columns {
+            im2col(inData + channelOffset, g, into: columns.mutableData)
+            columnData = columns.data
+          } else {
+            columnData = inData + channelOffset
+          }
+          gemm(
+            transposeA: false, transposeB: true, m: g.groupOutChannels, n: g.columnRows, k: g.outArea,
+            a: groupGrad, lda: g.outArea, b: columnData, ldb: g.outArea, beta: 1,
+            c: weightGrad.mutableData + groupWeight, ldc: g.columnRows)
+        }
+        if let inputGrad {
+          if let columns {
+            gemm(
+              transposeA: true, transposeB: false, m: g.columnRows, n: g.outArea, k: g.groupOutChannels,
+              a: weightData + groupWeight, lda: g.columnRows, b: groupGrad, ldb: g.outArea,
+              c: columns.mutableData, ldc: g.outArea)
+            col2im(columns.data, g, addingInto: inputGrad.mutableData + channelOffset)
+          } else {
+            gemm(
+              transposeA: true, transposeB: false, m: g.columnRows, n: g.outArea, k: g.groupOutChannels,
+              a: weightData + groupWeight, lda: g.columnRows, b: groupGrad, ldb: g.outArea,
+              c: inputGrad.mutableData + channelOffset, ldc: g.outArea)
+          }
+        }
+      }
+    }
+    return (inputGrad, weightGrad)
+  }
+
+  /// Unfolds one group's input planes `[Cg, H, W]` into columns `[Cg·kh·kw, Ho·Wo]` (zeros where padded).
+  static func im2col(_ input: UnsafePointer<Float>, _ g: ConvGeometry, into columns: UnsafeMutablePointer<Float>) {
+    Parallel.forEach(g.columnRows, costPerItem: g.outArea) { row in
+      let channel = row / g.kernelArea
+      let tap = row % g.kernelArea
+      let (i, j) = (tap / g.kernelWidth, tap % g.kernelWidth)
+      let plane = input + channel * g.inArea
+      let destination = columns + row * g.outArea
+      let (validStart, validEnd) = validRange(
+        offset: j * g.dilation.1 - g.padding.1, stride: g.stride.1, size: g.width, count: g.outWidth)
+      for y in 0..<g.outHeight {
+        let sourceY = y * g.stride.0 - g.padding.0 + i * g.dilation.0
+        let rowOut = destination + y * g.outWidth
+        guard sourceY >= 0 && sourceY < g.height else {
+          rowOut.update(repeating: 0, count: g.outWidth)
+          continue
+        }
+        let sourceRow = plane + sourceY * g.width + j * g.dilation.1 - g.padding.1
+        if validStart > 0 { rowOut.update(repeating: 0, count: validStart) }
+        if g.stride.1 == 1 {
+          if validEnd > validStart { (rowOut + validStart).update(from: sourceRow + validStart, count: validEnd - validStart) }
+        } else {
+          for x in validStart..<max(validStart, validEnd) { rowOut[x] = sourceRow[x * g.stride.1] }
+        }
+        if validEnd < g.outWidth { (rowOut + max(validEnd, 0)).update(repeating: 0, count: g.outWidth - max(validEnd, 0)) }
+      }
+    }
+  }
+
+  /// Adds columns `[Cg·kh·kw, Ho·Wo]` back onto input planes `[Cg, H, W]`; parallel over channels, so no races.
+  static func col2im(_ columns: UnsafePointer<Float>, _ g: ConvGeometry, addingInto input: UnsafeMutablePointer<Float>) {
+    Parallel.forEach(g.groupChannels, costPerItem: g.kernelArea * g.outArea) { channel in
+      let plane = input + channel * g.inArea
+      for tap in 0..<g.kernelArea {
+        let (i, j) = (tap / g.kernelWidth, tap % g.kernelWidth)
+        let source = columns + (channel * g.kernelArea + tap) * g.outArea
+        let (validStart, validEnd) = validRange(
+          offset: j * g.dilation.1 - g.padding.1, stride: g.stride.1, size: g.width, count: g.outWidth)
+        guard validEnd > validStart else { continue }
+        for y in 0..<g.outHeight {
+          let sourceY = y * g.stride.0 - g.padding.0 + i * g.dilation.0
+          guard sourceY >= 0 && sourceY < g.height else { continue }
+          let rowIn = plane + sourceY * g.width + j * g.dilation.1 - g.padding.1
+          let rowColumns = source + y * g.outWidth
+          for x in validStart..<validEnd { rowIn[x * g.stride.1] += rowColumns[x] }
+        }
+      }
+    }
+  }
+
+  /// Output positions `x` in `0..<count` whose source `x·stride + offset` lies in `0..<size`.
+  @inline(__always)
+  static func validRange(offset: Int, stride: Int, size: Int, count: Int) -> (Int, Int) {
+    let start = offset >= 0 ? 0 : (-offset + stride - 1) / stride
+    let end = size - offset <= 0 ? 0 : min(count, (size - offset - 1) / stride + 1)
+    return (min(start, count), max(min(start, count), end))
+  }
+
+  // MARK: Depthwise (groups == channels): direct kernel
+
+  private static func depthwiseForward(_ input: Tensor, _ weight: Tensor, _ bias: Tensor?, _ g: ConvGeometry) -> Tensor {
+    let output = Tensor(uninitializedShape: [g.batch, g.outChannels, g.outHeight, g.outWidth])
+    let multiplier = g.groupOutChannels
+    let (inData, weightData, out) = (input.data, weight.data, output.mutableData)
+    let biasData = bias?.data
+    Parallel.forEach(g.batch * g.outChannels, costPerItem: g.outArea * g.kernelArea) { plane in
+      let (image, outChannel) = (plane / g.outChannels, plane % g.outChannels)
+      let source = inData + (image * g.channels + outChannel / multiplier) * g.inArea
+      let destination = out + plane * g.outArea
+      destination.update(repeating: biasData?[outChannel] ?? 0, count: g.outArea)
+      let kernel = weightData + outChannel * g.kernelArea
+      for tap in 0..<g.kernelArea {
+        let (i, j) = (tap / g.kernelWidth, tap % g.kernelWidth)
+        let weightValue = kernel[tap]
+        let (validStart, validEnd) = validRange(
+          offset: j * g.dilation.1 - g.padding.1, stride: g.stride.1, size: g.width, count: g.outWidth)
+        guard validEnd > validStart else { continue }
+        for y in 0..<g.outHeight {
+          let sourceY = y * g.stride.0 - g.padding.0 + i * g.dilation.0
+          guard sourceY >= 0 && sourceY < g.height else { continue }
+          let rowIn = source + sourceY * g.width + j * g.dilation.1 - g.padding.1
+          let rowOut = destination + y * g.outWidth
+          if g.stride.1 == 1 {
+            for x in validStart..<validEnd { rowOut[x] += weightValue * rowIn[x] }
+          } else {
+            for x in validStart..<validEnd { rowOut[x] += weightValue * rowIn[x * g.stride.1] }
+          }
+        }
+      }
+    }
+    return output
+  }
+
+  private static func depthwiseBackward(
+    _ input: Tensor, _ weight: Tensor, _ grad: Tensor, _ g: ConvGeometry, needInput: Bool, needWeight: Bool
+  ) -> (Tensor?, Tensor?) {
+    let inputGrad = needInput ? Tensor.zeros(input.shape) : nil
+    let weightGrad = needWeight ? Tensor.zeros(weight.shape) : nil
+    let multiplier = g.groupOutChannels
+    let (inData, weightData, gradData) = (input.data, weight.data, grad.data)
+    let (inGrad, wGrad) = (inputGrad?.mutableData, weightGrad?.mutableData)
+    // One input channel per task: it owns that channel's input-gradient plane and its output channels' weights.
+    Parallel.forEach(g.channels, costPerItem: g.batch * multiplier * g.outArea * g.kernelArea * 2) { channel in
+      for image in 0..<g.batch {
+        let source = inData + (image * g.channels + channel) * g.inArea
+        let sourceGrad = inGrad.map { $0 + (image * g.channels + channel) * g.inArea }
+        for m in 0..<multiplier {
+          let outChannel = channel * multiplier + m
+          let outGrad = gradData + (image * g.outChannels + outChannel) * g.outArea
+          for tap in 0..<g.kernelArea {
+            let (i, j) = (tap / g.kernelWidth, tap % g.kernelWidth)
+            let weightValue = weightData[outChannel * g.kernelArea + tap]
+            let (validStart, validEnd) = validRange(
+              offset: j * g.dilation.1 - g.padding.1, stride: g.stride.1, size: g.width, count: g.outWidth)
+            guard validEnd > validStart else { continue }
+            var tapGrad: Float = 0
+            for y in 0..<g.outHeight {
+              let sourceY = y * g.stride.0 - g.padding.0 + i * g.dilation.0
+              guard sourceY >= 0 && sourceY < g.height else { continue }
+              let rowOffset = sourceY * g.width + j * g.dilation.1 - g.padding.1
+              let rowGrad = outGrad + y * g.outWidth
+              if wGrad != nil {
+                let rowIn = source + rowOffset
+                for x in validStart..<validEnd { tapGrad += rowGrad[x] * rowIn[x * g.stride.1] }
+              }
+              if let sourceGrad {
+                let rowInGrad = sourceGrad + rowOffset
+                for x in validStart..<validEnd { rowInGrad[x * g.stride.1] += weightValue * rowGrad[x] }
+              }
+            }
+            if let wGrad { wGrad[outChannel * g.kernelArea + tap] += tapGrad }
+          }
+        }
+      }
+    }
+    return (inputGrad, weightGrad)
+  }
+}

@@ -1,0 +1,153 @@
+/// Max, average and adaptive average pooling over `[N, C, H, W]`, with PyTorch's window and divisor rules.
+extension Tensor {
+  static func pooledSize(_ size: Int, kernel: Int, stride: Int, padding: Int, dilation: Int = 1, ceilMode: Bool) -> Int {
+    let span = size + 2 * padding - dilation * (kernel - 1) - 1
+    var count = (ceilMode ? (span + stride - 1) / stride : span / stride) + 1
+    // A window must start inside the input or its left padding.
+    if ceilMode && (count - 1) * stride >= size + padding { count -= 1 }
+    return count
+  }
+
+  private static func checkPooling(_ input: Tensor, kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int), op: String) {
+    precondition(input.rank == 4, "\(op): input must be [N, C, H, W], got \(input.shape)")
+    precondition(kernel.0 > 0 && kernel.1 > 0 && stride.0 > 0 && stride.1 > 0, "\(op): kernel and stride must be positive")
+    precondition(padding.0 <= kernel.0 / 2 && padding.1 <= kernel.1 / 2 && padding.0 >= 0 && padding.1 >= 0,
+      "\(op): padding \(padding) must be at most half the kernel \(kernel)")
+  }
+
+  /// `F.max_pool2d`. Padding counts as −∞; the gradient goes to the first maximum of each window.
+  public static func maxPool2d(
+    _ input: Tensor, kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0),
+    dilation: (Int, Int) = (1, 1), ceilMode: Bool = false
+  ) -> Tensor {
+    let stride = stride ?? kernel
+    checkPooling(input, kernel: kernel, stride: stride, padding: padding, op: "maxPool2d")
+    let (planes, height, width) = (input.shape[0] * input.shape[1], input.shape[2], input.shape[3])
+    let outHeight = pooledSize(height, kernel: kernel.0, stride: stride.0, padding: padding.0, dilation: dilation.0, ceilMode: ceilMode)
+    let outWidth = pooledSize(width, kernel: kernel.1, stride: stride.1, padding: padding.1, dilation: dilation.1, ceilMode: ceilMode)
+    let output = Tensor(uninitializedShape: [input.shape[0], input.shape[1], outHeight, outWidth])
+    var argmax = [Int32](repeating: -1, count: output.count)
+    let (source, out) = (input.data, output.mutableData)
+    argmax.withUnsafeMutableBufferPointer { indices in
+      let indexBase = indices.baseAddress!
+      Parallel.forEach(planes, costPerItem: outHeight * outWidth * kernel.0 * kernel.1) { plane in
+        let planeIn = source + plane * height * width
+        for y in 0..<outHeight {
+          for x in 0..<outWidth {
+            var best = -Float.infinity, bestIndex: Int32 = -1
+            for i in 0..<kernel.0 {
+              let sourceY = y * stride.0 - padding.0 + i * dilation.0
+              guard sourceY >= 0 && sourceY < height else { continue }
+              for j in 0..<kernel.1 {
+                let sourceX = x * stride.1 - padding.1 + j * dilation.1
+                guard sourceX >= 0 && sourceX < width else { continue }
+                let value = planeIn[sourceY * width + sourceX]
+                if value > best || value.isNaN || bestIndex < 0 {
+                  best = value
+                  bestIndex = Int32(sourceY * width + sourceX)
+                  if value.isNaN { break }
+                }
+              }
+            }
+            let outIndex = (plane * outHeight + y) * outWidth + x
+            out[outIndex] = best
+            indexBase[outIndex] = bestIndex
+          }
+        }
+      }
+    }
+    let inputShape = input.shape
+    return record("max_pool2d", output: output, inputs: [input]) { grad in
+      let inputGrad = Tensor.zeros(inputShape)
+      let (gradData, target) = (grad.data, inputGrad.mutableData)
+      let perPlane = outHeight * outWidth
+      for plane in 0..<planes {
+        for index in 0..<perPlane where argmax[plane * perPlane + index] >= 0 {
+          target[plane * height * width + Int(argmax[plane * perPlane + index])] += gradData[plane * perPlane + index]
+        }
+      }
+      return [inputGrad]
+    }
+  }
+
+  /// `F.avg_pool2d` with `count_include_pad` and `ceil_mode` as in PyTorch.
+  public static func avgPool2d(
+    _ input: Tensor, kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0),
+    ceilMode: Bool = false, countIncludePad: Bool = true
+  ) -> Tensor {
+    let stride = stride ?? kernel
+    checkPooling(input, kernel: kernel, stride: stride, padding: padding, op: "avgPool2d")
+    let (height, width) = (input.shape[2], input.shape[3])
+    let outHeight = pooledSize(height, kernel: kernel.0, stride: stride.0, padding: padding.0, ceilMode: ceilMode)
+    let outWidth = pooledSize(width, kernel: kernel.1, stride: stride.1, padding: padding.1, ceilMode: ceilMode)
+    func window(_ out: Int, _ size: Int, _ k: Int, _ s: Int, _ p: Int) -> (start: Int, end: Int, padded: Int) {
+      let start = out * s - p
+      let end = min(start + k, size + p)
+      return (max(start, 0), min(end, size), end - start)
+    }
+    let rows = (0..<outHeight).map { window($0, height, kernel.0, stride.0, padding.0) }
+    let columns = (0..<outWidth).map { window($0, width, kernel.1, stride.1, padding.1) }
+    func divisor(_ row: (start: Int, end: Int, padded: Int), _ column: (start: Int, end: Int, padded: Int)) -> Float {
+      Float(countIncludePad ? row.padded * column.padded : (row.end - row.start) * (column.end - column.start))
+    }
+    return windowedAverage(
+      input, outHeight: outHeight, outWidth: outWidth, rows: rows.map { ($0.start, $0.end) },
+      columns: columns.map { ($0.start, $0.end) }, op: "avg_pool2d"
+    ) { y, x in divisor(rows[y], columns[x]) }
+  }
+
+  /// `F.adaptive_avg_pool2d`: bin i covers floor(i·H/out) ..< ceil((i+1)·H/out).
+  public static func adaptiveAvgPool2d(_ input: Tensor, outputSize: (Int, Int)) -> Tensor {
+    precondition(input.rank == 4, "adaptiveAvgPool2d: input must be [N, C, H, W], got \(input.shape)")
+    precondition(outputSize.0 > 0 && outputSize.1 > 0, "adaptiveAvgPool2d: output size must be positive")
+    let (height, width) = (input.shape[2], input.shape[3])
+    func bins(_ size: Int, _ count: Int) -> [(Int, Int)] {
+      (0..<count).map { ($0 * size / count, (($0 + 1) * size + count - 1) / count) }
+    }
+    let rows = bins(height, outputSize.0), columns = bins(width, outputSize.1)
+    return windowedAverage(
+      input, outHeight: outputSize.0, outWidth: outputSize.1, rows: rows, columns: columns, op: "adaptive_avg_pool2d"
+    ) { y, x in Float((rows[y].1 - rows[y].0) * (columns[x].1 - columns[x].0)) }
+  }
+
+  /// Averages rectangular windows (given per output row and column) with a per-position divisor.
+  private static func windowedAverage(
+    _ input: Tensor, outHeight: Int, outWidth: Int, rows: [(Int, Int)], columns: [(Int, Int)], op: String,
+    divisor: (Int, Int) -> Float
+  ) -> Tensor {
+    let (planes, height, width) = (input.shape[0] * input.shape[1], input.shape[2], input.shape[3])
+    var scales = [Float](repeating: 0, count: outHeight * outWidth)
+    for y in 0..<outHeight { for x in 0..<outWidth { scales[y * outWidth + x] = 1 / divisor(y, x) } }
+    let output = Tensor(uninitializedShape: [input.shape[0], input.shape[1], outHeight, outWidth])
+    let (source, out) = (input.data, output.mutableData)
+    Parallel.forEach(planes, costPerItem: height * width) { plane in
+      let planeIn = source + plane * height * width
+      for y in 0..<outHeight {
+        for x in 0..<outWidth {
+          var total: Float = 0
+          for sourceY in rows[y].0..<max(rows[y].0, rows[y].1) {
+            for sourceX in columns[x].0..<max(columns[x].0, columns[x].1) { total += planeIn[sourceY * width + sourceX] }
+          }
+          out[(plane * outHeight + y) * outWidth + x] = total * scales[y * outWidth + x]
+        }
+      }
+    }
+    let inputShape = input.shape
+    return record(op, output: output, inputs: [input]) { grad in
+      let inputGrad = Tensor.zeros(inputShape)
+      let (gradData, target) = (grad.data, inputGrad.mutableData)
+      Parallel.forEach(planes, costPerItem: height * width) { plane in
+        let planeGrad = target + plane * height * width
+        for y in 0..<outHeight {
+          for x in 0..<outWidth {
+            let share = gradData[(plane * outHeight + y) * outWidth + x] * scales[y * outWidth + x]
+            for sourceY in rows[y].0..<max(rows[y].0, rows[y].1) {
+              for sourceX in columns[x].0..<max(columns[x].0, columns[x].1) { planeGrad[sourceY * width + sourceX] += share }
+            }
+          }
+        }
+      }
+      return [inputGrad]
+    }
+  }
+}
