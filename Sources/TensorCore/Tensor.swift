@@ -6,18 +6,16 @@ import Foundation
 public final class TensorStorage: @unchecked Sendable {
   public let count: Int
   public let pointer: UnsafeMutablePointer<Float>
+  private let capacity: Int
 
   public init(count: Int) {
     self.count = count
-    var raw: UnsafeMutableRawPointer?
-    let bytes = max(count, 1) * MemoryLayout<Float>.stride
-    guard posix_memalign(&raw, 64, bytes) == 0, let raw else {
-      fatalError("TensorStorage: out of memory allocating \(bytes) bytes")
-    }
+    let (raw, capacity) = BufferPool.shared.allocate(bytes: max(count, 1) * MemoryLayout<Float>.stride)
+    self.capacity = capacity
     pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
   }
 
-  deinit { free(pointer) }
+  deinit { BufferPool.shared.release(UnsafeMutableRawPointer(pointer), capacity: capacity) }
 
   func copy() -> TensorStorage {
     let result = TensorStorage(count: count)

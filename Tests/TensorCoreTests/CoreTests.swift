@@ -112,3 +112,27 @@ final class SafetensorsFixtureTests: XCTestCase {
     }
   }
 }
+
+final class BufferPoolTests: XCTestCase {
+  func testCapacityClassesBoundWaste() {
+    XCTAssertEqual(BufferPool.capacity(for: 10), 64)
+    XCTAssertEqual(BufferPool.capacity(for: 1000), 1024)
+    for bytes in [256 << 10, 300_001, 37_748_736, 100_000_000] {
+      let capacity = BufferPool.capacity(for: bytes)
+      XCTAssertGreaterThanOrEqual(capacity, bytes)
+      XCTAssertLessThanOrEqual(Double(capacity), Double(bytes) * 1.125 + 64)
+    }
+  }
+
+  func testLargeBuffersAreReusedAndValuesStayCorrect() {
+    BufferPool.shared.drain()
+    do {
+      let first = Tensor.full([512, 512], 3)
+      XCTAssertEqual(first[flat: 512 * 512 - 1], 3)
+    }
+    XCTAssertGreaterThan(BufferPool.shared.cachedByteCount, 0, "a released large buffer is kept")
+    let second = Tensor.zeros([512, 512])
+    XCTAssertEqual(BufferPool.shared.cachedByteCount, 0, "the same size class is handed out again")
+    XCTAssertEqual(second.scalars.max(), 0, "reused memory is initialised by the creating op")
+  }
+}
