@@ -2,7 +2,7 @@
 extension Tensor {
   /// The broadcast shape of two shapes, or nil when they are incompatible.
   public static func broadcastShape(_ lhs: [Int], _ rhs: [Int]) -> [Int]? {
-    let rank = max(lhs.count, rhs.count)
+    let rank = Swift.max(lhs.count, rhs.count)
     var result = [Int](repeating: 1, count: rank)
     for offset in 0..<rank {
       let left = offset < lhs.count ? lhs[lhs.count - 1 - offset] : 1
@@ -59,7 +59,7 @@ extension Tensor {
     let leftStrides = broadcastStrides(lhs.shape, to: shape)
     let rightStrides = broadcastStrides(rhs.shape, to: shape)
     let inner = shape.last ?? 1
-    let rows = result.count / max(inner, 1)
+    let rows = result.count / Swift.max(inner, 1)
     let leftInner = leftStrides.last ?? 0, rightInner = rightStrides.last ?? 0
     let left = lhs.data, right = rhs.data, out = result.mutableData
     Parallel.forEachChunk(rows, costPerItem: inner) { range in
@@ -99,7 +99,7 @@ extension Tensor {
     let result = Tensor.zeros(target)
     let targetStrides = Tensor.broadcastStrides(target, to: shape)
     let inner = shape.last ?? 1
-    let rows = count / max(inner, 1)
+    let rows = count / Swift.max(inner, 1)
     let innerStride = targetStrides.last ?? 0
     let input = data, out = result.mutableData
     for row in 0..<rows {

@@ -17,12 +17,12 @@ public final class BufferPool: @unchecked Sendable {
 
   init() {
     let megabytes = ProcessInfo.processInfo.environment["GLIP_BUFFER_POOL_MB"].flatMap(Int.init) ?? 1024
-    limitBytes = max(0, megabytes) << 20
+    limitBytes = Swift.max(0, megabytes) << 20
   }
 
   /// The capacity a request of `bytes` is rounded up to (eight size classes per power of two).
   public static func capacity(for bytes: Int) -> Int {
-    let aligned = max(64, (bytes + 63) & ~63)
+    let aligned = Swift.max(64, (bytes + 63) & ~63)
     guard aligned >= minimumPooledBytes else { return aligned }
     let step = 1 << (Int.bitWidth - aligned.leadingZeroBitCount - 1 - 3)
     return (aligned + step - 1) / step * step

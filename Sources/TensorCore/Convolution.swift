@@ -163,9 +163,9 @@ extension Tensor {
         if g.stride.1 == 1 {
           if validEnd > validStart { (rowOut + validStart).update(from: sourceRow + validStart, count: validEnd - validStart) }
         } else {
-          for x in validStart..<max(validStart, validEnd) { rowOut[x] = sourceRow[x * g.stride.1] }
+          for x in validStart..<Swift.max(validStart, validEnd) { rowOut[x] = sourceRow[x * g.stride.1] }
         }
-        if validEnd < g.outWidth { (rowOut + max(validEnd, 0)).update(repeating: 0, count: g.outWidth - max(validEnd, 0)) }
+        if validEnd < g.outWidth { (rowOut + Swift.max(validEnd, 0)).update(repeating: 0, count: g.outWidth - Swift.max(validEnd, 0)) }
       }
     }
   }
@@ -195,8 +195,8 @@ extension Tensor {
   @inline(__always)
   static func validRange(offset: Int, stride: Int, size: Int, count: Int) -> (Int, Int) {
     let start = offset >= 0 ? 0 : (-offset + stride - 1) / stride
-    let end = size - offset <= 0 ? 0 : min(count, (size - offset - 1) / stride + 1)
-    return (min(start, count), max(min(start, count), end))
+    let end = size - offset <= 0 ? 0 : Swift.min(count, (size - offset - 1) / stride + 1)
+    return (Swift.min(start, count), Swift.max(Swift.min(start, count), end))
   }
 
   // MARK: Depthwise (groups == channels): direct kernel

@@ -40,7 +40,7 @@ extension Tensor {
     for index in 0..<outSize {
       switch mode {
       case .nearest:
-        let source = min(Int((Double(index) * scale).rounded(.down)), inSize - 1)
+        let source = Swift.min(Int((Double(index) * scale).rounded(.down)), inSize - 1)
         sampling.low[index] = source
         sampling.high[index] = source
       case .bilinear(let alignCorners):
@@ -48,11 +48,11 @@ extension Tensor {
         if alignCorners {
           source = outSize > 1 ? Double(index) * Double(inSize - 1) / Double(outSize - 1) : 0
         } else {
-          source = max((Double(index) + 0.5) * scale - 0.5, 0)
+          source = Swift.max((Double(index) + 0.5) * scale - 0.5, 0)
         }
-        let low = min(Int(source.rounded(.down)), inSize - 1)
+        let low = Swift.min(Int(source.rounded(.down)), inSize - 1)
         sampling.low[index] = low
-        sampling.high[index] = min(low + 1, inSize - 1)
+        sampling.high[index] = Swift.min(low + 1, inSize - 1)
         sampling.highWeight[index] = Float(source - Double(low))
       }
     }

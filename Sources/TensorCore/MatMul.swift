@@ -98,7 +98,7 @@ extension Tensor {
     }
     // Many small products: spread the batch over cores (BLAS single-threaded meanwhile). Large ones: BLAS threads.
     if batchCount > 1 && m * n * k < 128 * 128 * 128 {
-      Parallel.forEach(batchCount, costPerItem: max(1, m * n * k / 64)) { multiply($0) }
+      Parallel.forEach(batchCount, costPerItem: Swift.max(1, m * n * k / 64)) { multiply($0) }
     } else {
       for batch in 0..<batchCount { multiply(batch) }
     }
@@ -113,7 +113,7 @@ extension Tensor {
       input.rank >= 1 && input.shape.last == inFeatures,
       "linear: input \(input.shape) does not end in \(inFeatures) features for weight \(weight.shape)")
     if let bias { precondition(bias.shape == [outFeatures], "linear: bias must be [\(outFeatures)], got \(bias.shape)") }
-    let rows = input.count / max(inFeatures, 1)
+    let rows = input.count / Swift.max(inFeatures, 1)
     let output = Tensor(uninitializedShape: Array(input.shape.dropLast()) + [outFeatures])
     let out = output.mutableData
     if let bias {

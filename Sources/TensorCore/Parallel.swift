@@ -5,7 +5,7 @@ import Foundation
 /// Splits loops across cores without oversubscribing them: while our own threads run, OpenBLAS runs single-threaded.
 public enum Parallel {
   /// Number of worker threads our own loops use (the machine's active cores).
-  public static let coreCount = max(1, ProcessInfo.processInfo.activeProcessorCount)
+  public static let coreCount = Swift.max(1, ProcessInfo.processInfo.activeProcessorCount)
 
   /// Below this many elements of work a loop runs on the calling thread.
   public static let minimumWork = 1 << 15

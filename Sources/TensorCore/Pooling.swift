@@ -82,8 +82,8 @@ extension Tensor {
     let outWidth = pooledSize(width, kernel: kernel.1, stride: stride.1, padding: padding.1, ceilMode: ceilMode)
     func window(_ out: Int, _ size: Int, _ k: Int, _ s: Int, _ p: Int) -> (start: Int, end: Int, padded: Int) {
       let start = out * s - p
-      let end = min(start + k, size + p)
-      return (max(start, 0), min(end, size), end - start)
+      let end = Swift.min(start + k, size + p)
+      return (Swift.max(start, 0), Swift.min(end, size), end - start)
     }
     let rows = (0..<outHeight).map { window($0, height, kernel.0, stride.0, padding.0) }
     let columns = (0..<outWidth).map { window($0, width, kernel.1, stride.1, padding.1) }
@@ -125,8 +125,8 @@ extension Tensor {
       for y in 0..<outHeight {
         for x in 0..<outWidth {
           var total: Float = 0
-          for sourceY in rows[y].0..<max(rows[y].0, rows[y].1) {
-            for sourceX in columns[x].0..<max(columns[x].0, columns[x].1) { total += planeIn[sourceY * width + sourceX] }
+          for sourceY in rows[y].0..<Swift.max(rows[y].0, rows[y].1) {
+            for sourceX in columns[x].0..<Swift.max(columns[x].0, columns[x].1) { total += planeIn[sourceY * width + sourceX] }
           }
           out[(plane * outHeight + y) * outWidth + x] = total * scales[y * outWidth + x]
         }
@@ -141,8 +141,8 @@ extension Tensor {
         for y in 0..<outHeight {
           for x in 0..<outWidth {
             let share = gradData[(plane * outHeight + y) * outWidth + x] * scales[y * outWidth + x]
-            for sourceY in rows[y].0..<max(rows[y].0, rows[y].1) {
-              for sourceX in columns[x].0..<max(columns[x].0, columns[x].1) { planeGrad[sourceY * width + sourceX] += share }
+            for sourceY in rows[y].0..<Swift.max(rows[y].0, rows[y].1) {
+              for sourceX in columns[x].0..<Swift.max(columns[x].0, columns[x].1) { planeGrad[sourceY * width + sourceX] += share }
             }
           }
         }

@@ -10,9 +10,9 @@ public final class TensorStorage: @unchecked Sendable {
 
   public init(count: Int) {
     self.count = count
-    let (raw, capacity) = BufferPool.shared.allocate(bytes: max(count, 1) * MemoryLayout<Float>.stride)
+    let (raw, capacity) = BufferPool.shared.allocate(bytes: Swift.max(count, 1) * MemoryLayout<Float>.stride)
     self.capacity = capacity
-    pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+    pointer = raw.bindMemory(to: Float.self, capacity: Swift.max(count, 1))
   }
 
   deinit { BufferPool.shared.release(UnsafeMutableRawPointer(pointer), capacity: capacity) }
@@ -81,7 +81,7 @@ public struct Tensor: @unchecked Sendable {
   /// Values `start, start+step, …` strictly below `end` (PyTorch `arange`).
   public static func arange(_ start: Float, _ end: Float, step: Float = 1) -> Tensor {
     precondition(step != 0, "arange: step must be non-zero")
-    let count = max(0, Int(((end - start) / step).rounded(.up)))
+    let count = Swift.max(0, Int(((end - start) / step).rounded(.up)))
     let result = Tensor(uninitializedShape: [count])
     for index in 0..<count { result.storage.pointer[index] = start + Float(index) * step }
     return result

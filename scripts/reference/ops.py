@@ -32,7 +32,7 @@ def run_case(case: Case, tensors: dict, metadata: dict):
     inputs = []
     for index, value in enumerate(case.inputs):
         value = value.to(torch.float32)
-        tensors[f"{case.name}.in.{index}"] = value.contiguous()
+        tensors[f"{case.name}.in.{index}"] = value.contiguous().clone()
         differentiable = index in case.differentiable
         compute = value.to(case.compute_dtype) if value.is_floating_point() else value
         if case.integer_inputs and index in case.integer_inputs:

@@ -1,0 +1,123 @@
+import Foundation
+
+/// Elementwise math and activations. Each op is a forward function and the derivative written in terms of the input
+/// `x` and the output `y`, side by side.
+extension Tensor {
+  /// Applies `forward` elementwise and records `grad · derivative(x, y)` as the backward rule.
+  @inline(__always)
+  func unary(_ op: String, _ forward: (Float) -> Float, derivative: @escaping (Float, Float) -> Float) -> Tensor {
+    let output = mapValues(forward)
+    let input = self
+    return Tensor.record(op, output: output, inputs: [input]) { grad in
+      let result = Tensor(uninitializedShape: input.shape)
+      let (x, y, g, out) = (input.data, output.data, grad.data, result.mutableData)
+      Parallel.forEachChunk(input.count) { range in
+        for index in range { out[index] = g[index] * derivative(x[index], y[index]) }
+      }
+      return [result]
+    }
+  }
+
+  // MARK: Math
+
+  public func exp() -> Tensor { unary("exp", { Foundation.exp($0) }, derivative: { _, y in y }) }
+  public func log() -> Tensor { unary("log", { Foundation.log($0) }, derivative: { x, _ in 1 / x }) }
+  public func sqrt() -> Tensor { unary("sqrt", { $0.squareRoot() }, derivative: { _, y in 0.5 / y }) }
+  public func rsqrt() -> Tensor { unary("rsqrt", { 1 / $0.squareRoot() }, derivative: { x, y in -0.5 * y / x }) }
+  public func square() -> Tensor { unary("square", { $0 * $0 }, derivative: { x, _ in 2 * x }) }
+  public func sin() -> Tensor { unary("sin", { Foundation.sin($0) }, derivative: { x, _ in Foundation.cos(x) }) }
+  public func cos() -> Tensor { unary("cos", { Foundation.cos($0) }, derivative: { x, _ in -Foundation.sin(x) }) }
+
+  /// |x|, with gradient sign(x) (0 at 0, as PyTorch).
+  public func abs() -> Tensor {
+    unary("abs", { Swift.abs($0) }, derivative: { x, _ in x > 0 ? 1 : (x < 0 ? -1 : 0) })
+  }
+
+  /// x ** exponent. The gradient exponent·x^(exponent−1) is 0 where the exponent is 0.
+  public func pow(_ exponent: Float) -> Tensor {
+    if exponent == 2 { return square() }
+    return unary(
+      "pow_scalar", { Foundation.pow($0, exponent) },
+      derivative: { x, _ in exponent == 0 ? 0 : exponent * Foundation.pow(x, exponent - 1) })
+  }
+
+  /// Elementwise x ** y with broadcasting; d/dy = x^y·log x (taken as 0 where x is 0 and y ≥ 0, like PyTorch's
+  /// masked gradient).
+  public func pow(_ exponent: Tensor) -> Tensor {
+    let base = self
+    let output = Tensor.broadcastBinary(base, exponent, op: "pow") { Foundation.pow($0, $1) }
+    return Tensor.record("pow", output: output, inputs: [base, exponent]) { grad in
+      let baseGrad = base.requiresGrad
+        ? (grad * Tensor.broadcastBinary(base, exponent, op: "pow_backward") { x, y in
+          y == 0 ? 0 : y * Foundation.pow(x, y - 1)
+        }).sum(toShape: base.shape) : nil
+      let exponentGrad = exponent.requiresGrad
+        ? (grad * Tensor.broadcastBinary(output, base, op: "pow_backward") { result, x in
+          x == 0 ? 0 : result * Foundation.log(x)
+        }).sum(toShape: exponent.shape) : nil
+      return [baseGrad, exponentGrad]
+    }
+  }
+
+  /// Clamps to [min, max] (either bound optional). The gradient passes where min ≤ x ≤ max, as in PyTorch.
+  public func clamp(min lower: Float? = nil, max upper: Float? = nil) -> Tensor {
+    let low = lower ?? -.infinity, high = upper ?? .infinity
+    return unary(
+      "clamp", { Swift.min(Swift.max($0, low), high) }, derivative: { x, _ in x >= low && x <= high ? 1 : 0 })
+  }
+
+  // MARK: Activations
+
+  public func relu() -> Tensor { unary("relu", { Swift.max($0, 0) }, derivative: { x, _ in x > 0 ? 1 : 0 }) }
+
+  public func relu6() -> Tensor {
+    unary("relu6", { Swift.min(Swift.max($0, 0), 6) }, derivative: { x, _ in x > 0 && x < 6 ? 1 : 0 })
+  }
+
+  public func leakyRelu(negativeSlope: Float = 0.01) -> Tensor {
+    unary("leaky_relu", { $0 > 0 ? $0 : negativeSlope * $0 }, derivative: { x, _ in x > 0 ? 1 : negativeSlope })
+  }
+
+  public func sigmoid() -> Tensor {
+    unary("sigmoid", { 1 / (1 + Foundation.exp(-$0)) }, derivative: { _, y in y * (1 - y) })
+  }
+
+  public func tanh() -> Tensor { unary("tanh", { Foundation.tanh($0) }, derivative: { _, y in 1 - y * y }) }
+
+  /// x·sigmoid(x).
+  public func silu() -> Tensor {
+    unary("silu", { $0 / (1 + Foundation.exp(-$0)) }, derivative: { x, _ in
+      let s = 1 / (1 + Foundation.exp(-x))
+      return s * (1 + x * (1 - s))
+    })
+  }
+
+  /// PyTorch's hard sigmoid: relu6(x + 3) / 6, gradient 1/6 strictly inside (−3, 3).
+  public func hardsigmoid() -> Tensor {
+    unary("hardsigmoid", { Swift.min(Swift.max($0 + 3, 0), 6) / 6 }, derivative: { x, _ in x > -3 && x < 3 ? 1 / 6 : 0 })
+  }
+
+  /// GELU. `approximate: false` is the exact erf form BERT uses; `true` is the tanh approximation.
+  public func gelu(approximate: Bool = false) -> Tensor {
+    if approximate {
+      let c = Float(0.797_884_560_802_865_4)  // √(2/π)
+      return unary("gelu_tanh", { x in 0.5 * x * (1 + Foundation.tanh(c * (x + 0.044715 * x * x * x))) }, derivative: { x, _ in
+        let inner = c * (x + 0.044715 * x * x * x)
+        let t = Foundation.tanh(inner)
+        return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x)
+      })
+    }
+    return unary("gelu", { x in 0.5 * x * (1 + erf(x * Float(0.707_106_781_186_547_5))) }, derivative: { x, _ in
+      let cdf = 0.5 * (1 + erf(x * Float(0.707_106_781_186_547_5)))
+      let pdf = Foundation.exp(-0.5 * x * x) * Float(0.398_942_280_401_432_7)
+      return cdf + x * pdf
+    })
+  }
+
+  /// PyTorch's softplus: log(1 + e^(βx))/β, and x itself where βx > threshold.
+  public func softplus(beta: Float = 1, threshold: Float = 20) -> Tensor {
+    unary("softplus", { x in beta * x > threshold ? x : log1p(Foundation.exp(beta * x)) / beta }, derivative: { x, _ in
+      beta * x > threshold ? 1 : 1 / (1 + Foundation.exp(-beta * x))
+    })
+  }
+}
