@@ -9,6 +9,7 @@ PYTHON=${PYTHON:-.venv-ref/bin/python}
 REPEAT=${REPEAT:-10}
 OUT=${OUT:-bench-results}
 mkdir -p "$OUT"
+echo "${OPENBLAS_CORETYPE:-unset}" > "$OUT/coretype"
 for mode in pinned unpinned; do
   if [ "$mode" = unpinned ]; then run=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE); else run=(env); fi
   : > "$OUT/glip-$mode.jsonl"

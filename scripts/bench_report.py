@@ -28,8 +28,9 @@ def main():
         ours, theirs = load(out / f"glip-{mode}.jsonl"), load(out / f"torch-{mode}.jsonl")
         core = next(iter(ours.values()), {}).get("blas_core", "?")
         impl = next(iter(theirs.values()), {}).get("impl", "pytorch")
-        title = ("OpenBLAS pinned by OPENBLAS_CORETYPE" if mode == "pinned"
-                 else "OpenBLAS choosing its own kernel (as on a user's machine)")
+        coretype = (out / "coretype").read_text().strip() if (out / "coretype").exists() else "unset"
+        title = (f"OpenBLAS as the environment sets it (OPENBLAS_CORETYPE={coretype})" if mode == "pinned"
+                 else "OpenBLAS choosing its own kernel (OPENBLAS_CORETYPE unset, as on a user's machine)")
         print(f"\n## {title}: kernel {core}\n")
         print(f"| case | ours ms | ours GFLOP/s | {impl} ms | PyTorch GFLOP/s | ratio |")
         print("|---|---:|---:|---:|---:|---:|")
