@@ -145,3 +145,27 @@ final class ModuleTests: XCTestCase {
     XCTAssertEqual(target.backbone.weight.value.scalars, source.backbone.weight.value.scalars)
   }
 }
+
+final class ContainerTests: XCTestCase {
+  func testSequentialChainsLayersWithIndexedKeys() {
+    var generator = SeededGenerator(seed: 3)
+    let first = Linear(3, 4, generator: &generator), second = Linear(4, 2, generator: &generator)
+    let network = Sequential([first, Activation(.relu), Dropout(0.5), second])
+    XCTAssertEqual(network.namedParameters().map(\.key), ["0.weight", "0.bias", "3.weight", "3.bias"])
+    network.eval()
+    let input = Tensor.normal([5, 3], seed: 4)
+    assertClose(network(input), second(first(input).relu()))
+    XCTAssertEqual(
+      network.description,
+      """
+      Sequential()  [26 params]
+        (0): Linear(in: 3, out: 4, bias: true)  [16 params]
+        (1): Relu()
+        (2): Dropout(p: 0.5)
+        (3): Linear(in: 4, out: 2, bias: true)  [10 params]
+      """)
+    let list = ModuleList([LayerNorm(2), LayerNorm(2)])
+    XCTAssertEqual(list.count, 2)
+    XCTAssertEqual(list.namedParameters().map(\.key), ["0.weight", "0.bias", "1.weight", "1.bias"])
+  }
+}
