@@ -4,7 +4,7 @@ APT_PACKAGES := libopenblas-dev libyaml-dev libpng-dev libjpeg62-turbo-dev pkg-c
 REF_VENV := .venv-ref
 REF_PYTHON := $(REF_VENV)/bin/python
 
-.PHONY: deps build test bench reference fixtures clean
+.PHONY: deps build test lint bench reference fixtures clean
 
 ## deps: install the Debian packages the build links against (only those missing)
 deps:
@@ -23,6 +23,10 @@ build: deps
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+## lint: formatting and style rules of .swift-format (swift format ships with the toolchain)
+lint:
+	$(SWIFT) format lint --strict -r Sources Tests Package.swift
 
 ## reference: a virtualenv with the pinned reference tools (PyTorch CPU) for fixtures and benchmarks
 reference: $(REF_PYTHON)

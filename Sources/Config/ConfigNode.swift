@@ -88,7 +88,9 @@ public struct ConfigNode: Equatable, Sendable {
 
   /// A plain (unquoted) `null`, `~` or empty scalar.
   public var isNull: Bool {
-    if case .scalar(let text, let quoted) = value { return !quoted && ["", "~", "null", "Null", "NULL"].contains(text) }
+    if case .scalar(let text, let quoted) = value {
+      return !quoted && ["", "~", "null", "Null", "NULL"].contains(text)
+    }
     return false
   }
 

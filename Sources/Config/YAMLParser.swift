@@ -47,7 +47,8 @@ public enum YAMLParser {
 private struct TreeBuilder {
   enum Frame {
     case sequence(items: [ConfigNode], mark: SourceMark, anchor: String?)
-    case mapping(entries: [ConfigEntry], merges: [ConfigNode], key: (String, SourceMark)?, mark: SourceMark, anchor: String?)
+    case mapping(
+      entries: [ConfigEntry], merges: [ConfigNode], key: (String, SourceMark)?, mark: SourceMark, anchor: String?)
   }
 
   let file: String
@@ -74,7 +75,8 @@ private struct TreeBuilder {
       let scalar = event.data.scalar
       let text = String(
         decoding: UnsafeBufferPointer(start: scalar.value, count: scalar.length), as: UTF8.self)
-      let quoted = scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE || scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE
+      let quoted =
+        scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE || scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE
         || scalar.style == YAML_LITERAL_SCALAR_STYLE || scalar.style == YAML_FOLDED_SCALAR_STYLE
       let node = ConfigNode(.scalar(text, quoted: quoted), mark: position)
       if let anchor = TreeBuilder.string(scalar.anchor) { anchors[anchor] = node }
@@ -88,7 +90,8 @@ private struct TreeBuilder {
     case YAML_MAPPING_START_EVENT:
       stack.append(
         .mapping(
-          entries: [], merges: [], key: nil, mark: position, anchor: TreeBuilder.string(event.data.mapping_start.anchor)))
+          entries: [], merges: [], key: nil, mark: position, anchor: TreeBuilder.string(event.data.mapping_start.anchor)
+        ))
     case YAML_SEQUENCE_END_EVENT:
       guard case .sequence(let items, let start, let anchor) = stack.removeLast() else { return }
       let node = ConfigNode(.sequence(items), mark: start)

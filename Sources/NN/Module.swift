@@ -32,8 +32,12 @@ public struct LoadReport: Equatable, CustomStringConvertible {
 
   public var description: String {
     var lines = ["state does not match the model:"]
-    if !missingKeys.isEmpty { lines.append("  missing keys (\(missingKeys.count)): \(missingKeys.joined(separator: ", "))") }
-    if !unusedKeys.isEmpty { lines.append("  unused keys (\(unusedKeys.count)): \(unusedKeys.joined(separator: ", "))") }
+    if !missingKeys.isEmpty {
+      lines.append("  missing keys (\(missingKeys.count)): \(missingKeys.joined(separator: ", "))")
+    }
+    if !unusedKeys.isEmpty {
+      lines.append("  unused keys (\(unusedKeys.count)): \(unusedKeys.joined(separator: ", "))")
+    }
     for mismatch in shapeMismatches {
       lines.append("  shape mismatch at \(mismatch.key): model has \(mismatch.expected), state has \(mismatch.found)")
     }
@@ -238,8 +242,12 @@ open class Module: CustomStringConvertible {
 
   func treeDescription(name: String?, indent: String) -> String {
     let label = name.map { "(\($0)): " } ?? ""
-    let counts = parameterCount == 0 ? "" : "  [\(Module.formatCount(parameterCount)) params"
-      + (trainableParameterCount == parameterCount ? "]" : ", \(Module.formatCount(trainableParameterCount)) trainable]")
+    let counts =
+      parameterCount == 0
+      ? ""
+      : "  [\(Module.formatCount(parameterCount)) params"
+        + (trainableParameterCount == parameterCount
+          ? "]" : ", \(Module.formatCount(trainableParameterCount)) trainable]")
     let head = "\(indent)\(label)\(typeName)(\(hyperParameters))\(counts)"
     guard !childEntries.isEmpty else { return head }
     let body = childEntries.map { $0.module.treeDescription(name: $0.name, indent: indent + "  ") }

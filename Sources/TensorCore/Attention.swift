@@ -5,13 +5,16 @@ extension Tensor {
   /// `self · otherᵀ` over the last two axes (batch axes broadcast), with the transpose passed to BLAS as a flag.
   /// `[..., m, k] · [..., n, k]ᵀ → [..., m, n]`.
   public func matmulTransposed(_ other: Tensor) -> Tensor {
-    precondition(rank >= 2 && other.rank >= 2, "matmulTransposed: operands need 2+ dimensions, got \(shape), \(other.shape)")
+    precondition(
+      rank >= 2 && other.rank >= 2, "matmulTransposed: operands need 2+ dimensions, got \(shape), \(other.shape)")
     let (lhs, rhs) = (self, other)
     let output = Tensor.batchedProduct(lhs, rhs, transposeLhs: false, transposeRhs: true)
     return Tensor.record("matmul_transposed", output: output, inputs: [lhs, rhs]) { grad in
       [
-        lhs.requiresGrad ? Tensor.batchedProduct(grad, rhs, transposeLhs: false, transposeRhs: false).sum(toShape: lhs.shape) : nil,
-        rhs.requiresGrad ? Tensor.batchedProduct(grad, lhs, transposeLhs: true, transposeRhs: false).sum(toShape: rhs.shape) : nil,
+        lhs.requiresGrad
+          ? Tensor.batchedProduct(grad, rhs, transposeLhs: false, transposeRhs: false).sum(toShape: lhs.shape) : nil,
+        rhs.requiresGrad
+          ? Tensor.batchedProduct(grad, lhs, transposeLhs: true, transposeRhs: false).sum(toShape: rhs.shape) : nil,
       ]
     }
   }

@@ -25,17 +25,21 @@ extension Tensor {
   ) -> ConvGeometry {
     precondition(input.rank == 4, "\(op): input must be [N, C, H, W], got \(input.shape)")
     precondition(weight.rank == 4, "\(op): weight must be [O, C/groups, kh, kw], got \(weight.shape)")
-    precondition(groups >= 1 && input.shape[1] % groups == 0 && weight.shape[0] % groups == 0,
+    precondition(
+      groups >= 1 && input.shape[1] % groups == 0 && weight.shape[0] % groups == 0,
       "\(op): groups \(groups) must divide input channels \(input.shape[1]) and output channels \(weight.shape[0])")
-    precondition(weight.shape[1] * groups == input.shape[1],
+    precondition(
+      weight.shape[1] * groups == input.shape[1],
       "\(op): weight \(weight.shape) expects \(weight.shape[1] * groups) input channels with groups \(groups), "
         + "input has \(input.shape[1])")
-    precondition(stride.0 > 0 && stride.1 > 0 && dilation.0 > 0 && dilation.1 > 0 && padding.0 >= 0 && padding.1 >= 0,
+    precondition(
+      stride.0 > 0 && stride.1 > 0 && dilation.0 > 0 && dilation.1 > 0 && padding.0 >= 0 && padding.1 >= 0,
       "\(op): stride and dilation must be positive and padding non-negative")
     let (kh, kw) = (weight.shape[2], weight.shape[3])
     let outHeight = (input.shape[2] + 2 * padding.0 - dilation.0 * (kh - 1) - 1) / stride.0 + 1
     let outWidth = (input.shape[3] + 2 * padding.1 - dilation.1 * (kw - 1) - 1) / stride.1 + 1
-    precondition(outHeight > 0 && outWidth > 0,
+    precondition(
+      outHeight > 0 && outWidth > 0,
       "\(op): input \(input.shape) is too small for kernel \(kh)×\(kw) with padding \(padding), dilation \(dilation)")
     return ConvGeometry(
       batch: input.shape[0], channels: input.shape[1], height: input.shape[2], width: input.shape[3],
@@ -48,18 +52,24 @@ extension Tensor {
     _ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
     dilation: (Int, Int) = (1, 1), groups: Int = 1
   ) -> Tensor {
-    let geometry = convGeometry(input, weight, stride: stride, padding: padding, dilation: dilation, groups: groups,
+    let geometry = convGeometry(
+      input, weight, stride: stride, padding: padding, dilation: dilation, groups: groups,
       op: "conv2d")
     if let bias {
-      precondition(bias.shape == [geometry.outChannels], "conv2d: bias must be [\(geometry.outChannels)], got \(bias.shape)")
+      precondition(
+        bias.shape == [geometry.outChannels], "conv2d: bias must be [\(geometry.outChannels)], got \(bias.shape)")
     }
-    let output = geometry.isDepthwise
+    let output =
+      geometry.isDepthwise
       ? depthwiseForward(input, weight, bias, geometry) : denseConvForward(input, weight, bias, geometry)
     let inputs = [input, weight] + (bias.map { [$0] } ?? [])
     return record("conv2d", output: output, inputs: inputs) { grad in
-      let (inputGrad, weightGrad) = geometry.isDepthwise
-        ? depthwiseBackward(input, weight, grad, geometry, needInput: input.requiresGrad, needWeight: weight.requiresGrad)
-        : denseConvBackward(input, weight, grad, geometry, needInput: input.requiresGrad, needWeight: weight.requiresGrad)
+      let (inputGrad, weightGrad) =
+        geometry.isDepthwise
+        ? depthwiseBackward(
+          input, weight, grad, geometry, needInput: input.requiresGrad, needWeight: weight.requiresGrad)
+        : denseConvBackward(
+          input, weight, grad, geometry, needInput: input.requiresGrad, needWeight: weight.requiresGrad)
       let biasGrad = bias == nil ? nil : grad.sum(axes: [0, 2, 3])
       return [inputGrad, weightGrad] + (bias == nil ? [] : [biasGrad])
     }
@@ -67,7 +77,8 @@ extension Tensor {
 
   // MARK: Dense and grouped (im2col + GEMM)
 
-  private static func denseConvForward(_ input: Tensor, _ weight: Tensor, _ bias: Tensor?, _ g: ConvGeometry) -> Tensor {
+  private static func denseConvForward(_ input: Tensor, _ weight: Tensor, _ bias: Tensor?, _ g: ConvGeometry) -> Tensor
+  {
     let output = Tensor(uninitializedShape: [g.batch, g.outChannels, g.outHeight, g.outWidth])
     let columns = g.isPointwise ? nil : Tensor(uninitializedShape: [g.columnRows, g.outArea])
     let (inData, weightData, out) = (input.data, weight.data, output.mutableData)
@@ -161,17 +172,22 @@ extension Tensor {
         let sourceRow = plane + sourceY * g.width + j * g.dilation.1 - g.padding.1
         if validStart > 0 { rowOut.update(repeating: 0, count: validStart) }
         if g.stride.1 == 1 {
-          if validEnd > validStart { (rowOut + validStart).update(from: sourceRow + validStart, count: validEnd - validStart) }
+          if validEnd > validStart {
+            (rowOut + validStart).update(from: sourceRow + validStart, count: validEnd - validStart)
+          }
         } else {
           for x in validStart..<Swift.max(validStart, validEnd) { rowOut[x] = sourceRow[x * g.stride.1] }
         }
-        if validEnd < g.outWidth { (rowOut + Swift.max(validEnd, 0)).update(repeating: 0, count: g.outWidth - Swift.max(validEnd, 0)) }
+        if validEnd < g.outWidth {
+          (rowOut + Swift.max(validEnd, 0)).update(repeating: 0, count: g.outWidth - Swift.max(validEnd, 0))
+        }
       }
     }
   }
 
   /// Adds columns `[Cg·kh·kw, Ho·Wo]` back onto input planes `[Cg, H, W]`; parallel over channels, so no races.
-  static func col2im(_ columns: UnsafePointer<Float>, _ g: ConvGeometry, addingInto input: UnsafeMutablePointer<Float>) {
+  static func col2im(_ columns: UnsafePointer<Float>, _ g: ConvGeometry, addingInto input: UnsafeMutablePointer<Float>)
+  {
     Parallel.forEach(g.groupChannels, costPerItem: g.kernelArea * g.outArea) { channel in
       let plane = input + channel * g.inArea
       for tap in 0..<g.kernelArea {
@@ -201,7 +217,8 @@ extension Tensor {
 
   // MARK: Depthwise (groups == channels): direct kernel
 
-  private static func depthwiseForward(_ input: Tensor, _ weight: Tensor, _ bias: Tensor?, _ g: ConvGeometry) -> Tensor {
+  private static func depthwiseForward(_ input: Tensor, _ weight: Tensor, _ bias: Tensor?, _ g: ConvGeometry) -> Tensor
+  {
     let output = Tensor(uninitializedShape: [g.batch, g.outChannels, g.outHeight, g.outWidth])
     let multiplier = g.groupOutChannels
     let (inData, weightData, out) = (input.data, weight.data, output.mutableData)

@@ -17,7 +17,8 @@ extension Tensor {
     _ input: Tensor, offset: Tensor, weight: Tensor, bias: Tensor? = nil, mask: Tensor? = nil,
     stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), groups: Int = 1
   ) -> Tensor {
-    let conv = convGeometry(input, weight, stride: stride, padding: padding, dilation: dilation, groups: groups,
+    let conv = convGeometry(
+      input, weight, stride: stride, padding: padding, dilation: dilation, groups: groups,
       op: "deformConv2d")
     let taps = conv.kernelArea
     precondition(
@@ -26,10 +27,12 @@ extension Tensor {
       "deformConv2d: offset must be [\(conv.batch), 2·groups·\(taps), \(conv.outHeight), \(conv.outWidth)], "
         + "got \(offset.shape)")
     let offsetGroups = offset.shape[1] / (2 * taps)
-    precondition(conv.channels % offsetGroups == 0,
+    precondition(
+      conv.channels % offsetGroups == 0,
       "deformConv2d: \(offsetGroups) offset groups do not divide \(conv.channels) input channels")
     if let mask {
-      precondition(mask.shape == [conv.batch, offsetGroups * taps, conv.outHeight, conv.outWidth],
+      precondition(
+        mask.shape == [conv.batch, offsetGroups * taps, conv.outHeight, conv.outWidth],
         "deformConv2d: mask must be [\(conv.batch), \(offsetGroups * taps), \(conv.outHeight), \(conv.outWidth)], "
           + "got \(mask.shape)")
     }
@@ -68,7 +71,9 @@ extension Tensor {
   @inline(__always)
   static func deformBase(_ g: ConvGeometry, tap: Int, y: Int, x: Int) -> (Float, Float) {
     let (i, j) = (tap / g.kernelWidth, tap % g.kernelWidth)
-    return (Float(y * g.stride.0 - g.padding.0 + i * g.dilation.0), Float(x * g.stride.1 - g.padding.1 + j * g.dilation.1))
+    return (
+      Float(y * g.stride.0 - g.padding.0 + i * g.dilation.0), Float(x * g.stride.1 - g.padding.1 + j * g.dilation.1)
+    )
   }
 
   /// Deformable im2col for one image: columns `[C·kh·kw, Ho·Wo]`, masked samples.
@@ -91,7 +96,8 @@ extension Tensor {
           let position = y * g.outWidth + x
           let (baseY, baseX) = deformBase(g, tap: tap, y: y, x: x)
           let value = deformSample(
-            plane, height: g.height, width: g.width, y: baseY + offsetBase[position], x: baseX + offsetBase[g.outArea + position])
+            plane, height: g.height, width: g.width, y: baseY + offsetBase[position],
+            x: baseX + offsetBase[g.outArea + position])
           destination[position] = value * (maskBase?[position] ?? 1)
         }
       }
@@ -180,7 +186,8 @@ extension Tensor {
         for position in 0..<g.outArea {
           let (y, x) = (position / g.outWidth, position % g.outWidth)
           let (baseY, baseX) = deformBase(g, tap: tap, y: y, x: x)
-          let sampleY = baseY + offsets[offsetIndex + position], sampleX = baseX + offsets[offsetIndex + g.outArea + position]
+          let sampleY = baseY + offsets[offsetIndex + position],
+            sampleX = baseX + offsets[offsetIndex + g.outArea + position]
           let modulation = masks?[maskIndex + position] ?? 1
           var (gradY, gradX, gradMask): (Float, Float, Float) = (0, 0, 0)
           for channel in (group * d.channelsPerOffsetGroup)..<((group + 1) * d.channelsPerOffsetGroup) {
@@ -218,7 +225,9 @@ extension Tensor {
 
   /// d sample / dy and d sample / dx of the bilinear sample at (y, x), zero outside (−1, H) × (−1, W).
   @inline(__always)
-  static func sampleGradient(_ plane: UnsafePointer<Float>, height: Int, width: Int, y: Float, x: Float) -> (Float, Float) {
+  static func sampleGradient(_ plane: UnsafePointer<Float>, height: Int, width: Int, y: Float, x: Float) -> (
+    Float, Float
+  ) {
     guard y > -1 && y < Float(height) && x > -1 && x < Float(width) else { return (0, 0) }
     let (yLow, xLow) = (Int(y.rounded(.down)), Int(x.rounded(.down)))
     let (ly, lx) = (y - Float(yLow), x - Float(xLow))

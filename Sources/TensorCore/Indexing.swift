@@ -43,7 +43,8 @@ extension Tensor {
     let (source, out) = (data, output.mutableData)
     for block in 0..<outer {
       for (position, index) in selected.enumerated() {
-        (out + (block * selected.count + position) * inner).update(from: source + (block * size + index) * inner, count: inner)
+        (out + (block * selected.count + position) * inner).update(
+          from: source + (block * size + index) * inner, count: inner)
       }
     }
     let inputShape = shape

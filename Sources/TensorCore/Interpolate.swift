@@ -22,8 +22,10 @@ extension Tensor {
   public static func interpolate(_ input: Tensor, scaleFactor: (Double, Double), mode: InterpolationMode) -> Tensor {
     precondition(input.rank == 4, "interpolate: input must be [N, C, H, W], got \(input.shape)")
     precondition(scaleFactor.0 > 0 && scaleFactor.1 > 0, "interpolate: scale factors must be positive")
-    let size = (Int((Double(input.shape[2]) * scaleFactor.0).rounded(.down)),
-                Int((Double(input.shape[3]) * scaleFactor.1).rounded(.down)))
+    let size = (
+      Int((Double(input.shape[2]) * scaleFactor.0).rounded(.down)),
+      Int((Double(input.shape[3]) * scaleFactor.1).rounded(.down))
+    )
     precondition(size.0 > 0 && size.1 > 0, "interpolate: scale \(scaleFactor) gives an empty output for \(input.shape)")
     return resample(input, size: size, mode: mode, scales: (1 / scaleFactor.0, 1 / scaleFactor.1))
   }
@@ -59,7 +61,9 @@ extension Tensor {
     return sampling
   }
 
-  private static func resample(_ input: Tensor, size: (Int, Int), mode: InterpolationMode, scales: (Double, Double)) -> Tensor {
+  private static func resample(_ input: Tensor, size: (Int, Int), mode: InterpolationMode, scales: (Double, Double))
+    -> Tensor
+  {
     let (planes, height, width) = (input.shape[0] * input.shape[1], input.shape[2], input.shape[3])
     let rows = axisSampling(inSize: height, outSize: size.0, scale: scales.0, mode: mode)
     let columns = axisSampling(inSize: width, outSize: size.1, scale: scales.1, mode: mode)

@@ -25,7 +25,8 @@ extension Tensor {
   /// - A 1-D operand is promoted to a matrix (a row on the left, a column on the right) and the added axis removed.
   /// - N-D: batched over the leading axes, which broadcast: `[2, 1, m, k] · [5, k, n] → [2, 5, m, n]`.
   public func matmul(_ other: Tensor) -> Tensor {
-    precondition(rank >= 1 && other.rank >= 1, "matmul: operands must have at least 1 dimension, got \(shape) and \(other.shape)")
+    precondition(
+      rank >= 1 && other.rank >= 1, "matmul: operands must have at least 1 dimension, got \(shape) and \(other.shape)")
     if rank == 1 && other.rank == 1 {
       return reshaped([1, count]).matmul(other.reshaped([other.count, 1])).reshaped([])
     }
@@ -40,7 +41,8 @@ extension Tensor {
     let output = Tensor.batchedProduct(lhs, rhs, transposeLhs: false, transposeRhs: false)
     return Tensor.record("matmul", output: output, inputs: [lhs, rhs]) { grad in
       [
-        lhs.requiresGrad ? Tensor.batchedProduct(grad, rhs, transposeLhs: false, transposeRhs: true).sum(toShape: lhs.shape) : nil,
+        lhs.requiresGrad
+          ? Tensor.batchedProduct(grad, rhs, transposeLhs: false, transposeRhs: true).sum(toShape: lhs.shape) : nil,
         rhs.requiresGrad ? Tensor.rhsGradient(lhs: lhs, grad: grad, rhsShape: rhs.shape) : nil,
       ]
     }
@@ -68,7 +70,8 @@ extension Tensor {
     let (rhsK, n) = transposeRhs ? (rhsColumns, rhsRows) : (rhsRows, rhsColumns)
     precondition(
       k == rhsK,
-      "matmul: inner dimensions differ: \(lhs.shape)\(transposeLhs ? "ᵀ" : "") · \(rhs.shape)\(transposeRhs ? "ᵀ" : "")")
+      "matmul: inner dimensions differ: \(lhs.shape)\(transposeLhs ? "ᵀ" : "") · \(rhs.shape)\(transposeRhs ? "ᵀ" : "")"
+    )
     let lhsBatch = Array(lhs.shape.dropLast(2)), rhsBatch = Array(rhs.shape.dropLast(2))
     let batchShape = broadcastShapeOrFail(lhsBatch, rhsBatch, op: "matmul (batch axes)")
     let result = Tensor(uninitializedShape: batchShape + [m, n])
@@ -112,7 +115,9 @@ extension Tensor {
     precondition(
       input.rank >= 1 && input.shape.last == inFeatures,
       "linear: input \(input.shape) does not end in \(inFeatures) features for weight \(weight.shape)")
-    if let bias { precondition(bias.shape == [outFeatures], "linear: bias must be [\(outFeatures)], got \(bias.shape)") }
+    if let bias {
+      precondition(bias.shape == [outFeatures], "linear: bias must be [\(outFeatures)], got \(bias.shape)")
+    }
     let rows = input.count / Swift.max(inFeatures, 1)
     let output = Tensor(uninitializedShape: Array(input.shape.dropLast()) + [outFeatures])
     let out = output.mutableData

@@ -17,7 +17,9 @@ extension Tensor {
   }
 
   /// x̂ = (x − mean) / √(var + eps) per group, with biased variance. Returns x̂ and each group's mean and variance.
-  func normalized(_ layout: GroupLayout, epsilon: Float, op: String) -> (normalized: Tensor, mean: [Float], variance: [Float]) {
+  func normalized(_ layout: GroupLayout, epsilon: Float, op: String) -> (
+    normalized: Tensor, mean: [Float], variance: [Float]
+  ) {
     let output = Tensor(uninitializedShape: shape)
     var means = [Float](repeating: 0, count: layout.groups)
     var variances = [Float](repeating: 0, count: layout.groups)
@@ -68,10 +70,13 @@ extension Tensor {
   public static func layerNorm(
     _ input: Tensor, normalizedAxes: Int = 1, weight: Tensor? = nil, bias: Tensor? = nil, epsilon: Float = 1e-5
   ) -> Tensor {
-    precondition(normalizedAxes >= 1 && normalizedAxes <= input.rank, "layerNorm: cannot normalise \(normalizedAxes) axes of \(input.shape)")
+    precondition(
+      normalizedAxes >= 1 && normalizedAxes <= input.rank,
+      "layerNorm: cannot normalise \(normalizedAxes) axes of \(input.shape)")
     let normalizedShape = Array(input.shape.suffix(normalizedAxes))
     for parameter in [weight, bias].compactMap({ $0 }) {
-      precondition(parameter.shape == normalizedShape, "layerNorm: affine parameter \(parameter.shape) must be \(normalizedShape)")
+      precondition(
+        parameter.shape == normalizedShape, "layerNorm: affine parameter \(parameter.shape) must be \(normalizedShape)")
     }
     let length = normalizedShape.reduce(1, *)
     let layout = GroupLayout(
@@ -90,7 +95,8 @@ extension Tensor {
     let layout = GroupLayout(
       groups: input.shape[0] * groups, groupStride: groupLength, blocks: 1, blockLength: groupLength, blockStride: 0)
     let normalized = input.normalized(layout, epsilon: epsilon, op: "group_norm").normalized
-    return affine(normalized, weight.map { channelView($0, rank: input.rank) }, bias.map { channelView($0, rank: input.rank) })
+    return affine(
+      normalized, weight.map { channelView($0, rank: input.rank) }, bias.map { channelView($0, rank: input.rank) })
   }
 
   /// `F.batch_norm` on `[N, C, *]`.
@@ -106,7 +112,8 @@ extension Tensor {
     let (batch, channels) = (input.shape[0], input.shape[1])
     let spatial = input.count / Swift.max(batch * channels, 1)
     for statistic in [runningMean, runningVariance].compactMap({ $0 }) {
-      precondition(statistic.shape == [channels], "batchNorm: running statistics must be [\(channels)], got \(statistic.shape)")
+      precondition(
+        statistic.shape == [channels], "batchNorm: running statistics must be [\(channels)], got \(statistic.shape)")
     }
     guard training else {
       guard let mean = runningMean, let variance = runningVariance else {
@@ -114,7 +121,8 @@ extension Tensor {
       }
       let inverse = withNoGrad { (variance + epsilon).rsqrt() }
       let normalized = (input - channelView(mean, rank: input.rank)) * channelView(inverse, rank: input.rank)
-      return affine(normalized, weight.map { channelView($0, rank: input.rank) }, bias.map { channelView($0, rank: input.rank) })
+      return affine(
+        normalized, weight.map { channelView($0, rank: input.rank) }, bias.map { channelView($0, rank: input.rank) })
     }
     let count = batch * spatial
     precondition(count > 1, "batchNorm: training needs more than one value per channel, got input \(input.shape)")
@@ -123,12 +131,14 @@ extension Tensor {
     let (normalized, means, variances) = input.normalized(layout, epsilon: epsilon, op: "batch_norm")
     if let mean = runningMean, let variance = runningVariance {
       let unbiased = Float(count) / Float(count - 1)
-      runningMean = Tensor(shape: [channels], values: (0..<channels).map { (1 - momentum) * mean[flat: $0] + momentum * means[$0] })
+      runningMean = Tensor(
+        shape: [channels], values: (0..<channels).map { (1 - momentum) * mean[flat: $0] + momentum * means[$0] })
       runningVariance = Tensor(
         shape: [channels],
         values: (0..<channels).map { (1 - momentum) * variance[flat: $0] + momentum * variances[$0] * unbiased })
     }
-    return affine(normalized, weight.map { channelView($0, rank: input.rank) }, bias.map { channelView($0, rank: input.rank) })
+    return affine(
+      normalized, weight.map { channelView($0, rank: input.rank) }, bias.map { channelView($0, rank: input.rank) })
   }
 
   /// A per-channel vector `[C]` shaped `[1, C, 1, …]` to broadcast over `[N, C, *]`.

@@ -1,6 +1,7 @@
 /// Max, average and adaptive average pooling over `[N, C, H, W]`, with PyTorch's window and divisor rules.
 extension Tensor {
-  static func pooledSize(_ size: Int, kernel: Int, stride: Int, padding: Int, dilation: Int = 1, ceilMode: Bool) -> Int {
+  static func pooledSize(_ size: Int, kernel: Int, stride: Int, padding: Int, dilation: Int = 1, ceilMode: Bool) -> Int
+  {
     let span = size + 2 * padding - dilation * (kernel - 1) - 1
     var count = (ceilMode ? (span + stride - 1) / stride : span / stride) + 1
     // A window must start inside the input or its left padding.
@@ -8,10 +9,14 @@ extension Tensor {
     return count
   }
 
-  private static func checkPooling(_ input: Tensor, kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int), op: String) {
+  private static func checkPooling(
+    _ input: Tensor, kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int), op: String
+  ) {
     precondition(input.rank == 4, "\(op): input must be [N, C, H, W], got \(input.shape)")
-    precondition(kernel.0 > 0 && kernel.1 > 0 && stride.0 > 0 && stride.1 > 0, "\(op): kernel and stride must be positive")
-    precondition(padding.0 <= kernel.0 / 2 && padding.1 <= kernel.1 / 2 && padding.0 >= 0 && padding.1 >= 0,
+    precondition(
+      kernel.0 > 0 && kernel.1 > 0 && stride.0 > 0 && stride.1 > 0, "\(op): kernel and stride must be positive")
+    precondition(
+      padding.0 <= kernel.0 / 2 && padding.1 <= kernel.1 / 2 && padding.0 >= 0 && padding.1 >= 0,
       "\(op): padding \(padding) must be at most half the kernel \(kernel)")
   }
 
@@ -23,8 +28,10 @@ extension Tensor {
     let stride = stride ?? kernel
     checkPooling(input, kernel: kernel, stride: stride, padding: padding, op: "maxPool2d")
     let (planes, height, width) = (input.shape[0] * input.shape[1], input.shape[2], input.shape[3])
-    let outHeight = pooledSize(height, kernel: kernel.0, stride: stride.0, padding: padding.0, dilation: dilation.0, ceilMode: ceilMode)
-    let outWidth = pooledSize(width, kernel: kernel.1, stride: stride.1, padding: padding.1, dilation: dilation.1, ceilMode: ceilMode)
+    let outHeight = pooledSize(
+      height, kernel: kernel.0, stride: stride.0, padding: padding.0, dilation: dilation.0, ceilMode: ceilMode)
+    let outWidth = pooledSize(
+      width, kernel: kernel.1, stride: stride.1, padding: padding.1, dilation: dilation.1, ceilMode: ceilMode)
     let output = Tensor(uninitializedShape: [input.shape[0], input.shape[1], outHeight, outWidth])
     var argmax = [Int32](repeating: -1, count: output.count)
     let (source, out) = (input.data, output.mutableData)
@@ -126,7 +133,9 @@ extension Tensor {
         for x in 0..<outWidth {
           var total: Float = 0
           for sourceY in rows[y].0..<Swift.max(rows[y].0, rows[y].1) {
-            for sourceX in columns[x].0..<Swift.max(columns[x].0, columns[x].1) { total += planeIn[sourceY * width + sourceX] }
+            for sourceX in columns[x].0..<Swift.max(columns[x].0, columns[x].1) {
+              total += planeIn[sourceY * width + sourceX]
+            }
           }
           out[(plane * outHeight + y) * outWidth + x] = total * scales[y * outWidth + x]
         }
@@ -142,7 +151,9 @@ extension Tensor {
           for x in 0..<outWidth {
             let share = gradData[(plane * outHeight + y) * outWidth + x] * scales[y * outWidth + x]
             for sourceY in rows[y].0..<Swift.max(rows[y].0, rows[y].1) {
-              for sourceX in columns[x].0..<Swift.max(columns[x].0, columns[x].1) { planeGrad[sourceY * width + sourceX] += share }
+              for sourceX in columns[x].0..<Swift.max(columns[x].0, columns[x].1) {
+                planeGrad[sourceY * width + sourceX] += share
+              }
             }
           }
         }

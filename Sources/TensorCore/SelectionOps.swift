@@ -61,12 +61,20 @@ extension Tensor {
 
   // MARK: Comparisons (no gradient)
 
-  public static func .== (lhs: Tensor, rhs: Tensor) -> Tensor { broadcastBinary(lhs, rhs, op: "eq") { $0 == $1 ? 1 : 0 } }
-  public static func .!= (lhs: Tensor, rhs: Tensor) -> Tensor { broadcastBinary(lhs, rhs, op: "ne") { $0 != $1 ? 1 : 0 } }
+  public static func .== (lhs: Tensor, rhs: Tensor) -> Tensor {
+    broadcastBinary(lhs, rhs, op: "eq") { $0 == $1 ? 1 : 0 }
+  }
+  public static func .!= (lhs: Tensor, rhs: Tensor) -> Tensor {
+    broadcastBinary(lhs, rhs, op: "ne") { $0 != $1 ? 1 : 0 }
+  }
   public static func .< (lhs: Tensor, rhs: Tensor) -> Tensor { broadcastBinary(lhs, rhs, op: "lt") { $0 < $1 ? 1 : 0 } }
-  public static func .<= (lhs: Tensor, rhs: Tensor) -> Tensor { broadcastBinary(lhs, rhs, op: "le") { $0 <= $1 ? 1 : 0 } }
+  public static func .<= (lhs: Tensor, rhs: Tensor) -> Tensor {
+    broadcastBinary(lhs, rhs, op: "le") { $0 <= $1 ? 1 : 0 }
+  }
   public static func .> (lhs: Tensor, rhs: Tensor) -> Tensor { broadcastBinary(lhs, rhs, op: "gt") { $0 > $1 ? 1 : 0 } }
-  public static func .>= (lhs: Tensor, rhs: Tensor) -> Tensor { broadcastBinary(lhs, rhs, op: "ge") { $0 >= $1 ? 1 : 0 } }
+  public static func .>= (lhs: Tensor, rhs: Tensor) -> Tensor {
+    broadcastBinary(lhs, rhs, op: "ge") { $0 >= $1 ? 1 : 0 }
+  }
 
   public static func .== (lhs: Tensor, rhs: Float) -> Tensor { lhs.mapValues { $0 == rhs ? 1 : 0 } }
   public static func .!= (lhs: Tensor, rhs: Float) -> Tensor { lhs.mapValues { $0 != rhs ? 1 : 0 } }

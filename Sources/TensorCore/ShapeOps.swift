@@ -54,7 +54,8 @@ extension Tensor {
     precondition(
       resolved.count == rank && Set(resolved).count == rank, "permuted: \(axes) is not a permutation of \(rank) axes")
     let own = strides
-    let output = Tensor.stridedCopy(self, shape: resolved.map { shape[$0] }, strides: resolved.map { own[$0] }, offset: 0)
+    let output = Tensor.stridedCopy(
+      self, shape: resolved.map { shape[$0] }, strides: resolved.map { own[$0] }, offset: 0)
     var inverse = [Int](repeating: 0, count: rank)
     for (position, axis) in resolved.enumerated() { inverse[axis] = position }
     return Tensor.record("permute", output: output, inputs: [self]) { grad in [grad.permuted(inverse)] }

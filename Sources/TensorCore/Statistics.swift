@@ -6,7 +6,9 @@ extension Tensor {
   }
 
   /// Values and first-occurrence indices of the extremum along `axis` (NaN wins, as in PyTorch).
-  private func extremum(axis rawAxis: Int, keepDim: Bool, op: String, _ better: (Float, Float) -> Bool) -> (Tensor, [Int]) {
+  private func extremum(axis rawAxis: Int, keepDim: Bool, op: String, _ better: (Float, Float) -> Bool) -> (
+    Tensor, [Int]
+  ) {
     let axis = self.axis(rawAxis)
     let (outer, size, inner) = layout(around: axis)
     precondition(size > 0, "\(op): cannot reduce an empty axis \(rawAxis) of shape \(shape)")
@@ -51,13 +53,19 @@ extension Tensor {
   /// `torch.max(x, dim)`: the maxima along `axis` and their indices (as Float), the gradient going to the index.
   public func max(axis: Int, keepDim: Bool = false) -> (values: Tensor, indices: Tensor) {
     let (values, indices) = extremum(axis: axis, keepDim: keepDim, op: "max") { $0 > $1 }
-    return (recordExtremum(values, indices, axis: axis, op: "max"), Tensor(shape: values.shape, values: indices.map(Float.init)))
+    return (
+      recordExtremum(values, indices, axis: axis, op: "max"),
+      Tensor(shape: values.shape, values: indices.map(Float.init))
+    )
   }
 
   /// `torch.min(x, dim)`: the minima along `axis` and their indices.
   public func min(axis: Int, keepDim: Bool = false) -> (values: Tensor, indices: Tensor) {
     let (values, indices) = extremum(axis: axis, keepDim: keepDim, op: "min") { $0 < $1 }
-    return (recordExtremum(values, indices, axis: axis, op: "min"), Tensor(shape: values.shape, values: indices.map(Float.init)))
+    return (
+      recordExtremum(values, indices, axis: axis, op: "min"),
+      Tensor(shape: values.shape, values: indices.map(Float.init))
+    )
   }
 
   public func argmax(axis: Int, keepDim: Bool = false) -> Tensor { max(axis: axis, keepDim: keepDim).indices }

@@ -47,14 +47,18 @@ extension Tensor {
     let base = self
     let output = Tensor.broadcastBinary(base, exponent, op: "pow") { Foundation.pow($0, $1) }
     return Tensor.record("pow", output: output, inputs: [base, exponent]) { grad in
-      let baseGrad = base.requiresGrad
-        ? (grad * Tensor.broadcastBinary(base, exponent, op: "pow_backward") { x, y in
-          y == 0 ? 0 : y * Foundation.pow(x, y - 1)
-        }).sum(toShape: base.shape) : nil
-      let exponentGrad = exponent.requiresGrad
-        ? (grad * Tensor.broadcastBinary(output, base, op: "pow_backward") { result, x in
-          x == 0 ? 0 : result * Foundation.log(x)
-        }).sum(toShape: exponent.shape) : nil
+      let baseGrad =
+        base.requiresGrad
+        ? (grad
+          * Tensor.broadcastBinary(base, exponent, op: "pow_backward") { x, y in
+            y == 0 ? 0 : y * Foundation.pow(x, y - 1)
+          }).sum(toShape: base.shape) : nil
+      let exponentGrad =
+        exponent.requiresGrad
+        ? (grad
+          * Tensor.broadcastBinary(output, base, op: "pow_backward") { result, x in
+            x == 0 ? 0 : result * Foundation.log(x)
+          }).sum(toShape: exponent.shape) : nil
       return [baseGrad, exponentGrad]
     }
   }
@@ -86,38 +90,47 @@ extension Tensor {
 
   /// x·sigmoid(x).
   public func silu() -> Tensor {
-    unary("silu", { $0 / (1 + Foundation.exp(-$0)) }, derivative: { x, _ in
-      let s = 1 / (1 + Foundation.exp(-x))
-      return s * (1 + x * (1 - s))
-    })
+    unary(
+      "silu", { $0 / (1 + Foundation.exp(-$0)) },
+      derivative: { x, _ in
+        let s = 1 / (1 + Foundation.exp(-x))
+        return s * (1 + x * (1 - s))
+      })
   }
 
   /// PyTorch's hard sigmoid: relu6(x + 3) / 6, gradient 1/6 strictly inside (−3, 3).
   public func hardsigmoid() -> Tensor {
-    unary("hardsigmoid", { Swift.min(Swift.max($0 + 3, 0), 6) / 6 }, derivative: { x, _ in x > -3 && x < 3 ? 1 / 6 : 0 })
+    unary(
+      "hardsigmoid", { Swift.min(Swift.max($0 + 3, 0), 6) / 6 }, derivative: { x, _ in x > -3 && x < 3 ? 1 / 6 : 0 })
   }
 
   /// GELU. `approximate: false` is the exact erf form BERT uses; `true` is the tanh approximation.
   public func gelu(approximate: Bool = false) -> Tensor {
     if approximate {
       let c = Float(0.797_884_560_802_865_4)  // √(2/π)
-      return unary("gelu_tanh", { x in 0.5 * x * (1 + Foundation.tanh(c * (x + 0.044715 * x * x * x))) }, derivative: { x, _ in
-        let inner = c * (x + 0.044715 * x * x * x)
-        let t = Foundation.tanh(inner)
-        return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x)
-      })
+      return unary(
+        "gelu_tanh", { x in 0.5 * x * (1 + Foundation.tanh(c * (x + 0.044715 * x * x * x))) },
+        derivative: { x, _ in
+          let inner = c * (x + 0.044715 * x * x * x)
+          let t = Foundation.tanh(inner)
+          return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x)
+        })
     }
-    return unary("gelu", { x in 0.5 * x * (1 + erf(x * Float(0.707_106_781_186_547_5))) }, derivative: { x, _ in
-      let cdf = 0.5 * (1 + erf(x * Float(0.707_106_781_186_547_5)))
-      let pdf = Foundation.exp(-0.5 * x * x) * Float(0.398_942_280_401_432_7)
-      return cdf + x * pdf
-    })
+    return unary(
+      "gelu", { x in 0.5 * x * (1 + erf(x * Float(0.707_106_781_186_547_5))) },
+      derivative: { x, _ in
+        let cdf = 0.5 * (1 + erf(x * Float(0.707_106_781_186_547_5)))
+        let pdf = Foundation.exp(-0.5 * x * x) * Float(0.398_942_280_401_432_7)
+        return cdf + x * pdf
+      })
   }
 
   /// PyTorch's softplus: log(1 + e^(βx))/β, and x itself where βx > threshold.
   public func softplus(beta: Float = 1, threshold: Float = 20) -> Tensor {
-    unary("softplus", { x in beta * x > threshold ? x : log1p(Foundation.exp(beta * x)) / beta }, derivative: { x, _ in
-      beta * x > threshold ? 1 : 1 / (1 + Foundation.exp(-beta * x))
-    })
+    unary(
+      "softplus", { x in beta * x > threshold ? x : log1p(Foundation.exp(beta * x)) / beta },
+      derivative: { x, _ in
+        beta * x > threshold ? 1 : 1 / (1 + Foundation.exp(-beta * x))
+      })
   }
 }

@@ -26,7 +26,8 @@ struct BenchCommand: ParsableCommand {
   func validate() throws {
     let known = Set(BenchCase.all.map(\.name))
     for name in cases where !known.contains(name) {
-      throw ValidationError("unknown bench case '\(name)'; known cases: \(BenchCase.all.map(\.name).joined(separator: ", "))")
+      throw ValidationError(
+        "unknown bench case '\(name)'; known cases: \(BenchCase.all.map(\.name).joined(separator: ", "))")
     }
     guard repetitions > 0 else { throw ValidationError("--repeat must be positive, got \(repetitions)") }
   }
@@ -100,7 +101,8 @@ struct BenchResult {
   init(benchCase: BenchCase, times: [Double]) {
     self.benchCase = benchCase
     let sorted = times.sorted()
-    median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    median =
+      sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
     minimum = sorted.first!
     maximum = sorted.last!
   }

@@ -39,7 +39,8 @@ final class LayerParityTests: XCTestCase {
     var generator = SeededGenerator(seed: 0)
     switch layerCase.layer {
     case "linear":
-      return Linear(layerCase.int("in"), layerCase.int("out"), bias: layerCase.args["bias"] as! Bool, generator: &generator)
+      return Linear(
+        layerCase.int("in"), layerCase.int("out"), bias: layerCase.args["bias"] as! Bool, generator: &generator)
     case "conv2d":
       return Conv2d(
         layerCase.int("in"), layerCase.int("out"), kernelSize: layerCase.int("kernel"), stride: layerCase.int("stride"),
@@ -48,7 +49,8 @@ final class LayerParityTests: XCTestCase {
     case "group_norm": return GroupNorm(groups: layerCase.int("groups"), channels: layerCase.int("channels"))
     case "layer_norm": return LayerNorm(layerCase.int("features"))
     case "embedding":
-      return Embedding(layerCase.int("count"), layerCase.int("dim"), paddingIndex: layerCase.int("padding"), generator: &generator)
+      return Embedding(
+        layerCase.int("count"), layerCase.int("dim"), paddingIndex: layerCase.int("padding"), generator: &generator)
     case "multihead_attention":
       return MultiheadAttention(embedDim: layerCase.int("embed"), heads: layerCase.int("heads"), generator: &generator)
     default:

@@ -47,7 +47,8 @@ final class ModuleTests: XCTestCase {
       model.namedParameters().map(\.key),
       ["backbone.weight", "backbone.bias"] + (0..<4).flatMap { ["tower.\($0).weight", "tower.\($0).bias"] })
     XCTAssertEqual(model.namedBuffers().map(\.key).first, "backbone.running_mean")
-    XCTAssertEqual(model.namedModules().map(\.key), ["", "backbone", "tower", "tower.0", "tower.1", "tower.2", "tower.3"])
+    XCTAssertEqual(
+      model.namedModules().map(\.key), ["", "backbone", "tower", "tower.0", "tower.1", "tower.2", "tower.3"])
     XCTAssertEqual(model.parameterCount, 8 + 16)
     XCTAssertEqual(Set(model.state().keys).count, 10 + 5)
   }
@@ -93,7 +94,8 @@ final class ModuleTests: XCTestCase {
     let model = Toy()
     XCTAssertThrowsError(try model.freeze(matching: ["backbon.*"])) { error in
       XCTAssertEqual(
-        "\(error)", "pattern 'backbon.*' matches no parameter key (close matches: backbone, backbone.bias, backbone.weight)")
+        "\(error)",
+        "pattern 'backbon.*' matches no parameter key (close matches: backbone, backbone.bias, backbone.weight)")
     }
   }
 

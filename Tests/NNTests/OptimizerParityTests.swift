@@ -29,9 +29,10 @@ final class OptimizerParityTests: XCTestCase {
       let settings = try JSONSerialization.jsonObject(with: json.data(using: .utf8)!) as! [String: Any]
       func number(_ key: String) -> Float { (settings[key] as! NSNumber).floatValue }
       let model = MLP()
-      try model.load(parameters: file.tensors.filter { $0.key.hasPrefix("init.") }.reduce(into: [:]) {
-        $0[String($1.key.dropFirst(5))] = $1.value
-      })
+      try model.load(
+        parameters: file.tensors.filter { $0.key.hasPrefix("init.") }.reduce(into: [:]) {
+          $0[String($1.key.dropFirst(5))] = $1.value
+        })
       let groups = [ParameterGroupRule(match: ["fc1.*"], lrMult: number("fc1_lr_mult"))]
       let parameters = try optimizedParameters(
         of: model, groups: groups, noDecayOnNormsAndBiases: settings["no_decay_bias"] as! Bool)

@@ -78,7 +78,9 @@ public enum OpFixtures {
         continue
       }
       guard outputs.count >= fixture.outputs.count else {
-        XCTFail("\(group)/\(fixture.name): \(outputs.count) outputs, expected \(fixture.outputs.count)", file: file, line: line)
+        XCTFail(
+          "\(group)/\(fixture.name): \(outputs.count) outputs, expected \(fixture.outputs.count)", file: file,
+          line: line)
         continue
       }
       for (index, expected) in fixture.outputs.enumerated() {

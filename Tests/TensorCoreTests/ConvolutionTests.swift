@@ -19,7 +19,8 @@ final class ConvolutionTests: XCTestCase {
       return [
         Tensor.conv2d(
           inputs[0], weight: inputs[1], bias: inputs.count > 2 ? inputs[2] : nil, stride: pair(fixture.ints("stride")),
-          padding: pair(fixture.ints("padding")), dilation: pair(fixture.ints("dilation")), groups: fixture.int("groups"))
+          padding: pair(fixture.ints("padding")), dilation: pair(fixture.ints("dilation")),
+          groups: fixture.int("groups"))
       ]
     }
   }
@@ -66,8 +67,12 @@ final class ConvolutionTests: XCTestCase {
   func testPoolingAndInterpolationGradientsMatchFiniteDifferences() {
     // Distinct values keep max pooling away from ties, where finite differences are ill-defined.
     let input = Tensor(shape: [1, 2, 5, 5], values: (0..<50).map { Float($0 * 37 % 50) * 0.1 })
-    GradientChecker.check([input]) { Tensor.maxPool2d($0[0], kernel: (3, 3), stride: (2, 2), padding: (1, 1), ceilMode: true) }
-    GradientChecker.check([input]) { Tensor.avgPool2d($0[0], kernel: (3, 3), stride: (2, 2), padding: (1, 1), countIncludePad: false) }
+    GradientChecker.check([input]) {
+      Tensor.maxPool2d($0[0], kernel: (3, 3), stride: (2, 2), padding: (1, 1), ceilMode: true)
+    }
+    GradientChecker.check([input]) {
+      Tensor.avgPool2d($0[0], kernel: (3, 3), stride: (2, 2), padding: (1, 1), countIncludePad: false)
+    }
     GradientChecker.check([input]) { Tensor.adaptiveAvgPool2d($0[0], outputSize: (2, 3)) }
     GradientChecker.check([input]) { Tensor.interpolate($0[0], size: (7, 4), mode: .bilinear(alignCorners: false)) }
     GradientChecker.check([input]) { Tensor.interpolate($0[0], size: (8, 9), mode: .bilinear(alignCorners: true)) }

@@ -62,7 +62,8 @@ final class CoreTests: XCTestCase {
 
   func testHalfPrecisionDecoding() throws {
     // F16 values 1.0 (0x3C00), -2.0 (0xC000), 2^-24 (0x0001) and BF16 1.5 (0x3FC0).
-    let header = #"{"h":{"dtype":"F16","shape":[3],"data_offsets":[0,6]},"b":{"dtype":"BF16","shape":[1],"data_offsets":[6,8]}}"#
+    let header =
+      #"{"h":{"dtype":"F16","shape":[3],"data_offsets":[0,6]},"b":{"dtype":"BF16","shape":[1],"data_offsets":[6,8]}}"#
     var data = Data()
     withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { data.append(contentsOf: $0) }
     data.append(header.data(using: .utf8)!)
@@ -95,7 +96,8 @@ final class SafetensorsFixtureTests: XCTestCase {
       data.append(Data(count: payload))
       return data
     }
-    let overlapping = #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#
+    let overlapping =
+      #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#
     XCTAssertThrowsError(try SafetensorsFile.parse(file(overlapping, payload: 8), path: "x.safetensors")) {
       XCTAssertTrue("\($0)".contains("x.safetensors: tensor 'b' overlaps"), "\($0)")
     }

@@ -88,7 +88,10 @@ final class ReductionTests: XCTestCase {
       case "sum": return [x.sum(axes: fixture.ints("axes"), keepDim: fixture.bool("keep_dim"))]
       case "mean": return [x.mean(axes: fixture.ints("axes"), keepDim: fixture.bool("keep_dim"))]
       case "var":
-        return [x.variance(axes: fixture.ints("axes"), correction: fixture.int("correction"), keepDim: fixture.bool("keep_dim"))]
+        return [
+          x.variance(
+            axes: fixture.ints("axes"), correction: fixture.int("correction"), keepDim: fixture.bool("keep_dim"))
+        ]
       case "std":
         return [
           x.standardDeviation(

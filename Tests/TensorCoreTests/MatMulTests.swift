@@ -19,7 +19,9 @@ final class MatMulTests: XCTestCase {
     }
     GradientChecker.check([Tensor.normal([2, 3, 4], seed: 3), Tensor.normal([4, 2], seed: 4)]) { $0[0].matmul($0[1]) }
     GradientChecker.check([Tensor.normal([4], seed: 5), Tensor.normal([4, 3], seed: 6)]) { $0[0].matmul($0[1]) }
-    GradientChecker.check([Tensor.normal([3, 4], seed: 7), Tensor.normal([5, 4], seed: 8), Tensor.normal([5], seed: 9)]) {
+    GradientChecker.check([
+      Tensor.normal([3, 4], seed: 7), Tensor.normal([5, 4], seed: 8), Tensor.normal([5], seed: 9),
+    ]) {
       Tensor.linear($0[0], weight: $0[1], bias: $0[2])
     }
   }

@@ -35,7 +35,8 @@ final class NeuralOpsTests: XCTestCase {
       case "attention":
         return [
           Tensor.scaledDotProductAttention(
-            query: inputs[0], key: inputs[1], value: inputs[2], scale: fixture.has("scale") ? fixture.float("scale") : nil)
+            query: inputs[0], key: inputs[1], value: inputs[2],
+            scale: fixture.has("scale") ? fixture.float("scale") : nil)
         ]
       case "attention_mask":
         return [Tensor.scaledDotProductAttention(query: inputs[0], key: inputs[1], value: inputs[2], mask: inputs[3])]
@@ -57,7 +58,8 @@ final class NeuralOpsTests: XCTestCase {
     }
     GradientChecker.check([image, Tensor.normal([4], seed: 7), Tensor.normal([4], seed: 8)], epsilon: 1e-3) {
       var (mean, variance): (Tensor?, Tensor?) = (nil, nil)
-      return Tensor.batchNorm($0[0], runningMean: &mean, runningVariance: &variance, weight: $0[1], bias: $0[2], training: true)
+      return Tensor.batchNorm(
+        $0[0], runningMean: &mean, runningVariance: &variance, weight: $0[1], bias: $0[2], training: true)
     }
     let mask = Tensor(shape: [1, 1, 4], values: [0, 0, -1e4, 0])
     GradientChecker.check(
@@ -76,7 +78,8 @@ final class NeuralOpsTests: XCTestCase {
     output.sum().backward()
     XCTAssertEqual(input.grad?.scalars, output.scalars, "the gradient uses the forward mask and scale")
     var again = SeededGenerator(seed: 3)
-    XCTAssertEqual(Tensor.ones([10_000]).dropout(probability: 0.3, training: true, generator: &again).scalars, output.scalars)
+    XCTAssertEqual(
+      Tensor.ones([10_000]).dropout(probability: 0.3, training: true, generator: &again).scalars, output.scalars)
     XCTAssertEqual(input.dropout(probability: 0.3, training: false, generator: &again).scalars, input.scalars)
   }
 }

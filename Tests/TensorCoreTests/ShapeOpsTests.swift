@@ -45,7 +45,9 @@ final class ShapeOpsTests: XCTestCase {
     GradientChecker.check([x, Tensor.normal([2, 3, 4], seed: 4)]) { Tensor.stack($0, axis: 2) }
     GradientChecker.check([x]) { $0[0].split(sizes: [1, 3], axis: 2)[1] }
     GradientChecker.check([x]) { $0[0].padded([1, 0, 2, 1], value: 3) }
-    GradientChecker.check([x]) { $0[0].gather(axis: 1, indices: Tensor(shape: [2, 2, 4], values: (0..<16).map { Float($0 % 3) })) }
+    GradientChecker.check([x]) {
+      $0[0].gather(axis: 1, indices: Tensor(shape: [2, 2, 4], values: (0..<16).map { Float($0 % 3) }))
+    }
     GradientChecker.check([x]) { $0[0].indexSelect(axis: 2, indices: Tensor([3, 0, 3])) }
     GradientChecker.check([Tensor.normal([4, 3], seed: 5)]) {
       Tensor.embedding(weight: $0[0], ids: Tensor(shape: [2, 2], values: [0, 3, 3, 1]))

@@ -19,7 +19,8 @@ public final class Conv2d: Module, UnaryLayer {
       "Conv2d: groups \(groups) must divide in (\(inChannels)) and out (\(outChannels)) channels")
     let shape = [outChannels, inChannels / groups, kernelSize.0, kernelSize.1]
     weight = Parameter(Initialization.defaultWeight(shape, generator: &generator))
-    self.bias = bias ? Parameter(Initialization.defaultBias(outChannels, weightShape: shape, generator: &generator)) : nil
+    self.bias =
+      bias ? Parameter(Initialization.defaultBias(outChannels, weightShape: shape, generator: &generator)) : nil
     self.stride = stride
     self.padding = padding
     self.dilation = dilation
@@ -74,7 +75,8 @@ public final class DeformConv2d: Module, UnaryLayer {
   ) {
     let shape = [outChannels, inChannels, kernelSize, kernelSize]
     weight = Parameter(Initialization.defaultWeight(shape, generator: &generator))
-    self.bias = bias ? Parameter(Initialization.defaultBias(outChannels, weightShape: shape, generator: &generator)) : nil
+    self.bias =
+      bias ? Parameter(Initialization.defaultBias(outChannels, weightShape: shape, generator: &generator)) : nil
     offset = Conv2d(
       inChannels, 3 * kernelSize * kernelSize, kernelSize: kernelSize, stride: stride, padding: padding,
       dilation: dilation, generator: &generator)

@@ -8,7 +8,8 @@ public final class Linear: Module, UnaryLayer {
   public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, generator: inout SeededGenerator) {
     let shape = [outFeatures, inFeatures]
     weight = Parameter(Initialization.defaultWeight(shape, generator: &generator))
-    self.bias = bias ? Parameter(Initialization.defaultBias(outFeatures, weightShape: shape, generator: &generator)) : nil
+    self.bias =
+      bias ? Parameter(Initialization.defaultBias(outFeatures, weightShape: shape, generator: &generator)) : nil
     super.init()
     register("weight", weight)
     if let bias = self.bias { register("bias", bias) }
