@@ -1,0 +1,120 @@
+import Foundation
+
+/// A value type that can be read from a config node.
+public protocol ConfigDecodable {
+  /// A short type name for error messages and docs ("an integer", "a list of strings").
+  static var typeDescription: String { get }
+  static func decode(_ node: ConfigNode) -> Self?
+  /// The value as YAML text, for docs and `config show`.
+  var yamlText: String { get }
+}
+
+extension Int: ConfigDecodable {
+  public static var typeDescription: String { "an integer" }
+  public static func decode(_ node: ConfigNode) -> Int? {
+    guard case .scalar(let text, let quoted) = node.value, !quoted else { return nil }
+    return Int(text.replacingOccurrences(of: "_", with: ""))
+  }
+  public var yamlText: String { String(self) }
+}
+
+extension Double: ConfigDecodable {
+  public static var typeDescription: String { "a number" }
+  public static func decode(_ node: ConfigNode) -> Double? {
+    guard case .scalar(let text, let quoted) = node.value, !quoted else { return nil }
+    switch text.lowercased() {
+    case ".inf", "+.inf": return .infinity
+    case "-.inf": return -.infinity
+    case ".nan": return .nan
+    default: return Double(text.replacingOccurrences(of: "_", with: ""))
+    }
+  }
+  public var yamlText: String {
+    if self == rounded() && Swift.abs(self) < 1e15 { return String(format: "%.1f", self) }
+    return "\(self)"
+  }
+}
+
+extension Float: ConfigDecodable {
+  public static var typeDescription: String { "a number" }
+  public static func decode(_ node: ConfigNode) -> Float? { Double.decode(node).map(Float.init) }
+  public var yamlText: String { Double(self).yamlText }
+}
+
+extension Bool: ConfigDecodable {
+  public static var typeDescription: String { "true or false" }
+  public static func decode(_ node: ConfigNode) -> Bool? {
+    guard case .scalar(let text, let quoted) = node.value, !quoted else { return nil }
+    switch text {
+    case "true", "True", "TRUE": return true
+    case "false", "False", "FALSE": return false
+    default: return nil
+    }
+  }
+  public var yamlText: String { self ? "true" : "false" }
+}
+
+extension String: ConfigDecodable {
+  public static var typeDescription: String { "a string" }
+  public static func decode(_ node: ConfigNode) -> String? { node.isNull ? nil : node.scalarText }
+  public var yamlText: String { YAMLEmitter.scalar(self) }
+}
+
+extension Array: ConfigDecodable where Element: ConfigDecodable {
+  public static var typeDescription: String {
+    "a list of " + Element.typeDescription.replacingOccurrences(of: "an ", with: "").replacingOccurrences(of: "a ", with: "")
+      + "s"
+  }
+  public static func decode(_ node: ConfigNode) -> [Element]? {
+    guard let items = node.items else { return nil }
+    var result: [Element] = []
+    for item in items {
+      guard let value = Element.decode(item) else { return nil }
+      result.append(value)
+    }
+    return result
+  }
+  public var yamlText: String { "[" + map(\.yamlText).joined(separator: ", ") + "]" }
+}
+
+/// String enums read from configs; unknown values list the allowed ones.
+public protocol ConfigEnum: ConfigDecodable, CaseIterable, RawRepresentable where RawValue == String {}
+
+extension ConfigEnum {
+  public static var typeDescription: String { "one of " + allCases.map(\.rawValue).joined(separator: ", ") }
+  public static func decode(_ node: ConfigNode) -> Self? { node.scalarText.flatMap(Self.init(rawValue:)) }
+  public var yamlText: String { rawValue }
+}
+
+/// One documented config key: name, type, default (nil when required) and meaning.
+public struct ConfigKey<Value: ConfigDecodable> {
+  public let name: String
+  public let defaultValue: Value?
+  public let doc: String
+
+  public init(_ name: String, default defaultValue: Value? = nil, _ doc: String) {
+    self.name = name
+    self.defaultValue = defaultValue
+    self.doc = doc
+  }
+
+  public var documentation: KeyDocumentation {
+    KeyDocumentation(
+      name: name, type: Value.typeDescription, defaultText: defaultValue.map(\.yamlText) ?? "required", doc: doc)
+  }
+}
+
+/// A key's documentation row.
+public struct KeyDocumentation: Equatable, Sendable {
+  public var name: String
+  public var type: String
+  public var defaultText: String
+  public var doc: String
+
+  public init(name: String, type: String, defaultText: String, doc: String) {
+    self.name = name
+    self.type = type
+    self.defaultText = defaultText
+    self.doc = doc
+  }
+}
