@@ -11,6 +11,8 @@ let package = Package(
     .library(name: "TensorCore", targets: ["TensorCore"]),
     .library(name: "NN", targets: ["NN"]),
     .library(name: "Config", targets: ["Config"]),
+    .library(name: "Detection", targets: ["Detection"]),
+    .library(name: "Components", targets: ["Components"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
@@ -29,6 +31,8 @@ let package = Package(
     .target(name: "TensorCore", dependencies: ["COpenBLAS"], swiftSettings: optimized),
     .target(name: "NN", dependencies: ["TensorCore"], swiftSettings: optimized),
     .target(name: "Config", dependencies: ["CYAML"]),
+    .target(name: "Detection", dependencies: ["TensorCore", "NN", "Config"], swiftSettings: optimized),
+    .target(name: "Components", dependencies: ["TensorCore", "NN", "Config", "Detection"], swiftSettings: optimized),
     .executableTarget(
       name: "glip",
       dependencies: [
@@ -40,6 +44,9 @@ let package = Package(
     .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TensorCoreTestSupport"]),
     .testTarget(name: "NNTests", dependencies: ["NN", "TensorCore", "TensorCoreTestSupport"]),
     .testTarget(name: "ConfigTests", dependencies: ["Config"]),
+    .testTarget(
+      name: "ComponentsTests",
+      dependencies: ["Components", "Detection", "Config", "NN", "TensorCore", "TensorCoreTestSupport"]),
   ],
   swiftLanguageModes: [.v5]
 )

@@ -62,7 +62,8 @@ extension String: ConfigDecodable {
 
 extension Array: ConfigDecodable where Element: ConfigDecodable {
   public static var typeDescription: String {
-    "a list of " + Element.typeDescription.replacingOccurrences(of: "an ", with: "").replacingOccurrences(of: "a ", with: "")
+    "a list of "
+      + Element.typeDescription.replacingOccurrences(of: "an ", with: "").replacingOccurrences(of: "a ", with: "")
       + "s"
   }
   public static func decode(_ node: ConfigNode) -> [Element]? {

@@ -45,6 +45,31 @@ public enum GradMode {
   }
 }
 
+/// Whether tensor creation skips writing values on the current thread (see `withShapesOnly`).
+public enum ShapeOnlyMode {
+  private static let key: pthread_key_t = {
+    var key = pthread_key_t()
+    pthread_key_create(&key, nil)
+    return key
+  }()
+
+  public static var isEnabled: Bool {
+    get { pthread_getspecific(key) != nil }
+    set { pthread_setspecific(key, newValue ? UnsafeRawPointer(bitPattern: 1) : nil) }
+  }
+}
+
+/// Builds models from shapes alone: `full`, `zeros`, `uniform` and `normal` reserve their buffers but write nothing,
+/// so the operating system commits no memory for them. For inspection (parameter counts, key lists) only; the
+/// values of tensors created inside are undefined.
+@discardableResult
+public func withShapesOnly<Result>(_ body: () throws -> Result) rethrows -> Result {
+  let previous = ShapeOnlyMode.isEnabled
+  ShapeOnlyMode.isEnabled = true
+  defer { ShapeOnlyMode.isEnabled = previous }
+  return try body()
+}
+
 /// Runs `body` without recording any autograd graph (PyTorch `torch.no_grad()`).
 @discardableResult
 public func withNoGrad<Result>(_ body: () throws -> Result) rethrows -> Result {

@@ -50,6 +50,7 @@ extension Tensor {
     _ shape: [Int], low: Float = 0, high: Float = 1, generator: inout SeededGenerator
   ) -> Tensor {
     let result = Tensor(uninitializedShape: shape)
+    guard !ShapeOnlyMode.isEnabled else { return result }
     let out = result.mutableData
     for index in 0..<result.count { out[index] = low + (high - low) * generator.nextUnitFloat() }
     return result
@@ -60,6 +61,7 @@ extension Tensor {
     _ shape: [Int], mean: Float = 0, std: Float = 1, generator: inout SeededGenerator
   ) -> Tensor {
     let result = Tensor(uninitializedShape: shape)
+    guard !ShapeOnlyMode.isEnabled else { return result }
     let out = result.mutableData
     for index in 0..<result.count { out[index] = mean + std * generator.nextNormal() }
     return result

@@ -69,7 +69,7 @@ public struct Tensor: @unchecked Sendable {
 
   public static func full(_ shape: [Int], _ value: Float) -> Tensor {
     let result = Tensor(uninitializedShape: shape)
-    result.storage.pointer.update(repeating: value, count: result.count)
+    if !ShapeOnlyMode.isEnabled { result.storage.pointer.update(repeating: value, count: result.count) }
     return result
   }
 

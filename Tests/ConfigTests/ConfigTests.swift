@@ -39,7 +39,8 @@ final class ConfigTests: XCTestCase {
         name: "quoted: text"
       """, file: "x.yaml")
     XCTAssertEqual(root.node(at: ["model", "backbone", "depth"])?.scalarText, "50")
-    XCTAssertEqual(root.node(at: ["model", "backbone", "depth"])?.mark, SourceMark(file: "x.yaml", line: 2, column: 35))
+    XCTAssertEqual(
+      root.node(at: ["model", "backbone", "depth"])?.mark, SourceMark(file: "x.yaml", line: 2, column: 35))
     XCTAssertEqual(root.node(at: ["model", "levels"])?.items?.count, 3)
     XCTAssertEqual(root.node(at: ["model", "name"])?.value, .scalar("quoted: text", quoted: true))
   }
@@ -59,7 +60,8 @@ final class ConfigTests: XCTestCase {
   }
 
   func testSyntaxErrorReportsLibyamlPosition() {
-    XCTAssertThrowsError(try YAMLParser.parse("model:\n  backbone: [resnet\n  neck: fpn\n", file: "broken.yaml")) { error in
+    XCTAssertThrowsError(try YAMLParser.parse("model:\n  backbone: [resnet\n  neck: fpn\n", file: "broken.yaml")) {
+      error in
       let text = "\(error)"
       XCTAssertTrue(text.hasPrefix("broken.yaml:"), text)
       XCTAssertTrue(text.contains("invalid YAML"), text)
@@ -71,7 +73,8 @@ final class ConfigTests: XCTestCase {
 
   func testBaseInheritanceMergesDeeplyAndDeleteReplaces() throws {
     let files = ConfigFiles()
-    files.write("_base_/model.yaml", "model:\n  backbone: {type: resnet, depth: 50, frozen_stages: 1}\n  neck: {type: fpn}\n")
+    files.write(
+      "_base_/model.yaml", "model:\n  backbone: {type: resnet, depth: 50, frozen_stages: 1}\n  neck: {type: fpn}\n")
     files.write("_base_/train.yaml", "train: {lr: 0.1, iterations: 100}\n")
     let path = files.write(
       "exp/child.yaml",
@@ -95,7 +98,8 @@ final class ConfigTests: XCTestCase {
     let files = ConfigFiles()
     let missing = files.write("a.yaml", "_base_: nothere.yaml\n")
     XCTAssertThrowsError(try ConfigLoader.load(path: missing)) { error in
-      XCTAssertTrue("\(error)".hasSuffix("a.yaml:1:9: _base_ file not found: \(files.directory.path)/nothere.yaml"), "\(error)")
+      XCTAssertTrue(
+        "\(error)".hasSuffix("a.yaml:1:9: _base_ file not found: \(files.directory.path)/nothere.yaml"), "\(error)")
     }
     files.write("b.yaml", "_base_: c.yaml\n")
     let cyclic = files.write("c.yaml", "_base_: b.yaml\n")
@@ -119,7 +123,8 @@ final class ConfigTests: XCTestCase {
     XCTAssertEqual(result.node(at: ["model", "levels"])?.items?.count, 2)
     XCTAssertEqual(
       notes,
-      ["model.backbone.type: resnet -> mobilenet_v2; reset model.backbone to the new plugin's defaults, dropped: depth"])
+      ["model.backbone.type: resnet -> mobilenet_v2; reset model.backbone to the new plugin's defaults, dropped: depth"]
+    )
     XCTAssertThrowsError(try ConfigOverride(parsing: "model.depth")) { error in
       XCTAssertEqual("\(error)", "--set expects KEY=VALUE, got 'model.depth'")
     }

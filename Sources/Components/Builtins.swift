@@ -1,0 +1,36 @@
+import Config
+import Detection
+
+/// The one place where the built-in plugins register. Call `Builtins.registerAll()` before assembling; it is
+/// idempotent.
+public enum Builtins {
+  private nonisolated(unsafe) static var registered = false
+
+  public static func registerAll() {
+    guard !registered else { return }
+    registered = true
+    do {
+      try Registries.backbones.register(
+        "tiny_cnn", summary: "small strided CNN for tests and smoke runs (strides 8, 16, 32)", keys: TinyCNN.Keys.all
+      ) { try TinyCNN(config: $0, context: $1) }
+      try Registries.necks.register("none", summary: "no neck: backbone maps go to the head", keys: []) { _, context in
+        IdentityNeck(inputSpecs: context.inputSpecs)
+      }
+      try Registries.textEncoders.register(
+        "class_embedding", summary: "a learned vector per class: the closed-set detector in the grounding frame",
+        keys: ClassEmbeddingEncoder.Keys.all
+      ) { try ClassEmbeddingEncoder(config: $0, context: $1) }
+      try Registries.fusions.register(
+        "none", summary: "no fusion (GLIP-T (A))", keys: [Assembler.Keys.placement.documentation]
+      ) { _, _ in
+        NoFusion()
+      }
+      try Registries.heads.register(
+        "simple", summary: "FCOS-style head with GLIP's alignment classifier and an optional fusion tower",
+        keys: SimpleHead.Keys.all
+      ) { try SimpleHead(config: $0, context: $1) }
+    } catch {
+      preconditionFailure("built-in plugin registration failed: \(error)")
+    }
+  }
+}

@@ -1,0 +1,65 @@
+import NN
+import TensorCore
+
+/// A detector in GLIP's frame: image features and prompt features meet in the head, whose logits score each region
+/// against each prompt token. Parameter keys start with the slot names: `backbone.`, `neck.`, `text_encoder.`,
+/// `head.` (fusion blocks sit in the head tower as `head.tower.N.fusion.`).
+public final class GroundingDetector: Module {
+  public let backbone: any Backbone
+  public let neck: (any Neck)?
+  public let textEncoder: any TextEncoder
+  public let head: any DenseHead
+  /// The plugin type of each slot, as configured.
+  public let slotTypes: [String: String]
+
+  public init(
+    backbone: any Backbone, neck: (any Neck)?, textEncoder: any TextEncoder, head: any DenseHead,
+    slotTypes: [String: String]
+  ) {
+    self.backbone = backbone
+    self.neck = neck
+    self.textEncoder = textEncoder
+    self.head = head
+    self.slotTypes = slotTypes
+    super.init()
+    register("backbone", backbone)
+    if let neck { register("neck", neck) }
+    register("text_encoder", textEncoder)
+    register("head", head)
+  }
+
+  public var pixelFormat: PixelFormat { backbone.pixelFormat }
+
+  /// The feature maps the head sees: `[N, C, H, W]` per level.
+  public func imageFeatures(_ images: Tensor) -> [Tensor] {
+    let features = backbone.features(images)
+    return neck.map { $0(features) } ?? features
+  }
+
+  /// Dense predictions for normalised images `[N, 3, H, W]` and their prompts.
+  public func callAsFunction(_ images: Tensor, tokens: TokenBatch) -> HeadOutputs {
+    precondition(
+      images.shape[0] == tokens.batchSize,
+      "GroundingDetector: \(images.shape[0]) images but \(tokens.batchSize) prompts")
+    return head.predict(imageFeatures(images), text: textEncoder.encode(tokens))
+  }
+
+  /// Named loss terms and their sum under "loss".
+  public func loss(_ images: Tensor, tokens: TokenBatch, targets: [GroundingTarget]) -> [String: Tensor] {
+    let text = textEncoder.encode(tokens)
+    let outputs = head.predict(imageFeatures(images), text: text)
+    var terms = head.loss(outputs, targets: targets, text: text, imageSize: (images.shape[2], images.shape[3]))
+    terms["loss"] = terms.values.dropFirst().reduce(terms.values.first ?? Tensor(scalar: 0), +)
+    return terms
+  }
+
+  /// Detections per image; `phrases[i]` holds the token positions of each phrase of prompt i.
+  public func detect(_ images: Tensor, tokens: TokenBatch, phrases: [[[Int]]]) -> [[Detection]] {
+    withNoGrad {
+      let outputs = self(images, tokens: tokens)
+      return (0..<images.shape[0]).map {
+        head.detections(outputs, image: $0, phrases: phrases[$0], imageSize: (images.shape[2], images.shape[3]))
+      }
+    }
+  }
+}

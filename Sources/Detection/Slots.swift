@@ -1,0 +1,144 @@
+import NN
+import TensorCore
+
+/// What one feature level looks like: its channels and its stride relative to the input image.
+public struct FeatureSpec: Equatable, Codable, Sendable, CustomStringConvertible {
+  public var channels: Int
+  public var stride: Int
+
+  public init(channels: Int, stride: Int) {
+    self.channels = channels
+    self.stride = stride
+  }
+
+  public var description: String { "\(channels)ch/\(stride)" }
+}
+
+/// How a backbone expects its pixels: channel order, value range, and normalisation statistics in that range.
+public struct PixelFormat: Equatable, Sendable {
+  public enum ChannelOrder: String, Sendable { case rgb, bgr }
+  public var channelOrder: ChannelOrder
+  /// 1 for values in 0…1, 255 for values in 0…255.
+  public var scale: Float
+  public var mean: [Float]
+  public var std: [Float]
+
+  public init(channelOrder: ChannelOrder, scale: Float, mean: [Float], std: [Float]) {
+    self.channelOrder = channelOrder
+    self.scale = scale
+    self.mean = mean
+    self.std = std
+  }
+
+  /// torchvision models: RGB in 0–1 with ImageNet statistics.
+  public static let torchvision = PixelFormat(
+    channelOrder: .rgb, scale: 1, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225])
+  /// GLIP's Swin: BGR in 0–255 with GLIP's statistics.
+  public static let glip = PixelFormat(
+    channelOrder: .bgr, scale: 255, mean: [103.53, 116.28, 123.675], std: [57.375, 57.12, 58.395])
+}
+
+/// Token ids and attention mask for a batch of prompts: `[batch, tokens]` each, the mask 1 at real tokens.
+public struct TokenBatch {
+  public var ids: Tensor
+  public var attentionMask: Tensor
+
+  public init(ids: Tensor, attentionMask: Tensor) {
+    precondition(
+      ids.shape == attentionMask.shape && ids.rank == 2,
+      "TokenBatch: ids \(ids.shape) and mask \(attentionMask.shape) must be equal [batch, tokens]")
+    self.ids = ids
+    self.attentionMask = attentionMask
+  }
+
+  public var batchSize: Int { ids.shape[0] }
+  public var length: Int { ids.shape[1] }
+}
+
+/// Text features with the mask that travels with them: hidden `[batch, tokens, hidden]`, mask `[batch, tokens]`.
+public struct TextFeatures {
+  public var hidden: Tensor
+  public var mask: Tensor
+
+  public init(hidden: Tensor, mask: Tensor) {
+    self.hidden = hidden
+    self.mask = mask
+  }
+}
+
+/// The image encoder slot: images `[N, 3, H, W]` in its `pixelFormat` → one map per `outputSpecs` entry.
+public protocol Backbone: Module {
+  var outputSpecs: [FeatureSpec] { get }
+  var pixelFormat: PixelFormat { get }
+  func features(_ images: Tensor) -> [Tensor]
+}
+
+/// Maps backbone feature maps to the maps the head consumes.
+public protocol Neck: Module {
+  var outputSpecs: [FeatureSpec] { get }
+  func callAsFunction(_ features: [Tensor]) -> [Tensor]
+}
+
+/// The language slot: tokens → contextual token features of width `hiddenSize`.
+public protocol TextEncoder: Module {
+  var hiddenSize: Int { get }
+  func encode(_ tokens: TokenBatch) -> TextFeatures
+}
+
+/// One cross-modal fusion step: (image levels, text) → (image levels, text). The text mask is carried along.
+public protocol FusionBlock: Module {
+  func fuse(image: [Tensor], text: TextFeatures) -> (image: [Tensor], text: TextFeatures)
+}
+
+/// Raw dense predictions per level: box regression `[N, 4, H, W]`, centerness `[N, 1, H, W]` and classification or
+/// alignment logits `[N, H·W, T]` (T = tokens of the prompt, or classes for a closed-set classifier).
+public struct HeadOutputs {
+  public var boxRegression: [Tensor]
+  public var centerness: [Tensor]
+  public var logits: [Tensor]
+
+  public init(boxRegression: [Tensor], centerness: [Tensor], logits: [Tensor]) {
+    self.boxRegression = boxRegression
+    self.centerness = centerness
+    self.logits = logits
+  }
+}
+
+/// Ground truth of one image: boxes `(x1, y1, x2, y2)` in input pixels and which prompt tokens each box grounds.
+public struct GroundingTarget {
+  public var boxes: [[Float]]
+  /// `[boxes, tokens]`, 1 where the token belongs to the box's phrase.
+  public var positiveMap: Tensor
+
+  public init(boxes: [[Float]], positiveMap: Tensor) {
+    precondition(
+      positiveMap.rank == 2 && positiveMap.shape[0] == boxes.count,
+      "GroundingTarget: positive map \(positiveMap.shape) does not match \(boxes.count) boxes")
+    self.boxes = boxes
+    self.positiveMap = positiveMap
+  }
+}
+
+/// One detected region: box `(x1, y1, x2, y2)`, score, and the index of the phrase it grounds.
+public struct Detection: Equatable, Sendable {
+  public var box: [Float]
+  public var score: Float
+  public var phrase: Int
+
+  public init(box: [Float], score: Float, phrase: Int) {
+    self.box = box
+    self.score = score
+    self.phrase = phrase
+  }
+}
+
+/// The dense head slot: predictions per level, the training loss and the post-processing.
+public protocol DenseHead: Module {
+  var inputSpecs: [FeatureSpec] { get }
+  func predict(_ levels: [Tensor], text: TextFeatures) -> HeadOutputs
+  /// Named loss terms for a batch; their sum is the training loss.
+  func loss(_ outputs: HeadOutputs, targets: [GroundingTarget], text: TextFeatures, imageSize: (Int, Int))
+    -> [String: Tensor]
+  /// Detections for image `index` of the batch; `phrases` lists the token positions of each phrase.
+  func detections(_ outputs: HeadOutputs, image index: Int, phrases: [[Int]], imageSize: (Int, Int)) -> [Detection]
+}
