@@ -36,7 +36,7 @@ let package = Package(
     .executableTarget(
       name: "glip",
       dependencies: [
-        "TensorCore",
+        "TensorCore", "NN", "Config", "Detection", "Components",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: optimized),
@@ -44,6 +44,7 @@ let package = Package(
     .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TensorCoreTestSupport"]),
     .testTarget(name: "NNTests", dependencies: ["NN", "TensorCore", "TensorCoreTestSupport"]),
     .testTarget(name: "ConfigTests", dependencies: ["Config"]),
+    .testTarget(name: "CustomPluginTests", dependencies: ["Components", "Detection", "Config", "NN", "TensorCore"]),
     .testTarget(
       name: "ComponentsTests",
       dependencies: ["Components", "Detection", "Config", "NN", "TensorCore", "TensorCoreTestSupport"]),

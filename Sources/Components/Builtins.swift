@@ -11,17 +11,17 @@ public enum Builtins {
     registered = true
     do {
       try Registries.backbones.register(
-        "tiny_cnn", summary: "small strided CNN for tests and smoke runs (strides 8, 16, 32)", keys: TinyCNN.Keys.all
+        "tiny_cnn", summary: "Small strided CNN for tests and smoke runs (strides 8, 16, 32)", keys: TinyCNN.Keys.all
       ) { try TinyCNN(config: $0, context: $1) }
-      try Registries.necks.register("none", summary: "no neck: backbone maps go to the head", keys: []) { _, context in
+      try Registries.necks.register("none", summary: "No neck: backbone maps go to the head", keys: []) { _, context in
         IdentityNeck(inputSpecs: context.inputSpecs)
       }
       try Registries.textEncoders.register(
-        "class_embedding", summary: "a learned vector per class: the closed-set detector in the grounding frame",
+        "class_embedding", summary: "A learned vector per class: the closed-set detector in the grounding frame",
         keys: ClassEmbeddingEncoder.Keys.all
       ) { try ClassEmbeddingEncoder(config: $0, context: $1) }
       try Registries.fusions.register(
-        "none", summary: "no fusion (GLIP-T (A))", keys: [Assembler.Keys.placement.documentation]
+        "none", summary: "No fusion (GLIP-T (A))", keys: [Assembler.Keys.placement.documentation]
       ) { _, _ in
         NoFusion()
       }

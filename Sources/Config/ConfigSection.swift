@@ -9,6 +9,9 @@ public final class ConfigUsage {
 
   public init() {}
 
+  /// The keys components asked for in the mapping at a dotted path.
+  public func askedKeys(at path: String) -> Set<String> { known[path] ?? [] }
+
   func consume(_ path: [String]) { consumed.insert(path.joined(separator: ".")) }
 
   func ask(_ key: String, in path: [String]) { known[path.joined(separator: "."), default: []].insert(key) }

@@ -29,5 +29,7 @@ public final class ModuleList<Element: Module>: Module {
   }
 
   public subscript(index: Int) -> Element { modules[index] }
+
+  override public var typeName: String { "ModuleList" }
   public var count: Int { modules.count }
 }

@@ -1,0 +1,86 @@
+import ArgumentParser
+import Components
+import Config
+import Detection
+import Foundation
+
+/// Options shared by commands that read a config: the file and `--set` overrides.
+struct ConfigOptions: ParsableArguments {
+  @Argument(help: "A YAML config file.")
+  var config: String
+
+  @Option(name: .customLong("set"), help: "Override a key: --set model.head.blocks=4 (repeatable).")
+  var overrides: [String] = []
+
+  func load() throws -> LoadedConfig {
+    let loaded = try reportingErrors { try LoadedConfig(path: config, overrides: overrides) }
+    for note in loaded.notes { printError("note: \(note)") }
+    return loaded
+  }
+}
+
+func printError(_ message: String) {
+  FileHandle.standardError.write((message + "\n").data(using: .utf8)!)
+}
+
+/// Runs `body`; config and registry errors are printed one per line and turn into exit code 1.
+func reportingErrors<Result>(_ body: () throws -> Result) throws -> Result {
+  do {
+    return try body()
+  } catch let error as ConfigErrors {
+    for item in error.errors { printError("error: \(item)") }
+    throw ExitCode.failure
+  } catch let error as ExitCode {
+    throw error
+  } catch {
+    printError("error: \(error)")
+    throw ExitCode.failure
+  }
+}
+
+struct ConfigCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "config", abstract: "Show, check and document configs.",
+    subcommands: [Show.self, Check.self, Docs.self])
+
+  struct Show: ParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Print the fully resolved config (bases merged, overrides applied).")
+    @OptionGroup var options: ConfigOptions
+
+    func run() throws {
+      print(YAMLEmitter.emit(try options.load().root), terminator: "")
+    }
+  }
+
+  struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Parse, resolve and assemble configs from shapes; report every problem with its position.")
+    @Argument(help: "Config files to check.")
+    var configs: [String]
+    @Option(name: .customLong("set"), help: "Override a key in every config checked (repeatable).")
+    var overrides: [String] = []
+
+    func run() throws {
+      Builtins.registerAll()
+      var failures = 0
+      for path in configs {
+        do {
+          try reportingErrors {
+            let experiment = try CheckedExperiment(try LoadedConfig(path: path, overrides: overrides))
+            print("ok  \(path)  (\(experiment.detector.parameterCount) parameters)")
+          }
+        } catch {
+          failures += 1
+          printError("FAIL \(path)")
+        }
+      }
+      if failures > 0 { throw ExitCode.failure }
+    }
+  }
+
+  struct Docs: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the config reference (docs/CONFIG.md).")
+    func run() { print(ConfigDocumentation.markdown(), terminator: "") }
+  }
+}
