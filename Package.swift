@@ -40,6 +40,11 @@ let package = Package(
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: optimized),
+    .plugin(
+      name: "ValidateConfigs",
+      capability: .command(
+        intent: .custom(verb: "validate-configs", description: "Run glip config check on every config under configs/")),
+      dependencies: ["glip"], path: "Plugins/ValidateConfigs"),
     .target(name: "TensorCoreTestSupport", dependencies: ["TensorCore"], path: "Tests/TensorCoreTestSupport"),
     .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TensorCoreTestSupport"]),
     .testTarget(name: "NNTests", dependencies: ["NN", "TensorCore", "TensorCoreTestSupport"]),

@@ -34,6 +34,9 @@ public enum Assembler {
   }
 
   private static func build(_ model: ConfigSection) throws -> GroundingDetector {
+    for slot in ["backbone", "text_encoder", "head"] where !model.contains(slot) {
+      throw ConfigError("model.\(slot): required slot is missing", at: model.node?.mark)
+    }
     let random = RandomSource(seed: UInt64(try model.read(Keys.seed)))
     var context = BuildContext(random: random)
     var types: [String: String] = [:]
