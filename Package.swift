@@ -11,6 +11,7 @@ let package = Package(
     .library(name: "TensorCore", targets: ["TensorCore"]),
     .library(name: "NN", targets: ["NN"]),
     .library(name: "Config", targets: ["Config"]),
+    .library(name: "Language", targets: ["Language"]),
     .library(name: "Detection", targets: ["Detection"]),
     .library(name: "Components", targets: ["Components"]),
   ],
@@ -31,7 +32,8 @@ let package = Package(
     .target(name: "TensorCore", dependencies: ["COpenBLAS"], swiftSettings: optimized),
     .target(name: "NN", dependencies: ["TensorCore"], swiftSettings: optimized),
     .target(name: "Config", dependencies: ["CYAML"]),
-    .target(name: "Detection", dependencies: ["TensorCore", "NN", "Config"], swiftSettings: optimized),
+    .target(name: "Language", dependencies: ["TensorCore"], swiftSettings: optimized),
+    .target(name: "Detection", dependencies: ["TensorCore", "NN", "Config", "Language"], swiftSettings: optimized),
     .target(name: "Components", dependencies: ["TensorCore", "NN", "Config", "Detection"], swiftSettings: optimized),
     .executableTarget(
       name: "glip",
@@ -49,6 +51,7 @@ let package = Package(
     .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TensorCoreTestSupport"]),
     .testTarget(name: "NNTests", dependencies: ["NN", "TensorCore", "TensorCoreTestSupport"]),
     .testTarget(name: "ConfigTests", dependencies: ["Config"]),
+    .testTarget(name: "LanguageTests", dependencies: ["Language", "TensorCore", "TensorCoreTestSupport"]),
     .testTarget(name: "CustomPluginTests", dependencies: ["Components", "Detection", "Config", "NN", "TensorCore"]),
     .testTarget(
       name: "ComponentsTests",

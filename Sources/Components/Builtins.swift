@@ -11,23 +11,25 @@ public enum Builtins {
     registered = true
     do {
       try Registries.backbones.register(
-        "tiny_cnn", summary: "Small strided CNN for tests and smoke runs (strides 8, 16, 32)", keys: TinyCNN.Keys.all
+        "tiny_cnn", summary: "Small strided CNN for tests and smoke runs (strides 8, 16, 32)", keys: TinyCNN.Keys.all,
+        builtin: true
       ) { try TinyCNN(config: $0, context: $1) }
-      try Registries.necks.register("none", summary: "No neck: backbone maps go to the head", keys: []) { _, context in
+      try Registries.necks.register("none", summary: "No neck: backbone maps go to the head", keys: [], builtin: true) {
+        _, context in
         IdentityNeck(inputSpecs: context.inputSpecs)
       }
       try Registries.textEncoders.register(
         "class_embedding", summary: "A learned vector per class: the closed-set detector in the grounding frame",
-        keys: ClassEmbeddingEncoder.Keys.all
+        keys: ClassEmbeddingEncoder.Keys.all, builtin: true
       ) { try ClassEmbeddingEncoder(config: $0, context: $1) }
       try Registries.fusions.register(
-        "none", summary: "No fusion (GLIP-T (A))", keys: [Assembler.Keys.placement.documentation]
+        "none", summary: "No fusion (GLIP-T (A))", keys: [Assembler.Keys.placement.documentation], builtin: true
       ) { _, _ in
         NoFusion()
       }
       try Registries.heads.register(
         "simple", summary: "FCOS-style head with GLIP's alignment classifier and an optional fusion tower",
-        keys: SimpleHead.Keys.all
+        keys: SimpleHead.Keys.all, builtin: true
       ) { try SimpleHead(config: $0, context: $1) }
     } catch {
       preconditionFailure("built-in plugin registration failed: \(error)")

@@ -3,7 +3,8 @@ import Detection
 
 /// Generates docs/CONFIG.md from the registered plugins and section keys, so the docs cannot drift from the code.
 public enum ConfigDocumentation {
-  public static func markdown() -> String {
+  /// The reference for every registered plugin, or for those `include` selects (the committed file: built-ins).
+  public static func markdown(include: (PluginInfo) -> Bool = { _ in true }) -> String {
     Builtins.registerAll()
     var lines = [
       "# Config reference", "",
@@ -16,11 +17,11 @@ public enum ConfigDocumentation {
     ]
     lines += table(Assembler.modelKeys)
     lines += ["", "Every slot section also takes:", ""] + table(Assembler.slotKeys)
-    lines += slot("backbone", Registries.backbones.plugins)
-    lines += slot("neck", Registries.necks.plugins)
-    lines += slot("text_encoder", Registries.textEncoders.plugins)
-    lines += slot("fusion", Registries.fusions.plugins)
-    lines += slot("head", Registries.heads.plugins)
+    lines += slot("backbone", Registries.backbones.plugins.filter(include))
+    lines += slot("neck", Registries.necks.plugins.filter(include))
+    lines += slot("text_encoder", Registries.textEncoders.plugins.filter(include))
+    lines += slot("fusion", Registries.fusions.plugins.filter(include))
+    lines += slot("head", Registries.heads.plugins.filter(include))
     lines += ["", "## train", ""] + table(TuningOptions.Keys.all)
     lines += ["", "Each `param_groups` entry:", ""] + table(TuningOptions.Keys.groupKeys)
     lines += [

@@ -28,6 +28,8 @@ public struct PluginInfo: Sendable {
   public let name: String
   public let summary: String
   public let keys: [KeyDocumentation]
+  /// Registered by the toolkit itself (`Builtins`) rather than by a user's package.
+  public let isBuiltin: Bool
 }
 
 /// Errors from plugin registration and lookup.
@@ -50,12 +52,14 @@ public final class Registry<Product> {
   public static var typeKey: ConfigKey<String> { ConfigKey("type", "the registered plugin to use") }
 
   /// Registers `name`; a name already taken is an error.
-  public func register(_ name: String, summary: String, keys: [KeyDocumentation], build: @escaping Builder) throws {
+  public func register(
+    _ name: String, summary: String, keys: [KeyDocumentation], builtin: Bool = false, build: @escaping Builder
+  ) throws {
     guard entries[name] == nil else {
       throw RegistryError(message: "\(slot) plugin '\(name)' is already registered")
     }
     order.append(name)
-    entries[name] = (PluginInfo(name: name, summary: summary, keys: keys), build)
+    entries[name] = (PluginInfo(name: name, summary: summary, keys: keys, isBuiltin: builtin), build)
   }
 
   public func contains(_ name: String) -> Bool { entries[name] != nil }
