@@ -38,7 +38,7 @@ let package = Package(
     .executableTarget(
       name: "glip",
       dependencies: [
-        "TensorCore", "NN", "Config", "Detection", "Components",
+        "TensorCore", "NN", "Config", "Language", "Detection", "Components",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: optimized),

@@ -7,7 +7,9 @@ struct GLIPCommand: ParsableCommand {
     commandName: "glip",
     abstract: "Grounded language-image detection (GLIP) on the CPU, in Swift.",
     version: ToolkitVersion.string,
-    subcommands: [VersionCommand.self, ConfigCommand.self, InspectCommand.self, BenchCommand.self])
+    subcommands: [
+      VersionCommand.self, ConfigCommand.self, InspectCommand.self, TokenizeCommand.self, BenchCommand.self,
+    ])
 }
 
 enum ToolkitVersion {
