@@ -34,7 +34,9 @@ let package = Package(
     .target(name: "Config", dependencies: ["CYAML"]),
     .target(name: "Language", dependencies: ["TensorCore"], swiftSettings: optimized),
     .target(name: "Detection", dependencies: ["TensorCore", "NN", "Config", "Language"], swiftSettings: optimized),
-    .target(name: "Components", dependencies: ["TensorCore", "NN", "Config", "Detection"], swiftSettings: optimized),
+    .target(
+      name: "Components", dependencies: ["TensorCore", "NN", "Config", "Language", "Detection"],
+      swiftSettings: optimized),
     .executableTarget(
       name: "glip",
       dependencies: [

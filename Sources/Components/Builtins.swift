@@ -22,6 +22,10 @@ public enum Builtins {
         "class_embedding", summary: "A learned vector per class: the closed-set detector in the grounding frame",
         keys: ClassEmbeddingEncoder.Keys.all, builtin: true
       ) { try ClassEmbeddingEncoder(config: $0, context: $1) }
+      try Registries.textEncoders.register(
+        "bert", summary: "BERT as in HF BertModel; loads an HF model directory or starts from random weights",
+        keys: BertTextEncoder.Keys.all, builtin: true
+      ) { try BertTextEncoder.build(config: $0, context: $1) }
       try Registries.fusions.register(
         "none", summary: "No fusion (GLIP-T (A))", keys: [Assembler.Keys.placement.documentation], builtin: true
       ) { _, _ in
