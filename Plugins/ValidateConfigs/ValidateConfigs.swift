@@ -2,7 +2,7 @@ import Foundation
 import PackagePlugin
 
 /// `swift package validate-configs`: runs `glip config check` on every top-level config under configs/.
-/// `_base_/` fragments are checked through the configs that use them.
+/// `_base_/` fragments are checked through the configs that use them; `remaps/` tables against their own schema.
 @main
 struct ValidateConfigs: CommandPlugin {
   func performCommand(context: PluginContext, arguments: [String]) async throws {
@@ -29,7 +29,7 @@ struct ValidateConfigs: CommandPlugin {
   private func topLevelConfigs(in directory: URL) throws -> [String] {
     guard let enumerator = FileManager.default.enumerator(atPath: directory.path) else { return [] }
     return enumerator.compactMap { $0 as? String }
-      .filter { $0.hasSuffix(".yaml") && !$0.hasPrefix("_base_/") && !$0.hasPrefix("remaps/") }
+      .filter { $0.hasSuffix(".yaml") && !$0.hasPrefix("_base_/") }
       .sorted()
       .map { "configs/" + $0 }
   }

@@ -67,8 +67,14 @@ struct ConfigCommand: ParsableCommand {
       for path in configs {
         do {
           try reportingErrors {
-            let experiment = try CheckedExperiment(try LoadedConfig(path: path, overrides: overrides))
-            print("ok  \(path)  (\(experiment.detector.parameterCount) parameters)")
+            if path.contains("remaps/") {
+              let table = try RemapTable(file: path)
+              print(
+                "ok  \(path)  (remap table: \(table.renames.count) renames, \(table.ignore.count) ignored patterns)")
+            } else {
+              let experiment = try CheckedExperiment(try LoadedConfig(path: path, overrides: overrides))
+              print("ok  \(path)  (\(experiment.detector.parameterCount) parameters)")
+            }
           }
         } catch {
           failures += 1

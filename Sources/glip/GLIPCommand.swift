@@ -8,7 +8,8 @@ struct GLIPCommand: ParsableCommand {
     abstract: "Grounded language-image detection (GLIP) on the CPU, in Swift.",
     version: ToolkitVersion.string,
     subcommands: [
-      VersionCommand.self, ConfigCommand.self, InspectCommand.self, TokenizeCommand.self, BenchCommand.self,
+      VersionCommand.self, ConfigCommand.self, InspectCommand.self, TokenizeCommand.self, EncodeTextCommand.self,
+      BenchCommand.self,
     ])
 }
 
