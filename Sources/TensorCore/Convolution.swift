@@ -47,7 +47,9 @@ extension Tensor {
       dilation: dilation, groups: groups, outHeight: outHeight, outWidth: outWidth)
   }
 
-  /// `F.conv2d`: input `[N, C, H, W]`, weight `[O, C/groups, kh, kw]`, bias `[O]` → `[N, O, Ho, Wo]`.
+  /// `F.conv2d`: input `[N, C, H, W]`, weight `[O, C/groups, kh, kw]`, bias `[O]` → `[N, O, Ho, Wo]` with
+  /// `Ho = (H + 2·padding.0 − dilation.0·(kh − 1) − 1) / stride.0 + 1` (likewise `Wo`). Depthwise convolutions
+  /// (`groups == C`, `O` a multiple of `C`) use a direct kernel; all others im2col + sgemm.
   public static func conv2d(
     _ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
     dilation: (Int, Int) = (1, 1), groups: Int = 1
@@ -55,6 +57,12 @@ extension Tensor {
     let geometry = convGeometry(
       input, weight, stride: stride, padding: padding, dilation: dilation, groups: groups,
       op: "conv2d")
+    // Unlike the deformable convolution, which samples anywhere, a plain one needs its kernel inside the padded input.
+    let (kh, kw) = (weight.shape[2], weight.shape[3])
+    precondition(
+      input.shape[2] + 2 * padding.0 >= dilation.0 * (kh - 1) + 1
+        && input.shape[3] + 2 * padding.1 >= dilation.1 * (kw - 1) + 1,
+      "conv2d: input \(input.shape) padded by \(padding) is smaller than kernel \(kh)×\(kw) dilated by \(dilation)")
     if let bias {
       precondition(
         bias.shape == [geometry.outChannels], "conv2d: bias must be [\(geometry.outChannels)], got \(bias.shape)")

@@ -9,25 +9,30 @@ extension Tensor {
     case bilinear(alignCorners: Bool)
   }
 
-  /// `F.interpolate` to an explicit output size.
+  /// `F.interpolate` to an explicit output size: input `[N, C, H, W]` → `[N, C, size.0, size.1]`.
+  /// Source coordinates use the scale `in / out` (in Float32, as PyTorch computes it for float inputs).
   public static func interpolate(_ input: Tensor, size: (Int, Int), mode: InterpolationMode) -> Tensor {
     precondition(input.rank == 4, "interpolate: input must be [N, C, H, W], got \(input.shape)")
     precondition(size.0 > 0 && size.1 > 0, "interpolate: output size must be positive, got \(size)")
-    let scales = (Double(input.shape[2]) / Double(size.0), Double(input.shape[3]) / Double(size.1))
+    let scales = (Float(input.shape[2]) / Float(size.0), Float(input.shape[3]) / Float(size.1))
     return resample(input, size: size, mode: mode, scales: scales)
   }
 
-  /// `F.interpolate` with a scale factor: output = floor(input · factor), and (as PyTorch does when it is not asked to
-  /// recompute the scale) source coordinates use 1/factor.
+  /// `F.interpolate` with a scale factor: input `[N, C, H, W]` → `[N, C, floor(H·factor.0), floor(W·factor.1)]`.
+  /// As PyTorch does when it is not asked to recompute the scale, source coordinates use 1/factor rather than
+  /// in/out, except along an axis whose size does not change, which is copied (and, for nearest, an axis whose size
+  /// exactly doubles takes source `destination / 2`).
   public static func interpolate(_ input: Tensor, scaleFactor: (Double, Double), mode: InterpolationMode) -> Tensor {
     precondition(input.rank == 4, "interpolate: input must be [N, C, H, W], got \(input.shape)")
-    precondition(scaleFactor.0 > 0 && scaleFactor.1 > 0, "interpolate: scale factors must be positive")
+    precondition(
+      scaleFactor.0 > 0 && scaleFactor.1 > 0, "interpolate: scale factors must be positive, got \(scaleFactor)")
     let size = (
       Int((Double(input.shape[2]) * scaleFactor.0).rounded(.down)),
       Int((Double(input.shape[3]) * scaleFactor.1).rounded(.down))
     )
-    precondition(size.0 > 0 && size.1 > 0, "interpolate: scale \(scaleFactor) gives an empty output for \(input.shape)")
-    return resample(input, size: size, mode: mode, scales: (1 / scaleFactor.0, 1 / scaleFactor.1))
+    precondition(
+      size.0 > 0 && size.1 > 0, "interpolate: scale \(scaleFactor) gives an empty output for \(input.shape)")
+    return resample(input, size: size, mode: mode, scales: (Float(1 / scaleFactor.0), Float(1 / scaleFactor.1)))
   }
 
   /// For each output index along one axis: two source indices and their weights.
@@ -35,33 +40,44 @@ extension Tensor {
     var low: [Int], high: [Int], highWeight: [Float]
   }
 
-  static func axisSampling(inSize: Int, outSize: Int, scale: Double, mode: InterpolationMode) -> AxisSampling {
+  /// Source positions along one axis. `scale` is the source step per output step (Float32, as in PyTorch's float
+  /// kernels, so that nearest picks the same pixel where `index · scale` lands on an integer boundary).
+  static func axisSampling(inSize: Int, outSize: Int, scale: Float, mode: InterpolationMode) -> AxisSampling {
     var sampling = AxisSampling(
       low: .init(repeating: 0, count: outSize), high: .init(repeating: 0, count: outSize),
       highWeight: .init(repeating: 0, count: outSize))
     for index in 0..<outSize {
       switch mode {
       case .nearest:
-        let source = Swift.min(Int((Double(index) * scale).rounded(.down)), inSize - 1)
+        let source: Int
+        if outSize == inSize {
+          source = index
+        } else if outSize == 2 * inSize {
+          source = index / 2
+        } else {
+          source = Swift.min(Int((Float(index) * scale).rounded(.down)), inSize - 1)
+        }
         sampling.low[index] = source
         sampling.high[index] = source
       case .bilinear(let alignCorners):
-        let source: Double
+        let source: Float
         if alignCorners {
-          source = outSize > 1 ? Double(index) * Double(inSize - 1) / Double(outSize - 1) : 0
+          source = outSize > 1 ? Float(index) * (Float(inSize - 1) / Float(outSize - 1)) : 0
+        } else if outSize == inSize {
+          source = Float(index)
         } else {
-          source = Swift.max((Double(index) + 0.5) * scale - 0.5, 0)
+          source = Swift.max((Float(index) + 0.5) * scale - 0.5, 0)
         }
         let low = Swift.min(Int(source.rounded(.down)), inSize - 1)
         sampling.low[index] = low
         sampling.high[index] = Swift.min(low + 1, inSize - 1)
-        sampling.highWeight[index] = Float(source - Double(low))
+        sampling.highWeight[index] = Swift.min(Swift.max(source - Float(low), 0), 1)
       }
     }
     return sampling
   }
 
-  private static func resample(_ input: Tensor, size: (Int, Int), mode: InterpolationMode, scales: (Double, Double))
+  private static func resample(_ input: Tensor, size: (Int, Int), mode: InterpolationMode, scales: (Float, Float))
     -> Tensor
   {
     let (planes, height, width) = (input.shape[0] * input.shape[1], input.shape[2], input.shape[3])

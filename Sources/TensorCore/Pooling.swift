@@ -3,7 +3,9 @@ extension Tensor {
   static func pooledSize(_ size: Int, kernel: Int, stride: Int, padding: Int, dilation: Int = 1, ceilMode: Bool) -> Int
   {
     let span = size + 2 * padding - dilation * (kernel - 1) - 1
-    var count = (ceilMode ? (span + stride - 1) / stride : span / stride) + 1
+    // Floor division, so that a kernel larger than the padded input gives no output (and the caller's check fails).
+    let numerator = ceilMode ? span + stride - 1 : span
+    var count = (numerator >= 0 ? numerator / stride : -((-numerator + stride - 1) / stride)) + 1
     // A window must start inside the input or its left padding.
     if ceilMode && (count - 1) * stride >= size + padding { count -= 1 }
     return count
@@ -20,7 +22,18 @@ extension Tensor {
       "\(op): padding \(padding) must be at most half the kernel \(kernel)")
   }
 
-  /// `F.max_pool2d`. Padding counts as −∞; the gradient goes to the first maximum of each window.
+  private static func checkPooledSize(
+    _ input: Tensor, _ outHeight: Int, _ outWidth: Int, kernel: (Int, Int), padding: (Int, Int), op: String
+  ) {
+    precondition(
+      outHeight > 0 && outWidth > 0,
+      "\(op): input \(input.shape) is too small for kernel \(kernel) with padding \(padding): "
+        + "output would be \(outHeight)×\(outWidth)")
+  }
+
+  /// `F.max_pool2d`: input `[N, C, H, W]` → `[N, C, Ho, Wo]`, `stride` defaulting to `kernel`.
+  /// Padding counts as −∞ (it must be at most half the kernel); NaN propagates; the gradient goes to the first
+  /// maximum of each window in row-major order.
   public static func maxPool2d(
     _ input: Tensor, kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0),
     dilation: (Int, Int) = (1, 1), ceilMode: Bool = false
@@ -32,6 +45,7 @@ extension Tensor {
       height, kernel: kernel.0, stride: stride.0, padding: padding.0, dilation: dilation.0, ceilMode: ceilMode)
     let outWidth = pooledSize(
       width, kernel: kernel.1, stride: stride.1, padding: padding.1, dilation: dilation.1, ceilMode: ceilMode)
+    checkPooledSize(input, outHeight, outWidth, kernel: kernel, padding: padding, op: "maxPool2d")
     let output = Tensor(uninitializedShape: [input.shape[0], input.shape[1], outHeight, outWidth])
     var argmax = [Int32](repeating: -1, count: output.count)
     let (source, out) = (input.data, output.mutableData)
@@ -68,16 +82,22 @@ extension Tensor {
       let inputGrad = Tensor.zeros(inputShape)
       let (gradData, target) = (grad.data, inputGrad.mutableData)
       let perPlane = outHeight * outWidth
-      for plane in 0..<planes {
-        for index in 0..<perPlane where argmax[plane * perPlane + index] >= 0 {
-          target[plane * height * width + Int(argmax[plane * perPlane + index])] += gradData[plane * perPlane + index]
+      argmax.withUnsafeBufferPointer { indices in
+        let indexBase = indices.baseAddress!
+        // Each task owns whole planes of the input gradient.
+        Parallel.forEach(planes, costPerItem: perPlane) { plane in
+          let planeGrad = target + plane * height * width
+          for index in plane * perPlane..<(plane + 1) * perPlane where indexBase[index] >= 0 {
+            planeGrad[Int(indexBase[index])] += gradData[index]
+          }
         }
       }
       return [inputGrad]
     }
   }
 
-  /// `F.avg_pool2d` with `count_include_pad` and `ceil_mode` as in PyTorch.
+  /// `F.avg_pool2d`: input `[N, C, H, W]` → `[N, C, Ho, Wo]`, `stride` defaulting to `kernel`, with
+  /// `count_include_pad` and `ceil_mode` as in PyTorch (windows clipped to input+padding count the padded cells).
   public static func avgPool2d(
     _ input: Tensor, kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0),
     ceilMode: Bool = false, countIncludePad: Bool = true
@@ -87,6 +107,7 @@ extension Tensor {
     let (height, width) = (input.shape[2], input.shape[3])
     let outHeight = pooledSize(height, kernel: kernel.0, stride: stride.0, padding: padding.0, ceilMode: ceilMode)
     let outWidth = pooledSize(width, kernel: kernel.1, stride: stride.1, padding: padding.1, ceilMode: ceilMode)
+    checkPooledSize(input, outHeight, outWidth, kernel: kernel, padding: padding, op: "avgPool2d")
     func window(_ out: Int, _ size: Int, _ k: Int, _ s: Int, _ p: Int) -> (start: Int, end: Int, padded: Int) {
       let start = out * s - p
       let end = Swift.min(start + k, size + p)
@@ -103,7 +124,8 @@ extension Tensor {
     ) { y, x in divisor(rows[y], columns[x]) }
   }
 
-  /// `F.adaptive_avg_pool2d`: bin i covers floor(i·H/out) ..< ceil((i+1)·H/out).
+  /// `F.adaptive_avg_pool2d`: input `[N, C, H, W]` → `[N, C, outputSize.0, outputSize.1]`;
+  /// bin i covers floor(i·H/out) ..< ceil((i+1)·H/out).
   public static func adaptiveAvgPool2d(_ input: Tensor, outputSize: (Int, Int)) -> Tensor {
     precondition(input.rank == 4, "adaptiveAvgPool2d: input must be [N, C, H, W], got \(input.shape)")
     precondition(outputSize.0 > 0 && outputSize.1 > 0, "adaptiveAvgPool2d: output size must be positive")

@@ -46,8 +46,11 @@ final class ConvolutionTests: XCTestCase {
       case "interpolate_size":
         return [Tensor.interpolate(inputs[0], size: pair(fixture.ints("size")), mode: mode(fixture.string("mode")))]
       case "interpolate_scale":
-        let factor = Double(fixture.float("scale"))
-        return [Tensor.interpolate(inputs[0], scaleFactor: (factor, factor), mode: mode(fixture.string("mode")))]
+        // Read as Double: a factor rounded to Float can change floor(size · factor).
+        let factors = (fixture.args["scale"] as? [NSNumber] ?? []).map(\.doubleValue)
+        return [
+          Tensor.interpolate(inputs[0], scaleFactor: (factors[0], factors[1]), mode: mode(fixture.string("mode")))
+        ]
       default: return nil
       }
     }
@@ -79,29 +82,86 @@ final class ConvolutionTests: XCTestCase {
     GradientChecker.check([input]) { Tensor.interpolate($0[0], size: (8, 3), mode: .nearest) }
   }
 
-  func testModerateConvAgreesWithNaiveLoop() {
-    let (channels, size, outChannels) = (16, 20, 8)
-    let input = Tensor.normal([1, channels, size, size], seed: 6)
-    let weight = Tensor.normal([outChannels, channels, 3, 3], seed: 7)
-    let output = Tensor.conv2d(input, weight: weight, padding: (1, 1))
-    var expected = [Float](repeating: 0, count: outChannels * size * size)
-    for o in 0..<outChannels {
-      for y in 0..<size {
-        for x in 0..<size {
-          var total: Float = 0
-          for c in 0..<channels {
-            for i in 0..<3 {
-              for j in 0..<3 {
-                let (sy, sx) = (y + i - 1, x + j - 1)
-                guard sy >= 0, sy < size, sx >= 0, sx < size else { continue }
-                total += input[flat: (c * size + sy) * size + sx] * weight[flat: ((o * channels + c) * 3 + i) * 3 + j]
+  /// Sizes chosen so that im2col, col2im and the depthwise kernels split their work over threads.
+  func testModerateConvsAgreeWithNaiveLoops() {
+    NaiveConv(batch: 1, channels: 16, size: 24, outChannels: 8, kernel: 3, stride: 1, padding: 1, groups: 1)
+      .check(seed: 6)
+    NaiveConv(batch: 2, channels: 8, size: 24, outChannels: 6, kernel: 3, stride: 2, padding: 1, groups: 2)
+      .check(seed: 9)
+    NaiveConv(batch: 2, channels: 16, size: 24, outChannels: 32, kernel: 3, stride: 1, padding: 1, groups: 16)
+      .check(seed: 12)
+  }
+
+  func testMaxPoolGradientGoesToFirstMaximum() {
+    // Both windows tie at 5; each sends its gradient to its first 5 in row-major order (as PyTorch does).
+    var input = Tensor(shape: [1, 1, 2, 3], values: [1, 5, 5, 5, 5, 5])
+    input.requiresGrad = true
+    Tensor.maxPool2d(input, kernel: (2, 2), stride: (1, 1)).sum().backward()
+    assertClose(input.grad!, [0, 2, 0, 0, 0, 0])
+  }
+
+  func testNearestKeepsPyTorchIndexShortcuts() {
+    let input = Tensor(shape: [1, 1, 1, 3], values: [0, 1, 2])
+    // 3 · 2.2 → 6 = 2 · 3: PyTorch takes x / 2, not floor(x / 2.2).
+    assertClose(Tensor.interpolate(input, scaleFactor: (1, 2.2), mode: .nearest), [0, 0, 1, 1, 2, 2])
+    // 3 · 1.1 → 3: copied, not floor(x / 1.1).
+    assertClose(Tensor.interpolate(input, scaleFactor: (1, 1.1), mode: .nearest), [0, 1, 2])
+    assertClose(Tensor.interpolate(input, scaleFactor: (1, 1.1), mode: .bilinear(alignCorners: false)), [0, 1, 2])
+  }
+}
+
+/// A direct-loop convolution (forward and both gradients) to check the GEMM and depthwise paths against.
+private struct NaiveConv {
+  let batch: Int, channels: Int, size: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int, groups: Int
+  var outSize: Int { (size + 2 * padding - kernel) / stride + 1 }
+  var groupChannels: Int { channels / groups }
+
+  /// Calls `body(inputIndex, weightIndex, outputIndex)` for every product term of the convolution sum.
+  private func forEachTerm(_ body: (Int, Int, Int) -> Void) {
+    let groupOut = outChannels / groups
+    for image in 0..<batch {
+      for o in 0..<outChannels {
+        for y in 0..<outSize {
+          for x in 0..<outSize {
+            let outputIndex = ((image * outChannels + o) * outSize + y) * outSize + x
+            for c in 0..<groupChannels {
+              let inChannel = (o / groupOut) * groupChannels + c
+              for i in 0..<kernel {
+                for j in 0..<kernel {
+                  let (sy, sx) = (y * stride - padding + i, x * stride - padding + j)
+                  guard sy >= 0, sy < size, sx >= 0, sx < size else { continue }
+                  let inputIndex = ((image * channels + inChannel) * size + sy) * size + sx
+                  body(inputIndex, ((o * groupChannels + c) * kernel + i) * kernel + j, outputIndex)
+                }
               }
             }
           }
-          expected[(o * size + y) * size + x] = total
         }
       }
     }
-    assertClose(output, expected, tolerance: 1e-5)
+  }
+
+  func check(seed: UInt64, file: StaticString = #filePath, line: UInt = #line) {
+    var input = Tensor.normal([batch, channels, size, size], seed: seed)
+    var weight = Tensor.normal([outChannels, groupChannels, kernel, kernel], seed: seed + 1)
+    let outputGrad = Tensor.normal([batch, outChannels, outSize, outSize], seed: seed + 2)
+    input.requiresGrad = true
+    weight.requiresGrad = true
+    let output = Tensor.conv2d(
+      input, weight: weight, stride: (stride, stride), padding: (padding, padding), groups: groups)
+    (output * outputGrad).sum().backward()
+
+    let (x, w, g) = (input.scalars, weight.scalars, outputGrad.scalars)
+    var expected = [Float](repeating: 0, count: output.count)
+    var inputGrad = [Float](repeating: 0, count: x.count)
+    var weightGrad = [Float](repeating: 0, count: w.count)
+    forEachTerm { inputIndex, weightIndex, outputIndex in
+      expected[outputIndex] += x[inputIndex] * w[weightIndex]
+      inputGrad[inputIndex] += g[outputIndex] * w[weightIndex]
+      weightGrad[weightIndex] += g[outputIndex] * x[inputIndex]
+    }
+    assertClose(output, expected, tolerance: 1e-5, "forward", file: file, line: line)
+    assertClose(input.grad!, inputGrad, tolerance: 1e-5, "input gradient", file: file, line: line)
+    assertClose(weight.grad!, weightGrad, tolerance: 1e-5, "weight gradient", file: file, line: line)
   }
 }

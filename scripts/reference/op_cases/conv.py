@@ -18,6 +18,8 @@ CONV = {
     "depthwise_strided": ((1, 3, 7, 7), (3, 1, 3, 3), 2, 1, 1, 3, False),
     "depthwise_multiplier": ((1, 3, 6, 5), (6, 1, 3, 3), 1, 1, 2, 3, True),
     "large_kernel": ((1, 2, 8, 8), (2, 2, 5, 5), 1, 2, 1, 1, True),
+    "pointwise_grouped": ((2, 4, 3, 3), (6, 2, 1, 1), 1, 0, 1, 2, False),
+    "kernel_wider_than_input": ((1, 2, 2, 3), (3, 2, 3, 5), 2, (1, 2), 1, 1, True),
 }
 
 

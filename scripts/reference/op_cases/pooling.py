@@ -15,7 +15,8 @@ def cases():
     }
     for name, (kernel, stride, padding, dilation, ceil) in max_pools.items():
         yield Case(f"max_{name}", "max_pool2d",
-                   lambda x, k=kernel, s=stride, p=padding, d=dilation, c=ceil: F.max_pool2d(x, k, s, p, d, ceil_mode=c),
+                   lambda x, k=kernel, s=stride, p=padding, d=dilation, c=ceil:
+                   F.max_pool2d(x, k, s, p, d, ceil_mode=c),
                    [randn(2, 3, 7, 6)],
                    args={"kernel": pair(kernel), "stride": pair(stride), "padding": pair(padding),
                          "dilation": pair(dilation), "ceil_mode": ceil}, differentiable=[0])
@@ -40,7 +41,15 @@ def cases():
             yield Case(f"interp_{mode_name}_{name}", "interpolate_size",
                        lambda x, s=size, m=mode, a=align: F.interpolate(x, size=s, mode=m, align_corners=a),
                        [randn(2, 2, 5, 6)], args={"size": list(size), "mode": mode_name}, differentiable=[0])
-        for name, factor in {"x2": 2.0, "x1_5": 1.5, "half": 0.5}.items():
+        # (1.1, ·) keeps the height (PyTorch copies such an axis); 2.1 doubles it exactly (nearest then takes y / 2).
+        scales = {"x2": (2.0, 2.0), "x1_5": (1.5, 1.5), "half": (0.5, 0.5), "same_height": (1.1, 1.5),
+                  "double_height": (2.1, 0.7)}
+        for name, factors in scales.items():
             yield Case(f"interp_{mode_name}_scale_{name}", "interpolate_scale",
-                       lambda x, f=factor, m=mode, a=align: F.interpolate(x, scale_factor=f, mode=m, align_corners=a),
-                       [randn(1, 2, 5, 6)], args={"scale": factor, "mode": mode_name}, differentiable=[0])
+                       lambda x, f=factors, m=mode, a=align: F.interpolate(x, scale_factor=f, mode=m, align_corners=a),
+                       [randn(1, 2, 5, 6)], args={"scale": list(factors), "mode": mode_name}, differentiable=[0])
+    # Sizes where index * (in / out) lands on an integer in float64 but just below it in float32, which PyTorch uses.
+    for name, (shape, size) in {"down": ((1, 1, 2, 26), (2, 22)), "up": ((1, 1, 6, 1), (74, 1))}.items():
+        yield Case(f"interp_nearest_float_boundary_{name}", "interpolate_size",
+                   lambda x, s=size: F.interpolate(x, size=s, mode="nearest"), [randn(*shape)],
+                   args={"size": list(size), "mode": "nearest"}, differentiable=[0])
