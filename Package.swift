@@ -16,7 +16,8 @@ let package = Package(
     .library(name: "Components", targets: ["Components"]),
   ],
   dependencies: [
-    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
   ],
   targets: [
     .systemLibrary(
@@ -30,7 +31,9 @@ let package = Package(
       name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg",
       providers: [.apt(["libjpeg62-turbo-dev"])]),
     .target(name: "TensorCore", dependencies: ["COpenBLAS"], swiftSettings: optimized),
-    .target(name: "NN", dependencies: ["TensorCore"], swiftSettings: optimized),
+    .target(
+      name: "NN", dependencies: ["TensorCore", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
+      swiftSettings: optimized),
     .target(name: "Config", dependencies: ["CYAML"]),
     .target(name: "Language", dependencies: ["TensorCore"], swiftSettings: optimized),
     .target(name: "Detection", dependencies: ["TensorCore", "NN", "Config", "Language"], swiftSettings: optimized),
