@@ -12,6 +12,7 @@ let package = Package(
     .library(name: "NN", targets: ["NN"]),
     .library(name: "Config", targets: ["Config"]),
     .library(name: "Language", targets: ["Language"]),
+    .library(name: "Imaging", targets: ["Imaging"]),
     .library(name: "Detection", targets: ["Detection"]),
     .library(name: "Components", targets: ["Components"]),
   ],
@@ -35,6 +36,7 @@ let package = Package(
       name: "NN", dependencies: ["TensorCore", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
       swiftSettings: optimized),
     .target(name: "Config", dependencies: ["CYAML"]),
+    .target(name: "Imaging", dependencies: ["TensorCore", "CPNG", "CJPEG"], swiftSettings: optimized),
     .target(name: "Language", dependencies: ["TensorCore"], swiftSettings: optimized),
     .target(name: "Detection", dependencies: ["TensorCore", "NN", "Config", "Language"], swiftSettings: optimized),
     .target(
@@ -56,6 +58,7 @@ let package = Package(
     .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TensorCoreTestSupport"]),
     .testTarget(name: "NNTests", dependencies: ["NN", "TensorCore", "TensorCoreTestSupport"]),
     .testTarget(name: "ConfigTests", dependencies: ["Config"]),
+    .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TensorCore", "TensorCoreTestSupport"]),
     .testTarget(name: "LanguageTests", dependencies: ["Language", "TensorCore", "TensorCoreTestSupport"]),
     .testTarget(name: "CustomPluginTests", dependencies: ["Components", "Detection", "Config", "NN", "TensorCore"]),
     .testTarget(

@@ -1,2 +1,68 @@
 #include <stdio.h>
 #include <jpeglib.h>
+#include <jerror.h>
+#include <setjmp.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* libjpeg reports errors through error_exit, which must not return. This wrapper longjmps back into the C frame that
+   called setjmp, so Swift never sees the jump; the message comes back as text. */
+
+typedef struct {
+  struct jpeg_error_mgr manager;
+  jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];
+} glip_jpeg_error;
+
+static void glip_jpeg_error_exit(j_common_ptr info) {
+  glip_jpeg_error *error = (glip_jpeg_error *)info->err;
+  (*info->err->format_message)(info, error->message);
+  longjmp(error->jump, 1);
+}
+
+/* Warnings are ignored, except a premature end of data: a truncated file is an error, as PIL reports it. */
+static void glip_jpeg_emit(j_common_ptr info, int level) {
+  if (level < 0 && info->err->msg_code == JWRN_JPEG_EOF) glip_jpeg_error_exit(info);
+}
+
+/* Decodes baseline or progressive, gray or colour JPEG to 8-bit RGB (libjpeg's default IDCT and upsampling, as PIL
+   uses). EXIF orientation is not applied. Returns 0 on success; *pixels is malloc'd. */
+static int glip_jpeg_decode(const unsigned char *data, size_t size, unsigned char **pixels, int *width, int *height,
+                            char *message /* JMSG_LENGTH_MAX */) {
+  struct jpeg_decompress_struct info;
+  glip_jpeg_error error;
+  unsigned char *volatile output = NULL;
+  memset(&info, 0, sizeof(info));
+  info.err = jpeg_std_error(&error.manager);
+  error.manager.error_exit = glip_jpeg_error_exit;
+  error.manager.emit_message = glip_jpeg_emit;
+  message[0] = 0;
+  if (setjmp(error.jump)) {
+    strncpy(message, error.message, JMSG_LENGTH_MAX - 1);
+    message[JMSG_LENGTH_MAX - 1] = 0;
+    jpeg_destroy_decompress(&info);
+    free(output);
+    return 1;
+  }
+  jpeg_create_decompress(&info);
+  jpeg_mem_src(&info, (unsigned char *)data, (unsigned long)size);
+  jpeg_read_header(&info, TRUE);
+  info.out_color_space = JCS_RGB;
+  jpeg_start_decompress(&info);
+  size_t stride = (size_t)info.output_width * info.output_components;
+  output = (unsigned char *)malloc(stride * info.output_height);
+  if (!output) {
+    strcpy(error.message, "out of memory");
+    longjmp(error.jump, 1);
+  }
+  while (info.output_scanline < info.output_height) {
+    unsigned char *row = output + (size_t)info.output_scanline * stride;
+    jpeg_read_scanlines(&info, &row, 1);
+  }
+  jpeg_finish_decompress(&info);
+  *width = (int)info.output_width;
+  *height = (int)info.output_height;
+  jpeg_destroy_decompress(&info);
+  *pixels = output;
+  return 0;
+}

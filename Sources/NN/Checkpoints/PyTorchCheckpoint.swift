@@ -8,9 +8,13 @@ import ZIPFoundation
 public enum PyTorchCheckpoint {
   static let storageTypes: [String: (bytes: Int, decode: (UnsafeRawBufferPointer, Int) -> Float)] = [
     "FloatStorage": (4, { Float(bitPattern: $0.loadUnaligned(fromByteOffset: 4 * $1, as: UInt32.self).littleEndian) }),
-    "DoubleStorage": (8, { Float(Double(bitPattern: $0.loadUnaligned(fromByteOffset: 8 * $1, as: UInt64.self).littleEndian)) }),
+    "DoubleStorage": (
+      8, { Float(Double(bitPattern: $0.loadUnaligned(fromByteOffset: 8 * $1, as: UInt64.self).littleEndian)) }
+    ),
     "HalfStorage": (2, { halfToFloat($0.loadUnaligned(fromByteOffset: 2 * $1, as: UInt16.self).littleEndian) }),
-    "BFloat16Storage": (2, { Float(bitPattern: UInt32($0.loadUnaligned(fromByteOffset: 2 * $1, as: UInt16.self).littleEndian) << 16) }),
+    "BFloat16Storage": (
+      2, { Float(bitPattern: UInt32($0.loadUnaligned(fromByteOffset: 2 * $1, as: UInt16.self).littleEndian) << 16) }
+    ),
     "LongStorage": (8, { Float(Int64(littleEndian: $0.loadUnaligned(fromByteOffset: 8 * $1, as: Int64.self))) }),
     "IntStorage": (4, { Float(Int32(littleEndian: $0.loadUnaligned(fromByteOffset: 4 * $1, as: Int32.self))) }),
     "ShortStorage": (2, { Float(Int16(littleEndian: $0.loadUnaligned(fromByteOffset: 2 * $1, as: Int16.self))) }),
@@ -20,8 +24,10 @@ public enum PyTorchCheckpoint {
   ]
 
   static let allowedGlobals: Set<String> = Set(
-    ["collections.OrderedDict", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_parameter",
-     "torch._utils._rebuild_tensor", "torch.Size"]
+    [
+      "collections.OrderedDict", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_parameter",
+      "torch._utils._rebuild_tensor", "torch.Size",
+    ]
       + storageTypes.keys.map { "torch.\($0)" })
 
   /// A storage not yet read: its element type and where its bytes are.
@@ -108,7 +114,9 @@ public enum PyTorchCheckpoint {
     var unpickler = makeUnpickler(data, registry: registry)
     for _ in 0..<3 { _ = try unpickler.load() }  // magic number, protocol version, system info
     let root = try unpickler.load()
-    guard case .list(let keyList) = try unpickler.load() else { throw PickleError(message: "legacy storage key list missing") }
+    guard case .list(let keyList) = try unpickler.load() else {
+      throw PickleError(message: "legacy storage key list missing")
+    }
     var position = unpickler.position
     for item in keyList.items {
       guard let key = item.stringValue, let storage = registry.byKey[key] else {
@@ -153,11 +161,14 @@ public enum PyTorchCheckpoint {
   private static func rebuildTensor(_ arguments: [PickleValue], registry: StorageRegistry) throws -> PickleValue {
     guard arguments.count >= 4, case .persistent(let descriptor) = arguments[0],
       let fields = descriptor.tupleItems, fields.count >= 3,
-      case .global(_, let storageType) = fields[1], let key = fields[2].stringValue ?? fields[2].intValue.map(String.init),
+      case .global(_, let storageType) = fields[1],
+      let key = fields[2].stringValue ?? fields[2].intValue.map(String.init),
       let offset = arguments[1].intValue, let shape = arguments[2].tupleItems?.compactMap(\.intValue),
       let strides = arguments[3].tupleItems?.compactMap(\.intValue), shape.count == strides.count
     else { throw PickleError(message: "malformed tensor record in the pickle") }
-    guard storageTypes[storageType] != nil else { throw PickleError(message: "unsupported storage type \(storageType)") }
+    guard storageTypes[storageType] != nil else {
+      throw PickleError(message: "unsupported storage type \(storageType)")
+    }
     let storage = registry.byKey[key] ?? StorageReference(type: storageType, key: key)
     registry.byKey[key] = storage
     return .object(TensorReference(storage: storage, offset: offset, shape: shape, strides: strides))
@@ -200,7 +211,8 @@ public enum PyTorchCheckpoint {
     var last = reference.offset
     for (size, stride) in zip(reference.shape, reference.strides) where size > 0 { last += (size - 1) * stride }
     guard count == 0 || (reference.offset >= 0 && last < values.count) else {
-      throw PickleError(message: "tensor '\(name)' \(reference.shape) reads past its storage of \(values.count) elements")
+      throw PickleError(
+        message: "tensor '\(name)' \(reference.shape) reads past its storage of \(values.count) elements")
     }
     if reference.strides == Tensor.contiguousStrides(reference.shape) || count <= 1 {
       return Tensor(shape: reference.shape, values: Array(values[reference.offset..<(reference.offset + count)]))

@@ -200,7 +200,9 @@ public struct RestrictedUnpickler {
         stack.append(try reduce(module, name, items))
       case 0x81:  // NEWOBJ
         let arguments = try pop(), callable = try pop()
-        guard case .global(let module, let name) = callable else { throw PickleError(message: "NEWOBJ without a class") }
+        guard case .global(let module, let name) = callable else {
+          throw PickleError(message: "NEWOBJ without a class")
+        }
         stack.append(try reduce(module, name, arguments.tupleItems ?? []))
       case 0x62:  // BUILD: state for objects we build is ignored (OrderedDict's, tensors' backward hooks)
         _ = try pop()
@@ -223,14 +225,16 @@ public struct RestrictedUnpickler {
         list.items += items
       default:
         throw PickleError(
-          message: String(format: "unsupported pickle opcode 0x%02X at byte %d (not needed by a state dict)", opcode, offset))
+          message: String(
+            format: "unsupported pickle opcode 0x%02X at byte %d (not needed by a state dict)", opcode, offset))
       }
     }
   }
 
   private func checkGlobal(_ module: String, _ name: String) throws {
     guard allowedGlobals.contains("\(module).\(name)") else {
-      throw PickleError(message: "pickle refers to \(module).\(name), which is not allowed in a checkpoint (nothing was executed)")
+      throw PickleError(
+        message: "pickle refers to \(module).\(name), which is not allowed in a checkpoint (nothing was executed)")
     }
   }
 }
