@@ -38,7 +38,8 @@ let package = Package(
     .target(name: "Config", dependencies: ["CYAML"]),
     .target(name: "Imaging", dependencies: ["TensorCore", "CPNG", "CJPEG"], swiftSettings: optimized),
     .target(name: "Language", dependencies: ["TensorCore"], swiftSettings: optimized),
-    .target(name: "Detection", dependencies: ["TensorCore", "NN", "Config", "Language"], swiftSettings: optimized),
+    .target(
+      name: "Detection", dependencies: ["TensorCore", "NN", "Config", "Imaging", "Language"], swiftSettings: optimized),
     .target(
       name: "Components", dependencies: ["TensorCore", "NN", "Config", "Language", "Detection"],
       swiftSettings: optimized),

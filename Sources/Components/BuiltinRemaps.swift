@@ -1,7 +1,10 @@
 /// Remap tables shipped with the toolkit. Each is also committed under configs/remaps/ (a test keeps the two equal),
 /// where users can read it and copy it as a starting point for their own checkpoints.
 public enum BuiltinRemaps {
-  public static let files: [String: String] = ["hf_bert.yaml": hfBert]
+  public static let files: [String: String] = [
+    "hf_bert.yaml": hfBert, "torchvision_backbone.yaml": torchvisionBackbone,
+    "torchvision_classifier.yaml": torchvisionClassifier,
+  ]
 
   public static let hfBert = """
     # HF BERT checkpoints (BertModel, BertForPreTraining, BertForMaskedLM, sentence-transformers exports) → the keys of
@@ -15,6 +18,28 @@ public enum BuiltinRemaps {
       - "embeddings.position_ids"
       - "pooler.*"
       - "cls.*"
+
+    """
+
+  public static let torchvisionBackbone = """
+    # torchvision classification checkpoints (ResNet, MobileNetV2) → a backbone slot (below `backbone.`). Keys already
+    # match; the classification head is not part of a detection backbone, and BatchNorm's batch counters are not loaded.
+    strip_prefixes: []
+    renames: []
+    ignore:
+      - "fc.*"
+      - "classifier.*"
+      - "*.num_batches_tracked"
+
+    """
+
+  public static let torchvisionClassifier = """
+    # torchvision classification checkpoints → the same network with its classifier kept (for checking ImageNet
+    # predictions). Only BatchNorm's batch counters are not loaded.
+    strip_prefixes: []
+    renames: []
+    ignore:
+      - "*.num_batches_tracked"
 
     """
 }

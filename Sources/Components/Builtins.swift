@@ -14,6 +14,17 @@ public enum Builtins {
         "tiny_cnn", summary: "Small strided CNN for tests and smoke runs (strides 8, 16, 32)", keys: TinyCNN.Keys.all,
         builtin: true
       ) { try TinyCNN(config: $0, context: $1) }
+      try Registries.backbones.register(
+        "resnet", summary: "ResNet 18/34/50/101 with torchvision's layout and keys", keys: ResNet.Keys.all,
+        builtin: true
+      ) { try ResNet.build(config: $0, context: $1) }
+      try Registries.backbones.register(
+        "mobilenet_v2", summary: "MobileNetV2 with torchvision's layout and keys (strides 8, 16, 32)",
+        keys: MobileNetV2.Keys.all, builtin: true
+      ) { try MobileNetV2.build(config: $0, context: $1) }
+      try Registries.necks.register(
+        "fpn", summary: "Feature pyramid with P6/P7 (RetinaNet and GLIP style)", keys: FPN.Keys.all, builtin: true
+      ) { try FPN.build(config: $0, context: $1) }
       try Registries.necks.register("none", summary: "No neck: backbone maps go to the head", keys: [], builtin: true) {
         _, context in
         IdentityNeck(inputSpecs: context.inputSpecs)

@@ -23,6 +23,15 @@ public struct LoadReport: Equatable, CustomStringConvertible {
   public var missingKeys: [String] = []
   public var shapeMismatches: [(key: String, expected: [Int], found: [Int])] = []
 
+  public init(
+    unusedKeys: [String] = [], missingKeys: [String] = [],
+    shapeMismatches: [(key: String, expected: [Int], found: [Int])] = []
+  ) {
+    self.unusedKeys = unusedKeys
+    self.missingKeys = missingKeys
+    self.shapeMismatches = shapeMismatches
+  }
+
   public var isEmpty: Bool { unusedKeys.isEmpty && missingKeys.isEmpty && shapeMismatches.isEmpty }
 
   public static func == (lhs: LoadReport, rhs: LoadReport) -> Bool {

@@ -1,0 +1,120 @@
+import Components
+import Config
+import Detection
+import Foundation
+import NN
+import TensorCore
+import TensorCoreTestSupport
+import XCTest
+
+final class BackboneTests: XCTestCase {
+  private var repository: URL {
+    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+  }
+
+  func testMobileNetV2WithImageNetWeightsMatchesTorchvisionOnARealPhoto() throws {
+    let weights = repository.appendingPathComponent("pretrained/mobilenet_v2-b0353104.pth").path
+    guard FileManager.default.fileExists(atPath: weights) else {
+      if ProcessInfo.processInfo.environment["CI"] == "true" {
+        XCTFail("pretrained/mobilenet_v2-b0353104.pth is missing under CI: run scripts/fetch-weights.sh")
+        return
+      }
+      throw XCTSkip("pretrained/mobilenet_v2-b0353104.pth not fetched (scripts/fetch-weights.sh)")
+    }
+    var generator = SeededGenerator(seed: 0)
+    let model = MobileNetV2(classifier: true, generator: &generator)
+    let remap = try RemapTable(yaml: BuiltinRemaps.torchvisionClassifier, file: "torchvision_classifier.yaml")
+    let report = try model.load(
+      parameters: remap.apply(PyTorchCheckpoint.read(path: weights)).mapped, verify: [.noUnusedKeys, .shapes])
+    XCTAssertTrue(report.missingKeys.allSatisfy { $0.hasSuffix("num_batches_tracked") })
+    model.eval()
+    let photo = try ImageIO.read(path: Fixtures.path("images/chelsea.png"))
+    let input = ImageTransforms.resize(
+      ImageTransforms.tensor(photo, format: model.pixelFormat), height: 224, width: 224
+    ).unsqueezed(0)
+    let reference = try SafetensorsFile.read(path: Fixtures.path("vision/mobilenet_v2_chelsea.safetensors"))
+    let (levels, logits) = withNoGrad { (model.features(input), model.logits(input)) }
+    for (level, stride) in zip(levels, [8, 16, 32]) {
+      assertClose(level, reference["level_\(stride)"]!, tolerance: 1e-4, "stride \(stride)")
+    }
+    assertClose(logits, reference["logits"]!, tolerance: 1e-4, "logits")
+    XCTAssertEqual(logits.argmax(axis: 1).item, 285, "ImageNet class 285 is 'Egyptian cat'")
+  }
+
+  func testResNetCodePathsMatchTorchvisionAtReducedWidth() throws {
+    let reference = try SafetensorsFile.read(path: Fixtures.path("vision/resnet_small.safetensors"))
+    for (name, depth) in [("r50", 50), ("r18", 18)] {
+      var generator = SeededGenerator(seed: 0)
+      let model = ResNet(depth: depth, outLevels: [2, 3, 4, 5], baseWidth: 4, generator: &generator)
+      let state = reference.tensors.filter { $0.key.hasPrefix(name + ".") }
+      try model.load(
+        parameters: Dictionary(uniqueKeysWithValues: state.map { (String($0.key.dropFirst(4)), $0.value) }))
+      model.eval()
+      let outputs = withNoGrad { model.features(reference["input"]!) }
+      for (level, output) in zip(2...5, outputs) {
+        assertClose(output, reference["\(name)_out.c\(level)"]!, tolerance: 1e-4, "\(name) C\(level)")
+      }
+    }
+  }
+
+  func testFPNMatchesTorchvisionFeaturePyramidNetwork() throws {
+    let reference = try SafetensorsFile.read(path: Fixtures.path("vision/fpn.safetensors"))
+    var generator = SeededGenerator(seed: 0)
+    let specs = [
+      FeatureSpec(channels: 8, stride: 8), FeatureSpec(channels: 16, stride: 16), FeatureSpec(channels: 32, stride: 32),
+    ]
+    let fpn = FPN(inputSpecs: specs, channels: 16, generator: &generator)
+    var state: [String: Tensor] = [:]
+    for (key, value) in reference.tensors where key.hasPrefix("weight.") {
+      let mapped = String(key.dropFirst(7)).replacingOccurrences(of: "inner_blocks.", with: "lateral.")
+        .replacingOccurrences(of: "layer_blocks.", with: "output.").replacingOccurrences(of: "extra_blocks.", with: "")
+        .replacingOccurrences(of: ".0.weight", with: ".weight").replacingOccurrences(of: ".0.bias", with: ".bias")
+      state[mapped] = value
+    }
+    try fpn.load(parameters: state)
+    let outputs = fpn(["c3", "c4", "c5"].map { reference["input.\($0)"]! })
+    XCTAssertEqual(fpn.outputSpecs.map(\.stride), [8, 16, 32, 64, 128])
+    for (index, output) in outputs.enumerated() {
+      assertClose(output, reference["output.\(index)"]!, tolerance: 1e-5, "P\(index + 3)")
+    }
+  }
+
+  func testFullSizeParameterCountsAndKeysMatchTorchvision() throws {
+    struct Entry: Decodable {
+      struct Key: Decodable {
+        let key: String
+        let shape: [Int]
+      }
+      let parameters: Int
+      let keys: [Key]
+    }
+    let counts = try JSONDecoder().decode(
+      [String: Entry].self, from: Data(contentsOf: URL(fileURLWithPath: Fixtures.path("vision/parameter_counts.json"))))
+    var generator = SeededGenerator(seed: 0)
+    let models: [(String, Module)] = withShapesOnly {
+      [
+        ("resnet18", ResNet(depth: 18, generator: &generator)), ("resnet50", ResNet(depth: 50, generator: &generator)),
+        ("mobilenet_v2", MobileNetV2(generator: &generator)),
+      ]
+    }
+    for (name, model) in models {
+      XCTAssertEqual(model.parameterCount, counts[name]!.parameters, name)
+      let ours = model.state().filter { !$0.key.hasSuffix("num_batches_tracked") }.mapValues(\.shape)
+      let theirs = Dictionary(uniqueKeysWithValues: counts[name]!.keys.map { ($0.key, $0.shape) })
+      XCTAssertEqual(ours, theirs, name)
+    }
+  }
+
+  func testFrozenStagesFollowGLIPsConvention() {
+    var generator = SeededGenerator(seed: 0)
+    let model = withShapesOnly { ResNet(depth: 18, frozenStages: 2, norm: .frozenBN, generator: &generator) }
+    let frozenConvs = Set(
+      model.namedParameters().filter { $0.parameter.isFrozen && $0.key.contains("conv") }.map {
+        $0.key.split(separator: ".")[0]
+      })
+    XCTAssertEqual(frozenConvs, ["conv1", "layer1"], "frozen_stages 2: the stem and the first stage")
+    XCTAssertTrue(
+      model.namedParameters().filter { $0.key.contains("bn") }.allSatisfy { $0.parameter.isFrozen },
+      "frozen_bn never trains")
+  }
+}
