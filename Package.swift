@@ -55,6 +55,12 @@ let package = Package(
       capability: .command(
         intent: .custom(verb: "validate-configs", description: "Run glip config check on every config under configs/")),
       dependencies: ["glip"], path: "Plugins/ValidateConfigs"),
+    .plugin(
+      name: "ConvertCheckpoint",
+      capability: .command(
+        intent: .custom(verb: "convert-checkpoint", description: "Convert a PyTorch checkpoint with glip convert"),
+        permissions: [.writeToPackageDirectory(reason: "writes the converted .safetensors file")]),
+      dependencies: ["glip"], path: "Plugins/ConvertCheckpoint"),
     .target(name: "TensorCoreTestSupport", dependencies: ["TensorCore"], path: "Tests/TensorCoreTestSupport"),
     .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TensorCoreTestSupport"]),
     .testTarget(name: "NNTests", dependencies: ["NN", "TensorCore", "TensorCoreTestSupport"]),

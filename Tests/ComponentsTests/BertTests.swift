@@ -74,8 +74,14 @@ final class BertTests: XCTestCase {
   }
 
   func testRemapTableFileMatchesTheBuiltInAndRejectsUnknownKeys() throws {
-    let file = try String(contentsOf: repository.appendingPathComponent("configs/remaps/hf_bert.yaml"), encoding: .utf8)
-    XCTAssertEqual(file, BuiltinRemaps.hfBert)
+    for (name, text) in BuiltinRemaps.files {
+      let file = try String(contentsOf: repository.appendingPathComponent("configs/remaps/\(name)"), encoding: .utf8)
+      XCTAssertEqual(file, text, "configs/remaps/\(name) differs from the built-in table")
+      XCTAssertNoThrow(try RemapTable(yaml: text, file: name))
+    }
+    let committed = try FileManager.default.contentsOfDirectory(
+      atPath: repository.appendingPathComponent("configs/remaps").path)
+    XCTAssertEqual(Set(committed), Set(BuiltinRemaps.files.keys))
     XCTAssertEqual(
       remap.map("bert.encoder.layer.0.attention.output.LayerNorm.gamma"),
       "encoder.layer.0.attention.output.LayerNorm.weight")
