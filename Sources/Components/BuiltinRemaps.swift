@@ -2,7 +2,7 @@
 /// where users can read it and copy it as a starting point for their own checkpoints.
 public enum BuiltinRemaps {
   public static let files: [String: String] = [
-    "hf_bert.yaml": hfBert, "torchvision_backbone.yaml": torchvisionBackbone,
+    "hf_bert.yaml": hfBert, "swin.yaml": swin, "torchvision_backbone.yaml": torchvisionBackbone,
     "torchvision_classifier.yaml": torchvisionClassifier,
   ]
 
@@ -18,6 +18,21 @@ public enum BuiltinRemaps {
       - "embeddings.position_ids"
       - "pooler.*"
       - "cls.*"
+
+    """
+
+  public static let swin = """
+    # Official Swin (ImageNet) and GLIP checkpoints → the `swin` backbone (below `backbone.`). GLIP wraps the backbone as
+    # module.backbone.body; buffers the model recomputes (relative position indices, attention masks) and the
+    # classification head are not loaded.
+    strip_prefixes: ["module.backbone.body.", "backbone.body.", "backbone."]
+    renames: []
+    ignore:
+      - "*.relative_position_index"
+      - "*.attn_mask"
+      - "norm.weight"
+      - "norm.bias"
+      - "head.*"
 
     """
 

@@ -22,6 +22,10 @@ public enum Builtins {
         "mobilenet_v2", summary: "MobileNetV2 with torchvision's layout and keys (strides 8, 16, 32)",
         keys: MobileNetV2.Keys.all, builtin: true
       ) { try MobileNetV2.build(config: $0, context: $1) }
+      try Registries.backbones.register(
+        "swin", summary: "Swin Transformer in the official/GLIP layout (GLIP-T: tiny, GLIP-L: large)",
+        keys: Swin.Keys.all, builtin: true
+      ) { try Swin.build(config: $0, context: $1) }
       try Registries.necks.register(
         "fpn", summary: "Feature pyramid with P6/P7 (RetinaNet and GLIP style)", keys: FPN.Keys.all, builtin: true
       ) { try FPN.build(config: $0, context: $1) }

@@ -118,3 +118,60 @@ final class BackboneTests: XCTestCase {
       "frozen_bn never trains")
   }
 }
+
+final class SwinTests: XCTestCase {
+  /// torchvision's Swin keys → the official layout.
+  private func officialKey(_ key: String) -> String? {
+    let parts = key.split(separator: ".").map(String.init)
+    guard parts[0] == "features", let index = Int(parts[1]) else { return nil }
+    if parts.last == "relative_position_index" { return nil }
+    if index == 0 { return "patch_embed." + (parts[2] == "0" ? "proj" : "norm") + "." + parts[3] }
+    let rest = parts.dropFirst(2).joined(separator: ".").replacingOccurrences(of: "mlp.0.", with: "mlp.fc1.")
+      .replacingOccurrences(of: "mlp.3.", with: "mlp.fc2.")
+    return index % 2 == 1 ? "layers.\((index - 1) / 2).blocks.\(rest)" : "layers.\((index - 2) / 2).downsample.\(rest)"
+  }
+
+  func testSwinCodePathMatchesTorchvisionWithOfficialKeys() throws {
+    let reference = try SafetensorsFile.read(path: Fixtures.path("vision/swin_small.safetensors"))
+    var generator = SeededGenerator(seed: 0)
+    let model = Swin(
+      embedDim: 8, depths: [2, 2, 2, 2], heads: [1, 2, 2, 4], window: 2, dropPath: 0, outStages: [0, 1, 2, 3],
+      generator: &generator)
+    var state: [String: Tensor] = [:]
+    for (key, value) in reference.tensors where key.hasPrefix("weight.") {
+      if let mapped = officialKey(String(key.dropFirst(7))) { state[mapped] = value }
+    }
+    let report = try model.load(parameters: state, verify: [.noUnusedKeys, .shapes])
+    XCTAssertEqual(report.missingKeys.filter { !$0.hasPrefix("norm") }, [], "only the detection output norms are new")
+    model.eval()
+    for name in ["square", "padded"] {
+      let outputs = withNoGrad { model.stageOutputs(reference["\(name).input"]!) }
+      for (stage, output) in outputs.enumerated() {
+        let grid = output.tokens.reshaped([1, output.height, output.width, -1]).permuted(0, 3, 1, 2)
+        assertClose(grid, reference["\(name).stage\(stage)"]!, tolerance: 1e-4, "\(name) stage \(stage)")
+      }
+    }
+  }
+
+  func testSwinTinyParameterCountMatchesTorchvision() throws {
+    struct Entry: Decodable { let parameters: Int }
+    let counts = try JSONDecoder().decode(
+      [String: Entry].self, from: Data(contentsOf: URL(fileURLWithPath: Fixtures.path("vision/parameter_counts.json"))))
+    var generator = SeededGenerator(seed: 0)
+    let model = withShapesOnly {
+      Swin(
+        embedDim: 96, depths: [2, 2, 6, 2], heads: [3, 6, 12, 24], window: 7, outStages: [1, 2, 3],
+        generator: &generator)
+    }
+    let outputNorms = 2 * (192 + 384 + 768)
+    XCTAssertEqual(model.parameterCount - outputNorms, counts["swin_t"]!.parameters)
+  }
+
+  func testShiftedWindowMaskSeparatesRegions() {
+    let mask = Swin.attentionMask(height: 4, width: 4, window: 2, shift: 1)
+    XCTAssertEqual(mask.shape, [4, 4, 4])
+    XCTAssertEqual(
+      mask.slice(axis: 0, end: 1).scalars, [Float](repeating: 0, count: 16), "the first window is one region")
+    XCTAssertEqual(mask.slice(axis: 0, start: 3).scalars.filter { $0 == -100 }.count, 12, "the last window has four")
+  }
+}

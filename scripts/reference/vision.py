@@ -8,6 +8,8 @@ Writes Tests/Fixtures/vision/:
                                      stem and stage layout of torchvision's ResNet) at base width 4: state dicts
                                      (`r50.*`, `r18.*`), input and C2–C5 outputs in eval mode
   fpn.safetensors                    torchvision.ops.FeaturePyramidNetwork with LastLevelP6P7: weights, inputs, outputs
+  swin_small.safetensors             torchvision's Swin code path (embed 8, window 2): weights and the four stage outputs
+                                     for a divisible and a padded input size
   parameter_counts.json              full-size torchvision resnet18/50 (without fc) and mobilenet_v2 (without
                                      classifier) parameter counts and key lists
 """
@@ -24,6 +26,7 @@ from safetensors.torch import save_file
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from torchvision_shim import torchvision  # noqa: E402
 from torchvision.models.resnet import BasicBlock, Bottleneck, conv1x1  # noqa: E402
+from torchvision.models.swin_transformer import SwinTransformer  # noqa: E402
 from torchvision.ops import FeaturePyramidNetwork  # noqa: E402
 from torchvision.ops.feature_pyramid_network import LastLevelP6P7  # noqa: E402
 
@@ -119,6 +122,29 @@ def fpn():
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(OUT / "fpn.safetensors"))
 
 
+def swin():
+    """torchvision's Swin code path at reduced width (window 2), on a divisible and a padded input size."""
+    torch.manual_seed(3)
+    model = SwinTransformer(patch_size=[4, 4], embed_dim=8, depths=[2, 2, 2, 2], num_heads=[1, 2, 2, 4],
+                            window_size=[2, 2], stochastic_depth_prob=0.0).eval()
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "relative_position_bias_table" in name:
+                parameter.normal_(0, 0.5)
+    tensors = {f"weight.{k}": v.clone() for k, v in model.state_dict().items() if not k.startswith("head.")}
+    for name, size in [("square", (128, 128)), ("padded", (72, 88))]:
+        x = torch.randn(1, 3, *size)
+        tensors[f"{name}.input"] = x
+        with torch.no_grad():
+            hidden = model.features[0](x)
+            for stage in range(4):
+                hidden = model.features[2 * stage + 1](hidden)
+                tensors[f"{name}.stage{stage}"] = hidden.permute(0, 3, 1, 2).clone()
+                if stage < 3:
+                    hidden = model.features[2 * stage + 2](hidden)
+    save_file({k: v.contiguous().float() for k, v in tensors.items()}, str(OUT / "swin_small.safetensors"))
+
+
 def counts():
     result = {}
     for name, model, head in [("resnet18", torchvision.models.resnet18(), "fc."),
@@ -128,6 +154,9 @@ def counts():
                 if not k.startswith(head) and not k.endswith("num_batches_tracked")]
         parameters = sum(p.numel() for n, p in model.named_parameters() if not n.startswith(head))
         result[name] = {"parameters": parameters, "keys": keys}
+    swin_t = torchvision.models.swin_t()
+    result["swin_t"] = {"parameters": sum(p.numel() for n, p in swin_t.named_parameters()
+                                          if not n.startswith("head.") and not n.startswith("norm.")), "keys": []}
     (OUT / "parameter_counts.json").write_text(json.dumps(result, indent=0))
 
 
@@ -136,6 +165,7 @@ def main():
     mobilenet()
     resnets()
     fpn()
+    swin()
     counts()
 
 
