@@ -1,10 +1,7 @@
 /// Remap tables shipped with the toolkit. Each is also committed under configs/remaps/ (a test keeps the two equal),
 /// where users can read it and copy it as a starting point for their own checkpoints.
 public enum BuiltinRemaps {
-  public static let files: [String: String] = [
-    "hf_bert.yaml": hfBert, "swin.yaml": swin, "torchvision_backbone.yaml": torchvisionBackbone,
-    "torchvision_classifier.yaml": torchvisionClassifier,
-  ]
+  public static let files: [String: String] = ["hf_bert.yaml": hfBert, "mmdet_swin.yaml": mmdetSwin, "swin.yaml": swin, "torchvision_backbone.yaml": torchvisionBackbone, "torchvision_classifier.yaml": torchvisionClassifier]
 
   public static let hfBert = """
     # HF BERT checkpoints (BertModel, BertForPreTraining, BertForMaskedLM, sentence-transformers exports) → the keys of
@@ -18,6 +15,30 @@ public enum BuiltinRemaps {
       - "embeddings.position_ids"
       - "pooler.*"
       - "cls.*"
+
+    """
+
+  public static let mmdetSwin = """
+    # MMDetection Swin checkpoints → the `swin` backbone. MMDetection names blocks differently, and its patch merging
+    # (nn.Unfold) lays the four 2×2 sub-grids out per channel (interleaved) in the order 0, 2, 1, 3, where the official
+    # code concatenates whole sub-grids as 0, 1, 2, 3; the merging weights are regrouped and reordered. The official and
+    # GLIP layout (configs/remaps/swin.yaml) needs neither.
+    strip_prefixes: ["backbone."]
+    renames:
+      - {from: "patch_embed.projection.", to: "patch_embed.proj."}
+      - {from: "stages.", to: "layers."}
+      - {from: "attn.w_msa.", to: "attn."}
+      - {from: "ffn.layers.0.0.", to: "mlp.fc1."}
+      - {from: "ffn.layers.1.", to: "mlp.fc2."}
+      - {from: "ln1.", to: "norm1."}
+      - {from: "ln2.", to: "norm2."}
+    ignore:
+      - "*.relative_position_index"
+      - "head.*"
+    transforms:
+      - {match: "layers.*.downsample.reduction.weight", reorder_blocks: [0, 2, 1, 3], axis: 1, deinterleave: true}
+      - {match: "layers.*.downsample.norm.weight", reorder_blocks: [0, 2, 1, 3], axis: 0, deinterleave: true}
+      - {match: "layers.*.downsample.norm.bias", reorder_blocks: [0, 2, 1, 3], axis: 0, deinterleave: true}
 
     """
 

@@ -25,7 +25,7 @@ struct ConvertCommand: ParsableCommand {
     try reportingErrors {
       let tensors = PyTorchCheckpoint.stateDict(from: try PyTorchCheckpoint.read(path: from))
       let table = try remap.map { try RemapTable(file: $0) }
-      let (mapped, ignored) = table?.apply(tensors) ?? (tensors, [])
+      let (mapped, ignored) = try table?.apply(tensors) ?? (tensors, [])
       let prefixed = Dictionary(uniqueKeysWithValues: mapped.map { (prefix + $0.key, $0.value) })
       try SafetensorsFile(tensors: prefixed, metadata: ["source": from, "remap": remap ?? "none"]).write(path: out)
       let total = prefixed.values.reduce(0) { $0 + $1.count }

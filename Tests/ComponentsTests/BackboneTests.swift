@@ -25,7 +25,7 @@ final class BackboneTests: XCTestCase {
     let model = MobileNetV2(classifier: true, generator: &generator)
     let remap = try RemapTable(yaml: BuiltinRemaps.torchvisionClassifier, file: "torchvision_classifier.yaml")
     let report = try model.load(
-      parameters: remap.apply(PyTorchCheckpoint.read(path: weights)).mapped, verify: [.noUnusedKeys, .shapes])
+      parameters: try remap.apply(PyTorchCheckpoint.read(path: weights)).mapped, verify: [.noUnusedKeys, .shapes])
     XCTAssertTrue(report.missingKeys.allSatisfy { $0.hasSuffix("num_batches_tracked") })
     model.eval()
     let photo = try ImageIO.read(path: Fixtures.path("images/chelsea.png"))
@@ -173,5 +173,25 @@ final class SwinTests: XCTestCase {
     XCTAssertEqual(
       mask.slice(axis: 0, end: 1).scalars, [Float](repeating: 0, count: 16), "the first window is one region")
     XCTAssertEqual(mask.slice(axis: 0, start: 3).scalars.filter { $0 == -100 }.count, 12, "the last window has four")
+  }
+}
+
+final class RemapTransformTests: XCTestCase {
+  func testMMDetectionSwinMergingWeightsAreReorderedIntoTheOfficialOrder() throws {
+    let table = try RemapTable(yaml: BuiltinRemaps.mmdetSwin, file: "mmdet_swin.yaml")
+    // Official layout for 2 channels: [x0c0, x0c1, x1c0, x1c1, x2c0, x2c1, x3c0, x3c1], tagged 10·block + channel.
+    // MMDetection's unfold layout is per channel, blocks in the order 0, 2, 1, 3: [c0: 0, 20, 10, 30, c1: 1, 21, 11, 31].
+    let weight = Tensor(shape: [1, 8], values: [0, 20, 10, 30, 1, 21, 11, 31])
+    let (mapped, _) = try table.apply([
+      "backbone.stages.0.downsample.reduction.weight": weight,
+      "backbone.stages.0.blocks.1.attn.w_msa.qkv.weight": Tensor.ones([3, 1]),
+    ])
+    XCTAssertEqual(mapped["layers.0.downsample.reduction.weight"]?.scalars, [0, 1, 10, 11, 20, 21, 30, 31])
+    XCTAssertNotNil(mapped["layers.0.blocks.1.attn.qkv.weight"])
+    XCTAssertThrowsError(
+      try RemapTable(yaml: "transforms: [{match: x, reorder_blocks: [0, 0]}]\n", file: "bad.yaml")
+    ) { error in
+      XCTAssertTrue("\(error)".contains("expected a permutation"), "\(error)")
+    }
   }
 }

@@ -168,7 +168,7 @@ func loadWeights(_ model: Module, from path: String, config: ConfigSection, rema
     : PyTorchCheckpoint.stateDict(from: try PyTorchCheckpoint.read(path: path))
   do {
     // Batch counters are never loaded (see the remap tables), so BatchNorm's may be missing; nothing else may.
-    let report = try model.load(parameters: remap.apply(raw).mapped, verify: [.noUnusedKeys, .shapes])
+    let report = try model.load(parameters: try remap.apply(raw).mapped, verify: [.noUnusedKeys, .shapes])
     let missing = report.missingKeys.filter { !$0.hasSuffix("num_batches_tracked") }
     if !missing.isEmpty { throw ModuleError.loadMismatch(LoadReport(missingKeys: missing)) }
   } catch {

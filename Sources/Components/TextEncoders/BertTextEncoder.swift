@@ -83,7 +83,7 @@ public final class BertTextEncoder: Module, TextEncoder {
       generator: &generator)
     if !ShapeOnlyMode.isEnabled {
       let weightsPath = directory.appendingPathComponent("model.safetensors").path
-      let (mapped, _) = remap.apply(try SafetensorsFile.read(path: weightsPath).tensors)
+      let (mapped, _) = try remap.apply(try SafetensorsFile.read(path: weightsPath).tensors)
       do {
         try encoder.load(parameters: mapped)
       } catch {
