@@ -1,8 +1,16 @@
 /// Sum and mean over any axes. Other reductions build on the same keep-dim shape helpers.
 extension Tensor {
-  /// The shape with `axes` set to 1 (keepdim form), and the normalised, sorted, deduplicated axes.
+  /// The shape with `axes` set to 1 (keepdim form), and the normalised, sorted axes.
+  ///
+  /// As in PyTorch, an empty list means every axis, an axis may not be listed twice (also not as both `i` and
+  /// `i - rank`), and a 0-d tensor accepts axis 0 or -1, which reduces nothing.
   public func reducedShape(axes: [Int]) -> (keepDimShape: [Int], axes: [Int]) {
-    let resolved = Array(Set(axes.map { self.axis($0) })).sorted()
+    let normalized = axes.isEmpty ? Array(0..<rank) : axes.map { self.axis($0) }
+    precondition(
+      Set(normalized).count == normalized.count,
+      "reduction over axes \(axes) of shape \(shape): an axis appears more than once")
+    if rank == 0 { return ([], []) }
+    let resolved = normalized.sorted()
     var keepShape = shape
     for axis in resolved { keepShape[axis] = 1 }
     return (keepShape, resolved)
@@ -13,7 +21,8 @@ extension Tensor {
     keepShape.enumerated().filter { !axes.contains($0.offset) }.map(\.element)
   }
 
-  /// Sum over `axes` (all axes when empty is not intended: use `sum()`).
+  /// Sum over `axes` (every axis when `axes` is empty, as PyTorch's `sum(dim=[])`). Input `[d0, …, dn]`; output the
+  /// same shape with the reduced axes removed, or set to 1 with `keepDim`.
   public func sum(axes: [Int], keepDim: Bool = false) -> Tensor {
     let (keepShape, resolved) = reducedShape(axes: axes)
     let reduced = withNoGrad { self.sum(toShape: keepShape) }

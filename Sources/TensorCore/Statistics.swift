@@ -1,8 +1,10 @@
 /// Reductions beyond sum and mean: extrema with indices, arg-extrema, variance, standard deviation and logsumexp.
 extension Tensor {
   /// Splits the shape around `axis` into (outer, size, inner) for strided scans along that axis.
+  /// A 0-d tensor scans as one element.
   func layout(around axis: Int) -> (outer: Int, size: Int, inner: Int) {
-    (shape[..<axis].reduce(1, *), shape[axis], shape[(axis + 1)...].reduce(1, *))
+    guard rank > 0 else { return (1, 1, 1) }
+    return (shape[..<axis].reduce(1, *), shape[axis], shape[(axis + 1)...].reduce(1, *))
   }
 
   /// Values and first-occurrence indices of the extremum along `axis` (NaN wins, as in PyTorch).
@@ -12,9 +14,8 @@ extension Tensor {
     let axis = self.axis(rawAxis)
     let (outer, size, inner) = layout(around: axis)
     precondition(size > 0, "\(op): cannot reduce an empty axis \(rawAxis) of shape \(shape)")
-    var keepShape = shape
-    keepShape[axis] = 1
-    let values = Tensor(uninitializedShape: keepDim ? keepShape : Tensor.squeezedShape(keepShape, axes: [axis]))
+    let (keepShape, reducedAxes) = reducedShape(axes: [axis])
+    let values = Tensor(uninitializedShape: keepDim ? keepShape : Tensor.squeezedShape(keepShape, axes: reducedAxes))
     var indices = [Int](repeating: 0, count: outer * inner)
     let (source, out) = (data, values.mutableData)
     for block in 0..<outer {

@@ -129,7 +129,8 @@ public struct Tensor: @unchecked Sendable {
   /// Normalises a possibly negative axis against `rank`.
 
   public func axis(_ axis: Int) -> Int {
-    let resolved = axis < 0 ? axis + rank : axis
+    // A 0-d tensor accepts axis 0 and -1, as PyTorch does.
+    let resolved = axis < 0 ? axis + Swift.max(rank, 1) : axis
     precondition(resolved >= 0 && resolved < Swift.max(rank, 1), "axis \(axis) out of range for shape \(shape)")
     return resolved
   }

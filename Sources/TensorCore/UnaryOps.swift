@@ -53,11 +53,12 @@ extension Tensor {
           * Tensor.broadcastBinary(base, exponent, op: "pow_backward") { x, y in
             y == 0 ? 0 : y * Foundation.pow(x, y - 1)
           }).sum(toShape: base.shape) : nil
+      // 0^y·log 0 is masked to 0 only for y ≥ 0; for y < 0 it stays inf·(−inf) = −inf, as in PyTorch.
       let exponentGrad =
         exponent.requiresGrad
         ? (grad
-          * Tensor.broadcastBinary(output, base, op: "pow_backward") { result, x in
-            x == 0 ? 0 : result * Foundation.log(x)
+          * Tensor.broadcastBinary(base, exponent, op: "pow_backward") { x, y in
+            x == 0 && y >= 0 ? 0 : Foundation.pow(x, y) * Foundation.log(x)
           }).sum(toShape: exponent.shape) : nil
       return [baseGrad, exponentGrad]
     }
