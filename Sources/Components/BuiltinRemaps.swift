@@ -1,7 +1,10 @@
 /// Remap tables shipped with the toolkit. Each is also committed under configs/remaps/ (a test keeps the two equal),
 /// where users can read it and copy it as a starting point for their own checkpoints.
 public enum BuiltinRemaps {
-  public static let files: [String: String] = ["hf_bert.yaml": hfBert, "mmdet_swin.yaml": mmdetSwin, "swin.yaml": swin, "torchvision_backbone.yaml": torchvisionBackbone, "torchvision_classifier.yaml": torchvisionClassifier]
+  public static let files: [String: String] = [
+    "hf_bert.yaml": hfBert, "mmdet_swin.yaml": mmdetSwin, "swin.yaml": swin,
+    "torchvision_backbone.yaml": torchvisionBackbone, "torchvision_classifier.yaml": torchvisionClassifier,
+  ]
 
   public static let hfBert = """
     # HF BERT checkpoints (BertModel, BertForPreTraining, BertForMaskedLM, sentence-transformers exports) → the keys of

@@ -38,7 +38,8 @@ public struct RemapTable: Equatable {
     func apply(_ tensor: Tensor, key: String) throws -> Tensor {
       let axis = self.axis < 0 ? self.axis + tensor.rank : self.axis
       guard axis >= 0 && axis < tensor.rank, tensor.shape[axis] % order.count == 0 else {
-        throw ConfigError("remap transform on '\(key)': axis \(self.axis) of \(tensor.shape) does not split into \(order.count) blocks")
+        throw ConfigError(
+          "remap transform on '\(key)': axis \(self.axis) of \(tensor.shape) does not split into \(order.count) blocks")
       }
       var grouped = tensor
       if deinterleave {

@@ -11,11 +11,19 @@ public func assertClose(
     XCTFail("\(message()): shape \(actual.shape) != expected \(expected.shape)", file: file, line: line)
     return
   }
-  let scale = max(1, expected.scalars.map { abs($0) }.max() ?? 0)
+  // The scale comes from finite values; infinities must match exactly (inf − inf would be NaN and hide a mismatch).
+  let scale = max(1, expected.scalars.filter(\.isFinite).map { abs($0) }.max() ?? 0)
   var worst: (index: Int, error: Float) = (0, 0)
   for index in 0..<actual.count {
     let (a, e) = (actual[flat: index], expected[flat: index])
-    let error = (a.isNaN != e.isNaN) ? Float.infinity : (a.isNaN ? 0 : abs(a - e))
+    let error: Float
+    if a.isNaN || e.isNaN {
+      error = a.isNaN == e.isNaN ? 0 : .infinity
+    } else if a.isInfinite || e.isInfinite {
+      error = a == e ? 0 : .infinity
+    } else {
+      error = abs(a - e)
+    }
     if error > worst.error || error.isNaN { worst = (index, error) }
   }
   if worst.error > tolerance * scale {
