@@ -46,6 +46,17 @@ public enum Builtins {
       ) { _, _ in
         NoFusion()
       }
+      for direction in [BiAttentionFusion.Direction.both, .textToImage, .imageToText] {
+        let summary: String
+        switch direction {
+        case .both: summary = "GLIP's X-MHA: image and text attend to each other (deep fusion)"
+        case .textToImage: summary = "Ablation: only the image attends to the text"
+        case .imageToText: summary = "Ablation: only the text attends to the image"
+        }
+        try Registries.fusions.register(
+          direction.rawValue, summary: summary, keys: BiAttentionFusion.Keys.all, builtin: true
+        ) { try BiAttentionFusion.build(config: $0, context: $1, direction: direction) }
+      }
       try Registries.heads.register(
         "simple", summary: "FCOS-style head with GLIP's alignment classifier and an optional fusion tower",
         keys: SimpleHead.Keys.all, builtin: true

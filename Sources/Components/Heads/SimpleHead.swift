@@ -55,9 +55,9 @@ public final class SimpleHead: Module, DenseHead {
 
   public init(
     inputSpecs: [FeatureSpec], channels: Int, blocks: Int, textHidden: Int,
-    makeFusion: ((Int) throws -> any FusionBlock)?, scoreThreshold: Float = 0.05, nmsThreshold: Float = 0.6,
+    fusions: [(any FusionBlock)?]? = nil, scoreThreshold: Float = 0.05, nmsThreshold: Float = 0.6,
     maxDetections: Int = 100, generator: inout SeededGenerator
-  ) throws {
+  ) {
     self.inputSpecs = inputSpecs
     if inputSpecs.allSatisfy({ $0.channels == channels }) {
       inputProjections = nil
@@ -66,8 +66,8 @@ public final class SimpleHead: Module, DenseHead {
         inputSpecs.map { Conv2d($0.channels, channels, kernelSize: 1, generator: &generator) })
     }
     var blocksBuilt: [TowerBlock] = []
-    for _ in 0..<blocks {
-      blocksBuilt.append(TowerBlock(channels: channels, fusion: try makeFusion?(blocks), generator: &generator))
+    for index in 0..<blocks {
+      blocksBuilt.append(TowerBlock(channels: channels, fusion: fusions?[index], generator: &generator))
     }
     tower = ModuleList(blocksBuilt)
     bboxPred = Conv2d(channels, 4, kernelSize: 3, padding: 1, generator: &generator)
@@ -93,9 +93,11 @@ public final class SimpleHead: Module, DenseHead {
     let channels = try config.read(Keys.channels), blocks = try config.read(Keys.blocks)
     guard channels > 0 else { throw config.error("channels", "expected a positive width, got \(channels)") }
     guard blocks >= 0 else { throw config.error("blocks", "expected a non-negative count, got \(blocks)") }
-    try self.init(
+    // Fusion blocks draw from the shared generator too, so they are built before the head's own layers.
+    let fusions = try (0..<blocks).map { _ in try context.makeFusion?(blocks) }
+    self.init(
       inputSpecs: context.inputSpecs, channels: channels, blocks: blocks, textHidden: context.textHiddenSize,
-      makeFusion: context.makeFusion, scoreThreshold: try config.read(Keys.scoreThreshold),
+      fusions: fusions, scoreThreshold: try config.read(Keys.scoreThreshold),
       nmsThreshold: try config.read(Keys.nmsThreshold), maxDetections: try config.read(Keys.maxDetections),
       generator: &context.random.generator)
   }

@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""Head-side fixtures written from the formulas of GLIP (see GLIP-NOTES.md), in plain PyTorch.
+
+Writes Tests/Fixtures/heads/bi_attention.safetensors: an X-MHA fusion block (pre-LN, Q scaled by 1/sqrt(d), scores
+clamped to ±50000, the text side's softmax over image positions after subtracting the row max and clamping again,
+the image side's softmax over tokens with −9e15 added at padded tokens, outputs through the out projections, residual
+on the normalised inputs scaled by γ) on two image levels and a padded prompt: weights (GLIP key names), inputs,
+outputs and the gradients of sum(out · seed) for inputs and every parameter. Dropout is off (evaluation).
+"""
+import pathlib
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+OUT = ROOT / "Tests" / "Fixtures" / "heads"
+
+
+class XMHABlock(torch.nn.Module):
+    def __init__(self, v_dim, l_dim, embed_dim, heads, gamma):
+        super().__init__()
+        self.heads = heads
+        self.layer_norm_v = torch.nn.LayerNorm(v_dim)
+        self.layer_norm_l = torch.nn.LayerNorm(l_dim)
+        self.gamma_v = torch.nn.Parameter(torch.full((v_dim,), gamma))
+        self.gamma_l = torch.nn.Parameter(torch.full((l_dim,), gamma))
+        names = {"v_proj": (v_dim, embed_dim), "l_proj": (l_dim, embed_dim), "values_v_proj": (v_dim, embed_dim),
+                 "values_l_proj": (l_dim, embed_dim), "out_v_proj": (embed_dim, v_dim),
+                 "out_l_proj": (embed_dim, l_dim)}
+        self.attn = torch.nn.Module()
+        for name, (inputs, outputs) in names.items():
+            layer = torch.nn.Linear(inputs, outputs)
+            torch.nn.init.normal_(layer.bias, std=0.1)
+            setattr(self.attn, name, layer)
+
+    def forward(self, levels, text, mask):
+        batch = levels[0].shape[0]
+        sizes = [level.shape[2] * level.shape[3] for level in levels]
+        v = torch.cat([level.flatten(2).transpose(1, 2) for level in levels], 1)
+        v, l = self.layer_norm_v(v), self.layer_norm_l(text)
+        a = self.attn
+        embed = a.v_proj.out_features
+        d = embed // self.heads
+
+        def split(x):
+            return x.view(batch, -1, self.heads, d).transpose(1, 2)
+
+        q = split(a.v_proj(v) * d ** -0.5)
+        k, vv, vl = split(a.l_proj(l)), split(a.values_v_proj(v)), split(a.values_l_proj(l))
+        scores = torch.clamp(q @ k.transpose(-1, -2), -50000, 50000)
+        t = scores.transpose(-1, -2)
+        t = torch.clamp(t - t.max(dim=-1, keepdim=True)[0], -50000, 50000)
+        additive = mask[:, None, None, :].masked_fill(mask[:, None, None, :] == 0, -9e15)
+        p_v = F.softmax(scores + additive, dim=-1)
+        p_l = F.softmax(t, dim=-1)
+        dv = a.out_v_proj((p_v @ vl).transpose(1, 2).reshape(batch, -1, embed))
+        dl = a.out_l_proj((p_l @ vv).transpose(1, 2).reshape(batch, -1, embed))
+        v = v + self.gamma_v * dv
+        l = l + self.gamma_l * dl
+        outputs = [chunk.transpose(1, 2).reshape(batch, -1, level.shape[2], level.shape[3])
+                   for chunk, level in zip(v.split(sizes, 1), levels)]
+        return outputs, l
+
+
+def main():
+    OUT.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    block = XMHABlock(v_dim=8, l_dim=6, embed_dim=16, heads=4, gamma=0.5)
+    levels = [torch.randn(2, 8, 4, 5, requires_grad=True), torch.randn(2, 8, 2, 3, requires_grad=True)]
+    text = torch.randn(2, 7, 6, requires_grad=True)
+    mask = torch.tensor([[1.0] * 7, [1.0] * 4 + [0.0] * 3])
+    outputs, fused_text = block(levels, text, mask)
+    seeds = [torch.randn_like(o) for o in outputs] + [torch.randn_like(fused_text)]
+    loss = sum((o * s).sum() for o, s in zip(outputs + [fused_text], seeds))
+    loss.backward()
+    tensors = {f"weight.{k}": v.detach().clone() for k, v in block.state_dict().items()}
+    tensors.update({f"grad.{k}": p.grad.clone() for k, p in block.named_parameters()})
+    tensors.update({"input.level0": levels[0].detach(), "input.level1": levels[1].detach(),
+                    "input.text": text.detach(), "input.mask": mask,
+                    "output.level0": outputs[0].detach(), "output.level1": outputs[1].detach(),
+                    "output.text": fused_text.detach(),
+                    "seed.level0": seeds[0], "seed.level1": seeds[1], "seed.text": seeds[2],
+                    "grad.input.level0": levels[0].grad, "grad.input.level1": levels[1].grad,
+                    "grad.input.text": text.grad})
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(OUT / "bi_attention.safetensors"))
+    print("wrote bi_attention.safetensors")
+
+
+if __name__ == "__main__":
+    main()
