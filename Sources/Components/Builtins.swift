@@ -57,6 +57,10 @@ public enum Builtins {
           direction.rawValue, summary: summary, keys: BiAttentionFusion.Keys.all, builtin: true
         ) { try BiAttentionFusion.build(config: $0, context: $1, direction: direction) }
       }
+      try Registries.fusions.register(
+        "film", summary: "Ablation: the prompt's mean feature scales and shifts the image channels (FiLM)",
+        keys: [Assembler.Keys.placement.documentation], builtin: true
+      ) { try FiLMFusion.build(config: $0, context: $1) }
       try Registries.heads.register(
         "simple", summary: "FCOS-style head with GLIP's alignment classifier and an optional fusion tower",
         keys: SimpleHead.Keys.all, builtin: true

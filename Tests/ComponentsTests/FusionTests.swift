@@ -73,3 +73,23 @@ final class FusionTests: XCTestCase {
     assertClose(visual[0], normalized)
   }
 }
+
+final class FiLMTests: XCTestCase {
+  func testFiLMModulatesChannelsFromUnpaddedTokensAndTrains() throws {
+    var generator = SeededGenerator(seed: 2)
+    let film = FiLMFusion(visualDim: 4, textDim: 3, towerBlocks: 2, generator: &generator)
+    let level = Tensor.normal([2, 4, 2, 2], seed: 5)
+    let hidden = Tensor.normal([2, 3, 3], seed: 6)
+    let mask = Tensor(shape: [2, 3], values: [1, 1, 1, 1, 0, 0])
+    let (fused, text) = film.fuse(image: [level], text: TextFeatures(hidden: hidden, mask: mask))
+    XCTAssertEqual(text.hidden.scalars, hidden.scalars)
+    // Padded tokens must not matter: change them and the output stays.
+    var changed = hidden
+    for index in 12..<18 { changed[flat: index] = 100 }
+    let (again, _) = film.fuse(image: [level], text: TextFeatures(hidden: changed, mask: mask))
+    assertClose(again[0], fused[0])
+    GradientChecker.check([level, hidden], epsilon: 1e-3) {
+      film.fuse(image: [$0[0]], text: TextFeatures(hidden: $0[1], mask: mask)).image[0]
+    }
+  }
+}
