@@ -123,3 +123,25 @@ final class AssemblyTests: XCTestCase {
     XCTAssertEqual(real.namedParameters().map(\.key), shapes.namedParameters().map(\.key))
   }
 }
+
+final class ClassifierSwitchTests: XCTestCase {
+  func testSwitchingTheClassifierKeyTurnsADetectorIntoAGroundingModel() throws {
+    let detectorConfig = tinyConfig.replacingOccurrences(
+      of: "head: {type: simple, channels: 16, blocks: 2}",
+      with: "head: {type: simple, channels: 16, blocks: 2, classifier: linear, num_classes: 4}")
+    let (detector, usage, root) = try assemble(detectorConfig)
+    XCTAssertEqual(usage.unknownKeys(in: root), [])
+    XCTAssertTrue(detector.namedParameters().contains { $0.key == "head.classifier.logits.weight" })
+    let encoder = detector.textEncoder as! ClassEmbeddingEncoder
+    let images = Tensor.normal([1, 3, 64, 64], seed: 7)
+    let outputs = detector(images, tokens: encoder.prompt(batch: 1))
+    XCTAssertEqual(outputs.logits[0].shape.last, 4, "linear logits run over the fixed classes")
+    let target = GroundingTarget(boxes: [[8, 8, 40, 48]], positiveMap: Tensor(shape: [1, 4], values: [0, 0, 1, 0]))
+    let terms = detector.loss(images, tokens: encoder.prompt(batch: 1), targets: [target])
+    XCTAssertTrue(terms["loss"]!.item.isFinite)
+    let (grounding, _, _) = try assemble(tinyConfig)
+    let shared = Set(detector.namedParameters().map(\.key)).intersection(grounding.namedParameters().map(\.key))
+    XCTAssertTrue(shared.contains("head.bbox_pred.weight"), "everything but the classifier is shared")
+    XCTAssertFalse(shared.contains { $0.hasPrefix("head.classifier.") })
+  }
+}

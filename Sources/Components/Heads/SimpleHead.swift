@@ -19,10 +19,11 @@ public final class SimpleHead: Module, DenseHead {
       "score_threshold", default: 0.05, "minimum phrase score kept at inference")
     public static let nmsThreshold = ConfigKey<Float>("nms_threshold", default: 0.6, "IoU threshold of class-aware NMS")
     public static let maxDetections = ConfigKey<Int>("max_detections", default: 100, "detections kept per image")
-    public static let all: [KeyDocumentation] = [
-      channels.documentation, blocks.documentation, scoreThreshold.documentation, nmsThreshold.documentation,
-      maxDetections.documentation,
-    ]
+    public static let all: [KeyDocumentation] =
+      [
+        channels.documentation, blocks.documentation, scoreThreshold.documentation, nmsThreshold.documentation,
+        maxDetections.documentation,
+      ] + ClassifierKeys.all
   }
 
   /// One tower block: optional fusion, then a conv block applied to every level.
@@ -48,15 +49,15 @@ public final class SimpleHead: Module, DenseHead {
   public let bboxPred: Conv2d
   public let centernessPred: Conv2d
   public let scales: [Parameter]
-  public let classifier: AlignmentClassifier
+  public let classifier: any RegionClassifier
   public let scoreThreshold: Float
   public let nmsThreshold: Float
   public let maxDetections: Int
 
   public init(
     inputSpecs: [FeatureSpec], channels: Int, blocks: Int, textHidden: Int,
-    fusions: [(any FusionBlock)?]? = nil, scoreThreshold: Float = 0.05, nmsThreshold: Float = 0.6,
-    maxDetections: Int = 100, generator: inout SeededGenerator
+    fusions: [(any FusionBlock)?]? = nil, classifier: (any RegionClassifier)? = nil, scoreThreshold: Float = 0.05,
+    nmsThreshold: Float = 0.6, maxDetections: Int = 100, generator: inout SeededGenerator
   ) {
     self.inputSpecs = inputSpecs
     if inputSpecs.allSatisfy({ $0.channels == channels }) {
@@ -73,7 +74,8 @@ public final class SimpleHead: Module, DenseHead {
     bboxPred = Conv2d(channels, 4, kernelSize: 3, padding: 1, generator: &generator)
     centernessPred = Conv2d(channels, 1, kernelSize: 3, padding: 1, generator: &generator)
     scales = inputSpecs.map { _ in Parameter(Tensor(shape: [1], values: [1])) }
-    classifier = AlignmentClassifier(regionChannels: channels, textHidden: textHidden, generator: &generator)
+    self.classifier =
+      classifier ?? AlignmentClassifier(regionChannels: channels, textHidden: textHidden, generator: &generator)
     self.scoreThreshold = scoreThreshold
     self.nmsThreshold = nmsThreshold
     self.maxDetections = maxDetections
@@ -85,7 +87,7 @@ public final class SimpleHead: Module, DenseHead {
     let scaleModule = Module()
     for (index, scale) in scales.enumerated() { scaleModule.register("\(index)", scale) }
     register("scales", scaleModule)
-    register("classifier", classifier)
+    register("classifier", self.classifier)
   }
 
   public convenience init(config: ConfigSection, context: BuildContext) throws {
@@ -95,9 +97,10 @@ public final class SimpleHead: Module, DenseHead {
     guard blocks >= 0 else { throw config.error("blocks", "expected a non-negative count, got \(blocks)") }
     // Fusion blocks draw from the shared generator too, so they are built before the head's own layers.
     let fusions = try (0..<blocks).map { _ in try context.makeFusion?(blocks) }
+    let classifier = try ClassifierKeys.build(config, channels: channels, context: context)
     self.init(
       inputSpecs: context.inputSpecs, channels: channels, blocks: blocks, textHidden: context.textHiddenSize,
-      fusions: fusions, scoreThreshold: try config.read(Keys.scoreThreshold),
+      fusions: fusions, classifier: classifier, scoreThreshold: try config.read(Keys.scoreThreshold),
       nmsThreshold: try config.read(Keys.nmsThreshold), maxDetections: try config.read(Keys.maxDetections),
       generator: &context.random.generator)
   }
@@ -132,13 +135,17 @@ public final class SimpleHead: Module, DenseHead {
     -> [String: Tensor]
   {
     let ranges = PointAssigner.sizeRanges(strides: inputSpecs.map(\.stride))
-    let tokenCount = text.mask.shape[1]
+    // Alignment logits run over the prompt's tokens (padding excluded); linear logits over the fixed classes.
+    let tokenCount = outputs.logits[0].shape[2]
+    let scoresTokens = !(classifier is LinearClassifier)
     var classTargets: [Tensor] = [], classWeights: [Tensor] = []
     var positiveRows: [Int] = [], regressionTargets: [Float] = [], centernessTargets: [Float] = []
     var flatOffset = 0
     var allLogits: [Tensor] = [], allBoxes: [Tensor] = [], allCenterness: [Tensor] = []
     for (image, target) in targets.enumerated() {
-      let tokenMask = text.mask.slice(axis: 0, start: image, end: image + 1).reshaped([1, tokenCount])
+      let tokenMask =
+        scoresTokens
+        ? text.mask.slice(axis: 0, start: image, end: image + 1).reshaped([1, tokenCount]) : .ones([1, tokenCount])
       for (level, spec) in inputSpecs.enumerated() {
         let (height, width) = (outputs.boxRegression[level].shape[2], outputs.boxRegression[level].shape[3])
         let points = PointAssigner.points(height: height, width: width, stride: spec.stride)
