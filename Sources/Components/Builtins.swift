@@ -62,9 +62,13 @@ public enum Builtins {
         keys: [Assembler.Keys.placement.documentation], builtin: true
       ) { try FiLMFusion.build(config: $0, context: $1) }
       try Registries.heads.register(
-        "simple", summary: "FCOS-style head with GLIP's alignment classifier and an optional fusion tower",
-        keys: SimpleHead.Keys.all, builtin: true
-      ) { try SimpleHead(config: $0, context: $1) }
+        "fcos", summary: "FCOS: points, size ranges and centerness, with the classifier sub-slot",
+        keys: FCOSHead.keys, builtin: true
+      ) { try FCOSHead.build(config: $0, context: $1) }
+      try Registries.heads.register(
+        "atss", summary: "ATSS (GLIP's head): anchors, adaptive IoU threshold, box-coder deltas, classifier sub-slot",
+        keys: ATSSHead.keys, builtin: true
+      ) { try ATSSHead.build(config: $0, context: $1) }
     } catch {
       preconditionFailure("built-in plugin registration failed: \(error)")
     }

@@ -12,7 +12,7 @@ let tinyConfig = """
     neck: {type: none}
     text_encoder: {type: class_embedding, classes: 3, hidden: 16}
     fusion: {type: none}
-    head: {type: simple, channels: 16, blocks: 2}
+    head: {type: fcos, channels: 16, blocks: 2}
   """
 
 func assemble(_ text: String, overrides: [String] = [], shapesOnly: Bool = false) throws -> (
@@ -94,7 +94,7 @@ final class AssemblyTests: XCTestCase {
     let (_, usage, root) = try assemble(typo)
     XCTAssertEqual(
       usage.unknownKeys(in: root).map(\.description),
-      ["test.yaml:7:38: unknown key 'blcoks' in model.head (did you mean 'blocks'?)"])
+      ["test.yaml:7:36: unknown key 'blcoks' in model.head (did you mean 'blocks'?)"])
   }
 
   func testFreezeFlagsAndTuningPresets() throws {
@@ -127,8 +127,8 @@ final class AssemblyTests: XCTestCase {
 final class ClassifierSwitchTests: XCTestCase {
   func testSwitchingTheClassifierKeyTurnsADetectorIntoAGroundingModel() throws {
     let detectorConfig = tinyConfig.replacingOccurrences(
-      of: "head: {type: simple, channels: 16, blocks: 2}",
-      with: "head: {type: simple, channels: 16, blocks: 2, classifier: linear, num_classes: 4}")
+      of: "head: {type: fcos, channels: 16, blocks: 2}",
+      with: "head: {type: fcos, channels: 16, blocks: 2, classifier: linear, num_classes: 4}")
     let (detector, usage, root) = try assemble(detectorConfig)
     XCTAssertEqual(usage.unknownKeys(in: root), [])
     XCTAssertTrue(detector.namedParameters().contains { $0.key == "head.classifier.logits.weight" })

@@ -97,7 +97,7 @@ final class BertTests: XCTestCase {
       model:
         backbone: {type: tiny_cnn}
         text_encoder: {type: bert, freeze: true}
-        head: {type: simple}
+        head: {type: fcos}
       """
     let (detector, _, _) = try assemble(config, shapesOnly: true)
     XCTAssertEqual(Inspection(detector).slots.first { $0.name == "text_encoder" }?.parameters, 108_891_648)

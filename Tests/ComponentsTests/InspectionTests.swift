@@ -12,7 +12,7 @@ final class InspectionTests: XCTestCase {
         neck: {type: none}
         text_encoder: {type: class_embedding, classes: 3, hidden: 16}
         fusion: {type: none}
-        head: {type: simple, channels: 16, blocks: 1}
+        head: {type: fcos, channels: 16, blocks: 1}
       """
     let (detector, _, _) = try assemble(config, shapesOnly: true)
     XCTAssertEqual(
@@ -38,7 +38,7 @@ final class InspectionTests: XCTestCase {
             (2): Relu()
         (text_encoder): ClassEmbeddingEncoder(classes: 3, hidden: 16)  [48 params]
           (embedding): Embedding(3, 16)  [48 params]
-        (head): SimpleHead(levels: [16ch/8, 16ch/16, 16ch/32], blocks: 1, fusion: NoFusion)  [3370 params]
+        (head): FCOSHead(levels: [16ch/8, 16ch/16, 16ch/32], blocks: 1, fusion: NoFusion)  [3370 params]
           (tower): ModuleList()  [2352 params]
             (0): TowerBlock()  [2352 params]
               (fusion): NoFusion()
@@ -56,7 +56,7 @@ final class InspectionTests: XCTestCase {
       backbone      tiny_cnn                6088        5856         232  16ch/8 16ch/16 16ch/32
       text_encoder  class_embedding           48          48           0  hidden 16
       fusion        none                       0           0           0
-      head          simple                  3370        3370           0
+      head          fcos                    3370        3370           0
       total                                 9506        9274         232
       """)
   }

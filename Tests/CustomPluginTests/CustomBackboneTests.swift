@@ -43,7 +43,7 @@ final class CustomBackboneTests: XCTestCase {
       model:
         backbone: {type: pooled_projection, width: 12}
         text_encoder: {type: class_embedding, classes: 2, hidden: 8}
-        head: {type: simple, channels: 12, blocks: 1}
+        head: {type: fcos, channels: 12, blocks: 1}
       """, file: "custom.yaml")
     let usage = ConfigUsage()
     let detector = try Assembler.assemble(try ConfigSection(root: root, usage: usage).section("model"))

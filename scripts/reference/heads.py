@@ -6,14 +6,22 @@ clamped to ±50000, the text side's softmax over image positions after subtracti
 the image side's softmax over tokens with −9e15 added at padded tokens, outputs through the out projections, residual
 on the normalised inputs scaled by γ) on two image levels and a padded prompt: weights (GLIP key names), inputs,
 outputs and the gradients of sum(out · seed) for inputs and every parameter. Dropout is off (evaluation).
+
+Also writes Tests/Fixtures/heads/assignment.safetensors:
+  - ATSS assignment on random boxes over three levels (anchors of side 8·stride centred at i·stride; per level the
+    9 anchors nearest each box centre; IoU threshold mean + unbiased std; centre strictly inside (> 0.01); ties to the
+    highest IoU), written from GLIP's rules;
+  - torchvision.ops.sigmoid_focal_loss and generalized_box_iou_loss on random inputs.
 """
 import pathlib
+import sys
 
 import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 OUT = ROOT / "Tests" / "Fixtures" / "heads"
 
 
@@ -87,5 +95,77 @@ def main():
     print("wrote bi_attention.safetensors")
 
 
+def anchors_for(sizes, strides, scale=8.0):
+    result = []
+    for (height, width), stride in zip(sizes, strides):
+        ys, xs = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
+        cx, cy = xs.flatten().double() * stride, ys.flatten().double() * stride
+        half = scale * stride / 2
+        result.append(torch.stack([cx - half, cy - half, cx + half, cy + half], 1))
+    return result
+
+
+def box_iou(a, b):
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    lt = torch.max(a[:, None, :2], b[None, :, :2])
+    rb = torch.min(a[:, None, 2:], b[None, :, 2:])
+    wh = (rb - lt).clamp(min=0)
+    inter = wh[..., 0] * wh[..., 1]
+    return inter / (area_a[:, None] + area_b[None, :] - inter)
+
+
+def atss_assign(levels, boxes, top_k=9):
+    anchors = torch.cat(levels)
+    starts = torch.tensor([0] + [len(level) for level in levels]).cumsum(0)
+    ious = box_iou(anchors, boxes)  # [A, G]
+    anchor_centres = (anchors[:, :2] + anchors[:, 2:]) / 2
+    box_centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+    distances = ((anchor_centres[:, None] - box_centres[None]) ** 2).sum(-1)
+    candidates = []
+    for level in range(len(levels)):
+        begin, end = int(starts[level]), int(starts[level + 1])
+        k = min(top_k, end - begin)
+        candidates.append(distances[begin:end].topk(k, dim=0, largest=False).indices + begin)
+    candidates = torch.cat(candidates)  # [K·L, G]
+    candidate_ious = ious.gather(0, candidates)
+    threshold = candidate_ious.mean(0) + candidate_ious.std(0)
+    positive = candidate_ious >= threshold[None]
+    centre = anchor_centres[candidates]
+    inside = torch.stack([centre[..., 0] - boxes[None, :, 0], centre[..., 1] - boxes[None, :, 1],
+                          boxes[None, :, 2] - centre[..., 0], boxes[None, :, 3] - centre[..., 1]], -1).min(-1)[0] > 0.01
+    positive &= inside
+    best = torch.full((len(anchors), len(boxes)), -1.0, dtype=torch.float64)
+    for g in range(len(boxes)):
+        chosen = candidates[positive[:, g], g]
+        best[chosen, g] = ious[chosen, g]
+    value, index = best.max(1)
+    return torch.where(value >= 0, index, torch.full_like(index, -1))
+
+
+def assignment():
+    from torchvision_shim import torchvision  # noqa: F401
+    from torchvision.ops import generalized_box_iou_loss, sigmoid_focal_loss
+    generator = torch.Generator().manual_seed(5)
+    sizes, strides = [(12, 16), (6, 8), (3, 4)], [8, 16, 32]
+    levels = anchors_for(sizes, strides)
+    xy = torch.rand(6, 2, generator=generator, dtype=torch.float64) * torch.tensor([100.0, 70.0], dtype=torch.float64)
+    wh = 8 + torch.rand(6, 2, generator=generator, dtype=torch.float64) * 60
+    boxes = torch.cat([xy, xy + wh], 1)
+    tensors = {"atss.boxes": boxes.float(), "atss.assigned": atss_assign(levels, boxes).float()}
+    logits, targets = torch.randn(20, 5, generator=generator), (torch.rand(20, 5, generator=generator) > 0.7).float()
+    tensors.update({"focal.logits": logits, "focal.targets": targets,
+                    "focal.loss": sigmoid_focal_loss(logits, targets, alpha=0.25, gamma=2, reduction="sum").reshape(1)})
+    a = torch.rand(10, 2, generator=generator) * 50
+    b = torch.rand(10, 2, generator=generator) * 50
+    predicted = torch.cat([a, a + 1 + torch.rand(10, 2, generator=generator) * 30], 1)
+    target = torch.cat([b, b + 1 + torch.rand(10, 2, generator=generator) * 30], 1)
+    tensors.update({"giou.predicted": predicted, "giou.target": target,
+                    "giou.loss": generalized_box_iou_loss(predicted, target, reduction="none")})
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(OUT / "assignment.safetensors"))
+    print("wrote assignment.safetensors:", tensors["atss.assigned"].ne(-1).sum().item(), "positive anchors")
+
+
 if __name__ == "__main__":
     main()
+    assignment()

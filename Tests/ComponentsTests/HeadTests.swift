@@ -1,0 +1,72 @@
+import Components
+import Config
+import Detection
+import NN
+import TensorCore
+import TensorCoreTestSupport
+import XCTest
+
+final class HeadTests: XCTestCase {
+  private func atssHead() -> ATSSHead {
+    var generator = SeededGenerator(seed: 0)
+    let specs = [8, 16, 32].map { FeatureSpec(channels: 8, stride: $0) }
+    return ATSSHead(
+      inputSpecs: specs, settings: .init(channels: 8, blocks: 1), textHidden: 4, generator: &generator)
+  }
+
+  func testATSSAssignmentMatchesTheReference() throws {
+    let reference = try SafetensorsFile.read(path: Fixtures.path("heads/assignment.safetensors"))
+    let boxes = reference["atss.boxes"]!
+    let target = GroundingTarget(
+      boxes: (0..<boxes.shape[0]).map { Array(boxes.scalars[($0 * 4)..<($0 * 4 + 4)]) },
+      positiveMap: .ones([boxes.shape[0], 1]))
+    let assigned = atssHead().assignForTesting(target, levelSizes: [(12, 16), (6, 8), (3, 4)]).map { Float($0.box) }
+    XCTAssertEqual(assigned, reference["atss.assigned"]!.scalars)
+    XCTAssertGreaterThan(assigned.filter { $0 >= 0 }.count, 10)
+  }
+
+  func testBoxCoderRoundTripsAndClampsSizes() {
+    let head = atssHead()
+    let anchor: [Float] = [10, 20, 74, 84]
+    let box: [Float] = [15, 30, 60, 100]
+    let deltas = ATSSHead.encodeForTesting(box, anchor: anchor)
+    let decoded = head.decodeForTesting(
+      Tensor(shape: [1, 4], values: deltas), references: Tensor(shape: [1, 4], values: anchor))
+    assertClose(decoded, box, tolerance: 1e-4)
+    let huge = head.decodeForTesting(
+      Tensor(shape: [1, 4], values: [0, 0, 100, 100]), references: Tensor(shape: [1, 4], values: anchor))
+    XCTAssertLessThanOrEqual(huge[flat: 2] - huge[flat: 0], 64 * 1000 / 16 + 1, "dw is clamped at log(1000/16)")
+  }
+
+  func testFocalAndGIoULossesMatchTorchvisionOps() throws {
+    let reference = try SafetensorsFile.read(path: Fixtures.path("heads/assignment.safetensors"))
+    let logits = reference["focal.logits"]!
+    let focal = DetectionLoss.sigmoidFocal(logits, targets: reference["focal.targets"]!, weight: .ones(logits.shape))
+    XCTAssertEqual(
+      focal.item, reference["focal.loss"]!.item, accuracy: 1e-4 * max(1, abs(reference["focal.loss"]!.item)))
+    assertClose(DetectionLoss.boxGIoU(reference["giou.predicted"]!, reference["giou.target"]!), reference["giou.loss"]!)
+  }
+
+  func testNMSKeepsTheGreedyTorchvisionSelection() {
+    let boxes: [[Float]] = [[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30], [0, 0, 10, 10], [21, 21, 29, 29]]
+    let scores: [Float] = [0.9, 0.8, 0.7, 0.95, 0.6]
+    XCTAssertEqual(BoxOps.nms(boxes: boxes, scores: scores, iouThreshold: 0.5), [3, 2])
+    XCTAssertEqual(
+      BoxOps.batchedNMS(boxes: boxes, scores: scores, labels: [0, 1, 0, 1, 0], iouThreshold: 0.5), [3, 0, 2])
+  }
+
+  func testATSSGroundingModelTrainsAndDetects() throws {
+    let config = tinyConfig.replacingOccurrences(of: "head: {type: fcos", with: "head: {type: atss")
+    let (detector, usage, root) = try assemble(config)
+    XCTAssertEqual(usage.unknownKeys(in: root), [])
+    let encoder = detector.textEncoder as! ClassEmbeddingEncoder
+    let images = Tensor.normal([1, 3, 64, 64], seed: 3)
+    let target = GroundingTarget(boxes: [[6, 8, 50, 44]], positiveMap: Tensor(shape: [1, 3], values: [0, 0, 1]))
+    let terms = detector.loss(images, tokens: encoder.prompt(batch: 1), targets: [target])
+    XCTAssertGreaterThan(terms["loss_giou"]!.item, 0, "ATSS found positives")
+    terms["loss"]!.backward()
+    XCTAssertNotNil(detector.head.namedParameters().first { $0.key == "bbox_pred.weight" }?.parameter.grad)
+    let detections = detector.detect(images, tokens: encoder.prompt(batch: 1), phrases: [[[0], [1], [2]]])
+    XCTAssertLessThanOrEqual(detections[0].count, 100)
+  }
+}
