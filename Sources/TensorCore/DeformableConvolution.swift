@@ -2,41 +2,78 @@ import Foundation
 
 /// Modulated deformable convolution (DCNv2) with the semantics of `torchvision.ops.deform_conv2d`.
 ///
+/// Every output position reads each kernel tap at its regular position shifted by a per-position offset, sampled
+/// bilinearly, scales the sample by a per-position mask value, and convolves the samples with the weight.
 /// Layout: offset `[N, 2·G·kh·kw, Ho, Wo]` where channel `g·2K + 2k` is dy and `g·2K + 2k + 1` is dx for tap
-/// k = i·kw + j of offset group g; mask `[N, G·kh·kw, Ho, Wo]` with channel `g·K + k`. A sample outside
-/// (−1, H) × (−1, W) reads 0, and corners outside the image contribute 0.
+/// `k = i·kw + j` of offset group `g` (K = kh·kw); mask `[N, G·K, Ho, Wo]` with channel `g·K + k`. Input channel `c`
+/// belongs to offset group `c / (C / G)`. A sample outside (−1, H) × (−1, W) reads 0, and corners outside the image
+/// contribute 0.
 extension Tensor {
   struct DeformGeometry {
     let conv: ConvGeometry
     let offsetGroups: Int
     var channelsPerOffsetGroup: Int { conv.channels / offsetGroups }
+    var taps: Int { conv.kernelArea }
+
+    /// Start of the dy plane of (image, offset group, tap) in the offset tensor; the dx plane follows it.
+    func offsetStart(image: Int, group: Int, tap: Int) -> Int {
+      ((image * offsetGroups + group) * 2 * taps + 2 * tap) * conv.outArea
+    }
+
+    /// Start of the plane of (image, offset group, tap) in the mask tensor.
+    func maskStart(image: Int, group: Int, tap: Int) -> Int {
+      ((image * offsetGroups + group) * taps + tap) * conv.outArea
+    }
+
+    /// Unshifted sample position of `tap` at output (0, 0); output (y, x) adds (y·stride.0, x·stride.1).
+    func tapOrigin(_ tap: Int) -> (y: Int, x: Int) {
+      let (i, j) = (tap / conv.kernelWidth, tap % conv.kernelWidth)
+      return (i * conv.dilation.0 - conv.padding.0, j * conv.dilation.1 - conv.padding.1)
+    }
   }
 
   /// `torchvision.ops.deform_conv2d(input, offset, weight, bias, stride, padding, dilation, mask)`.
+  ///
+  /// - Parameters:
+  ///   - input: `[N, C, H, W]`.
+  ///   - offset: `[N, 2·G·kh·kw, Ho, Wo]`; the number of offset groups G (which must divide C) is inferred from it.
+  ///   - weight: `[O, C/groups, kh, kw]`.
+  ///   - bias: `[O]`.
+  ///   - mask: `[N, G·kh·kw, Ho, Wo]`; nil samples unmodulated (DCNv1).
+  ///   - groups: weight groups; nil infers `C / weight.shape[1]` as torchvision does.
+  /// - Returns: `[N, O, Ho, Wo]` with `Ho = (H + 2·padding.0 − dilation.0·(kh − 1) − 1) / stride.0 + 1`
+  ///   (likewise `Wo`). Gradients flow to input, offset, weight, mask and bias.
   public static func deformConv2d(
     _ input: Tensor, offset: Tensor, weight: Tensor, bias: Tensor? = nil, mask: Tensor? = nil,
-    stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), groups: Int = 1
+    stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), groups: Int? = nil
   ) -> Tensor {
+    precondition(input.rank == 4, "deformConv2d: input must be [N, C, H, W], got \(input.shape)")
+    precondition(weight.rank == 4, "deformConv2d: weight must be [O, C/groups, kh, kw], got \(weight.shape)")
+    precondition(
+      groups != nil || (weight.shape[1] > 0 && input.shape[1] % weight.shape[1] == 0),
+      "deformConv2d: input channels \(input.shape[1]) must be a multiple of weight.shape[1] \(weight.shape[1])")
     let conv = convGeometry(
-      input, weight, stride: stride, padding: padding, dilation: dilation, groups: groups,
-      op: "deformConv2d")
+      input, weight, stride: stride, padding: padding, dilation: dilation,
+      groups: groups ?? input.shape[1] / weight.shape[1], op: "deformConv2d")
     let taps = conv.kernelArea
+    let expectedOffset = "[\(conv.batch), 2·offsetGroups·\(taps), \(conv.outHeight), \(conv.outWidth)]"
     precondition(
       offset.rank == 4 && offset.shape[0] == conv.batch && offset.shape[2] == conv.outHeight
-        && offset.shape[3] == conv.outWidth && offset.shape[1] % (2 * taps) == 0,
-      "deformConv2d: offset must be [\(conv.batch), 2·groups·\(taps), \(conv.outHeight), \(conv.outWidth)], "
-        + "got \(offset.shape)")
+        && offset.shape[3] == conv.outWidth && offset.shape[1] > 0 && offset.shape[1] % (2 * taps) == 0,
+      "deformConv2d: offset must be \(expectedOffset), got \(offset.shape)")
     let offsetGroups = offset.shape[1] / (2 * taps)
     precondition(
       conv.channels % offsetGroups == 0,
-      "deformConv2d: \(offsetGroups) offset groups do not divide \(conv.channels) input channels")
+      "deformConv2d: \(offsetGroups) offset groups (offset \(offset.shape)) do not divide \(conv.channels) input "
+        + "channels")
     if let mask {
-      precondition(
-        mask.shape == [conv.batch, offsetGroups * taps, conv.outHeight, conv.outWidth],
-        "deformConv2d: mask must be [\(conv.batch), \(offsetGroups * taps), \(conv.outHeight), \(conv.outWidth)], "
-          + "got \(mask.shape)")
+      let expected = [conv.batch, offsetGroups * taps, conv.outHeight, conv.outWidth]
+      precondition(mask.shape == expected, "deformConv2d: mask must be \(expected), got \(mask.shape)")
     }
-    if let bias { precondition(bias.shape == [conv.outChannels], "deformConv2d: bias must be [\(conv.outChannels)]") }
+    if let bias {
+      precondition(
+        bias.shape == [conv.outChannels], "deformConv2d: bias must be [\(conv.outChannels)], got \(bias.shape)")
+    }
     let geometry = DeformGeometry(conv: conv, offsetGroups: offsetGroups)
     let output = deformForward(input, offset, mask, weight, bias, geometry)
     var inputs = [input, offset, weight]
@@ -51,54 +88,98 @@ extension Tensor {
     }
   }
 
-  /// Bilinear sample of one plane at (y, x) with torchvision's boundary rules.
-  @inline(__always)
-  static func deformSample(_ plane: UnsafePointer<Float>, height: Int, width: Int, y: Float, x: Float) -> Float {
-    guard y > -1 && y < Float(height) && x > -1 && x < Float(width) else { return 0 }
-    let (yLow, xLow) = (Int(y.rounded(.down)), Int(x.rounded(.down)))
-    let (ly, lx) = (y - Float(yLow), x - Float(xLow))
-    let (hy, hx) = (1 - ly, 1 - lx)
-    let topValid = yLow >= 0, bottomValid = yLow + 1 < height
-    let leftValid = xLow >= 0, rightValid = xLow + 1 < width
-    let v1 = topValid && leftValid ? plane[yLow * width + xLow] : 0
-    let v2 = topValid && rightValid ? plane[yLow * width + xLow + 1] : 0
-    let v3 = bottomValid && leftValid ? plane[(yLow + 1) * width + xLow] : 0
-    let v4 = bottomValid && rightValid ? plane[(yLow + 1) * width + xLow + 1] : 0
-    return hy * hx * v1 + hy * lx * v2 + ly * hx * v3 + ly * lx * v4
-  }
+  // MARK: Bilinear sampling
 
-  /// Sample position of tap (i, j) at output (y, x), before the offset.
+  /// The four corners around (y, x) (0 for corners outside the image) and the fractional parts of y and x.
+  ///
+  /// Everything is 0 unless −1 ≤ y < H and −1 ≤ x < W. torchvision's value kernel uses −1 < y, its offset-gradient
+  /// kernel only the corner checks, which zero everything below −1 but not at exactly −1; there the corner weights
+  /// already make the value 0, so one test serves the value and torchvision's one-sided derivative alike.
   @inline(__always)
-  static func deformBase(_ g: ConvGeometry, tap: Int, y: Int, x: Int) -> (Float, Float) {
-    let (i, j) = (tap / g.kernelWidth, tap % g.kernelWidth)
+  static func deformCorners(
+    _ plane: UnsafePointer<Float>, height: Int, width: Int, y: Float, x: Float
+  ) -> DeformCorners {
+    guard y >= -1 && y < Float(height) && x >= -1 && x < Float(width) else { return (0, 0, 0, 0, 0, 0) }
+    let (yFloor, xFloor) = (y.rounded(.down), x.rounded(.down))
+    let (top, left) = (Int(yFloor), Int(xFloor))
+    let topValid = top >= 0, bottomValid = top + 1 < height
+    let leftValid = left >= 0, rightValid = left + 1 < width
+    let corner = plane + top * width + left
     return (
-      Float(y * g.stride.0 - g.padding.0 + i * g.dilation.0), Float(x * g.stride.1 - g.padding.1 + j * g.dilation.1)
+      y - yFloor, x - xFloor,
+      topValid && leftValid ? corner[0] : 0, topValid && rightValid ? corner[1] : 0,
+      bottomValid && leftValid ? corner[width] : 0, bottomValid && rightValid ? corner[width + 1] : 0
     )
   }
 
-  /// Deformable im2col for one image: columns `[C·kh·kw, Ho·Wo]`, masked samples.
+  typealias DeformCorners = (
+    ly: Float, lx: Float, topLeft: Float, topRight: Float, bottomLeft: Float, bottomRight: Float
+  )
+
+  @inline(__always)
+  static func bilinearValue(_ c: DeformCorners) -> Float {
+    let (hy, hx) = (1 - c.ly, 1 - c.lx)
+    return hy * hx * c.topLeft + hy * c.lx * c.topRight + c.ly * hx * c.bottomLeft + c.ly * c.lx * c.bottomRight
+  }
+
+  @inline(__always)
+  static func deformSample(_ plane: UnsafePointer<Float>, height: Int, width: Int, y: Float, x: Float) -> Float {
+    bilinearValue(deformCorners(plane, height: height, width: width, y: y, x: x))
+  }
+
+  /// Adds `value` times the bilinear weights of (y, x) to the corners inside the image.
+  @inline(__always)
+  static func deformScatter(
+    _ value: Float, into plane: UnsafeMutablePointer<Float>, height: Int, width: Int, y: Float, x: Float
+  ) {
+    guard y > -1 && y < Float(height) && x > -1 && x < Float(width) else { return }
+    let (yFloor, xFloor) = (y.rounded(.down), x.rounded(.down))
+    let (top, left) = (Int(yFloor), Int(xFloor))
+    let (ly, lx) = (y - yFloor, x - xFloor)
+    let (hy, hx) = (1 - ly, 1 - lx)
+    let corner = plane + top * width + left
+    if top >= 0 {
+      if left >= 0 { corner[0] += value * hy * hx }
+      if left + 1 < width { corner[1] += value * hy * lx }
+    }
+    if top + 1 < height {
+      if left >= 0 { corner[width] += value * ly * hx }
+      if left + 1 < width { corner[width + 1] += value * ly * lx }
+    }
+  }
+
+  // MARK: Forward
+
+  /// Deformable im2col for one image: columns `[C·kh·kw, Ho·Wo]`, row `c·K + k` holding tap k of channel c sampled
+  /// at every output position and scaled by the mask.
   private static func deformColumns(
     image: Int, _ input: Tensor, _ offset: Tensor, _ mask: Tensor?, _ d: DeformGeometry,
     into columns: UnsafeMutablePointer<Float>
   ) {
     let g = d.conv
-    let taps = g.kernelArea
+    let taps = d.taps
     let (source, offsets, masks) = (input.data, offset.data, mask?.data)
-    Parallel.forEach(g.channels * taps, costPerItem: g.outArea * 8) { row in
-      let (channel, tap) = (row / taps, row % taps)
-      let group = channel / d.channelsPerOffsetGroup
-      let plane = source + (image * g.channels + channel) * g.inArea
-      let offsetBase = offsets + ((image * d.offsetGroups + group) * 2 * taps + 2 * tap) * g.outArea
-      let maskBase = masks.map { $0 + ((image * d.offsetGroups + group) * taps + tap) * g.outArea }
-      let destination = columns + row * g.outArea
-      for y in 0..<g.outHeight {
-        for x in 0..<g.outWidth {
-          let position = y * g.outWidth + x
-          let (baseY, baseX) = deformBase(g, tap: tap, y: y, x: x)
-          let value = deformSample(
-            plane, height: g.height, width: g.width, y: baseY + offsetBase[position],
-            x: baseX + offsetBase[g.outArea + position])
-          destination[position] = value * (maskBase?[position] ?? 1)
+    Parallel.forEachChunk(g.channels * taps, costPerItem: g.outArea * 16) { rows in
+      for row in rows {
+        let (channel, tap) = (row / taps, row % taps)
+        let group = channel / d.channelsPerOffsetGroup
+        let plane = source + (image * g.channels + channel) * g.inArea
+        let offsetY = offsets + d.offsetStart(image: image, group: group, tap: tap)
+        let offsetX = offsetY + g.outArea
+        let destination = columns + row * g.outArea
+        let origin = d.tapOrigin(tap)
+        for y in 0..<g.outHeight {
+          let rowY = Float(y * g.stride.0 + origin.y)
+          for x in 0..<g.outWidth {
+            let position = y * g.outWidth + x
+            destination[position] = deformSample(
+              plane, height: g.height, width: g.width, y: rowY + offsetY[position],
+              x: Float(x * g.stride.1 + origin.x) + offsetX[position])
+          }
+        }
+        if let masks {
+          let modulation = masks + d.maskStart(image: image, group: group, tap: tap)
+          for position in 0..<g.outArea { destination[position] *= modulation[position] }
         }
       }
     }
@@ -110,9 +191,9 @@ extension Tensor {
     let g = d.conv
     let output = Tensor(uninitializedShape: [g.batch, g.outChannels, g.outHeight, g.outWidth])
     let columns = Tensor(uninitializedShape: [g.channels * g.kernelArea, g.outArea])
-    let out = output.mutableData
+    let (out, columnData) = (output.mutableData, columns.mutableData)
     for image in 0..<g.batch {
-      deformColumns(image: image, input, offset, mask, d, into: columns.mutableData)
+      deformColumns(image: image, input, offset, mask, d, into: columnData)
       let outImage = out + image * g.outChannels * g.outArea
       if let bias {
         for channel in 0..<g.outChannels {
@@ -123,120 +204,128 @@ extension Tensor {
         gemm(
           transposeA: false, transposeB: false, m: g.groupOutChannels, n: g.outArea, k: g.columnRows,
           a: weight.data + group * g.groupOutChannels * g.columnRows, lda: g.columnRows,
-          b: columns.data + group * g.columnRows * g.outArea, ldb: g.outArea, beta: bias == nil ? 0 : 1,
+          b: columnData + group * g.columnRows * g.outArea, ldb: g.outArea, beta: bias == nil ? 0 : 1,
           c: outImage + group * g.groupOutChannels * g.outArea, ldc: g.outArea)
       }
     }
     return output
   }
 
+  // MARK: Backward
+
+  /// Gradients for the inputs that require them (nil for the others): the weight's from the masked columns, the
+  /// input's by scattering the column gradient through the bilinear weights, the offset's and mask's from the
+  /// derivative of each sample with respect to its position and from the sample itself.
   private static func deformBackward(
     _ input: Tensor, _ offset: Tensor, _ mask: Tensor?, _ weight: Tensor, _ grad: Tensor, _ d: DeformGeometry
-  ) -> (input: Tensor, offset: Tensor, weight: Tensor, mask: Tensor?) {
+  ) -> (input: Tensor?, offset: Tensor?, weight: Tensor?, mask: Tensor?) {
     let g = d.conv
-    let taps = g.kernelArea
-    let inputGrad = Tensor.zeros(input.shape), offsetGrad = Tensor.zeros(offset.shape)
-    let weightGrad = Tensor.zeros(weight.shape)
-    let maskGrad = mask.map { Tensor.zeros($0.shape) }
-    let columns = Tensor(uninitializedShape: [g.channels * taps, g.outArea])
-    let columnGrad = Tensor(uninitializedShape: [g.channels * taps, g.outArea])
-    let (source, offsets, masks) = (input.data, offset.data, mask?.data)
+    let taps = d.taps
+    let needWeight = weight.requiresGrad, needInput = input.requiresGrad
+    let needCoordinates = offset.requiresGrad || (mask?.requiresGrad ?? false)
+    let weightGrad = needWeight ? Tensor.zeros(weight.shape) : nil
+    let inputGrad = needInput ? Tensor.zeros(input.shape) : nil
+    let offsetGrad = needCoordinates ? Tensor.zeros(offset.shape) : nil
+    // Without a mask the sampled values still feed a (discarded) mask gradient, which keeps the loop branch-free.
+    let maskGrad = needCoordinates ? Tensor.zeros([g.batch, d.offsetGroups * taps, g.outHeight, g.outWidth]) : nil
+    let unitMask = mask == nil ? Tensor.ones([g.outArea]) : nil
+    let columns = needWeight ? Tensor(uninitializedShape: [g.channels * taps, g.outArea]) : nil
+    let columnGrad =
+      needInput || needCoordinates ? Tensor(uninitializedShape: [g.channels * taps, g.outArea]) : nil
+    let (source, offsets, masks, gradData) = (input.data, offset.data, mask?.data, grad.data)
+
+    /// The mask plane of (image, offset group, tap), or ones.
+    func modulation(image: Int, group: Int, tap: Int) -> UnsafePointer<Float> {
+      masks.map { $0 + d.maskStart(image: image, group: group, tap: tap) } ?? unitMask!.data
+    }
+
     for image in 0..<g.batch {
-      deformColumns(image: image, input, offset, mask, d, into: columns.mutableData)
-      let imageGrad = grad.data + image * g.outChannels * g.outArea
+      let imageGrad = gradData + image * g.outChannels * g.outArea
+      if let weightGrad, let columns {
+        deformColumns(image: image, input, offset, mask, d, into: columns.mutableData)
+        for group in 0..<g.groups {
+          gemm(
+            transposeA: false, transposeB: true, m: g.groupOutChannels, n: g.columnRows, k: g.outArea,
+            a: imageGrad + group * g.groupOutChannels * g.outArea, lda: g.outArea,
+            b: columns.data + group * g.columnRows * g.outArea, ldb: g.outArea, beta: 1,
+            c: weightGrad.mutableData + group * g.groupOutChannels * g.columnRows, ldc: g.columnRows)
+        }
+      }
+      guard let columnGrad else { continue }
       for group in 0..<g.groups {
-        let groupWeight = group * g.groupOutChannels * g.columnRows
-        gemm(
-          transposeA: false, transposeB: true, m: g.groupOutChannels, n: g.columnRows, k: g.outArea,
-          a: imageGrad + group * g.groupOutChannels * g.outArea, lda: g.outArea,
-          b: columns.data + group * g.columnRows * g.outArea, ldb: g.outArea, beta: 1,
-          c: weightGrad.mutableData + groupWeight, ldc: g.columnRows)
         gemm(
           transposeA: true, transposeB: false, m: g.columnRows, n: g.outArea, k: g.groupOutChannels,
-          a: weight.data + groupWeight, lda: g.columnRows, b: imageGrad + group * g.groupOutChannels * g.outArea,
-          ldb: g.outArea, c: columnGrad.mutableData + group * g.columnRows * g.outArea, ldc: g.outArea)
+          a: weight.data + group * g.groupOutChannels * g.columnRows, lda: g.columnRows,
+          b: imageGrad + group * g.groupOutChannels * g.outArea, ldb: g.outArea,
+          c: columnGrad.mutableData + group * g.columnRows * g.outArea, ldc: g.outArea)
       }
-      let colGrad = columnGrad.data
-      // Input gradient: each channel owns its plane.
-      let inputTarget = inputGrad.mutableData
-      Parallel.forEach(g.channels, costPerItem: taps * g.outArea * 8) { channel in
-        let group = channel / d.channelsPerOffsetGroup
-        let planeGrad = inputTarget + (image * g.channels + channel) * g.inArea
-        for tap in 0..<taps {
-          let offsetBase = offsets + ((image * d.offsetGroups + group) * 2 * taps + 2 * tap) * g.outArea
-          let maskBase = masks.map { $0 + ((image * d.offsetGroups + group) * taps + tap) * g.outArea }
-          let rowGrad = colGrad + (channel * taps + tap) * g.outArea
-          for y in 0..<g.outHeight {
-            for x in 0..<g.outWidth {
-              let position = y * g.outWidth + x
-              let (baseY, baseX) = deformBase(g, tap: tap, y: y, x: x)
-              let sampleY = baseY + offsetBase[position], sampleX = baseX + offsetBase[g.outArea + position]
-              let value = rowGrad[position] * (maskBase?[position] ?? 1)
-              scatterBilinear(value, into: planeGrad, height: g.height, width: g.width, y: sampleY, x: sampleX)
+      let upstreamData = columnGrad.data
+
+      // Each task owns whole input planes, so the scatter needs no synchronisation.
+      if let inputGrad {
+        let target = inputGrad.mutableData
+        Parallel.forEachChunk(g.channels, costPerItem: taps * g.outArea * 16) { channels in
+          for channel in channels {
+            let group = channel / d.channelsPerOffsetGroup
+            let planeGrad = target + (image * g.channels + channel) * g.inArea
+            for tap in 0..<taps {
+              let offsetY = offsets + d.offsetStart(image: image, group: group, tap: tap)
+              let offsetX = offsetY + g.outArea
+              let scale = modulation(image: image, group: group, tap: tap)
+              let upstream = upstreamData + (channel * taps + tap) * g.outArea
+              let origin = d.tapOrigin(tap)
+              for y in 0..<g.outHeight {
+                let rowY = Float(y * g.stride.0 + origin.y)
+                for x in 0..<g.outWidth {
+                  let position = y * g.outWidth + x
+                  deformScatter(
+                    scale[position] * upstream[position], into: planeGrad, height: g.height, width: g.width,
+                    y: rowY + offsetY[position], x: Float(x * g.stride.1 + origin.x) + offsetX[position])
+                }
+              }
             }
           }
         }
       }
-      // Offset and mask gradients: each (offset group, tap) sums over the group's channels.
-      let (offsetTarget, maskTarget) = (offsetGrad.mutableData, maskGrad?.mutableData)
-      Parallel.forEach(d.offsetGroups * taps, costPerItem: d.channelsPerOffsetGroup * g.outArea * 12) { item in
-        let (group, tap) = (item / taps, item % taps)
-        let offsetIndex = ((image * d.offsetGroups + group) * 2 * taps + 2 * tap) * g.outArea
-        let maskIndex = ((image * d.offsetGroups + group) * taps + tap) * g.outArea
-        for position in 0..<g.outArea {
-          let (y, x) = (position / g.outWidth, position % g.outWidth)
-          let (baseY, baseX) = deformBase(g, tap: tap, y: y, x: x)
-          let sampleY = baseY + offsets[offsetIndex + position],
-            sampleX = baseX + offsets[offsetIndex + g.outArea + position]
-          let modulation = masks?[maskIndex + position] ?? 1
-          var (gradY, gradX, gradMask): (Float, Float, Float) = (0, 0, 0)
-          for channel in (group * d.channelsPerOffsetGroup)..<((group + 1) * d.channelsPerOffsetGroup) {
-            let plane = source + (image * g.channels + channel) * g.inArea
-            let upstream = colGrad[(channel * taps + tap) * g.outArea + position]
-            let (dy, dx) = sampleGradient(plane, height: g.height, width: g.width, y: sampleY, x: sampleX)
-            gradY += upstream * modulation * dy
-            gradX += upstream * modulation * dx
-            if maskTarget != nil {
-              gradMask += upstream * deformSample(plane, height: g.height, width: g.width, y: sampleY, x: sampleX)
+
+      // Each task owns the offset and mask planes of one (offset group, tap) and sums over the group's channels.
+      if let offsetGrad, let maskGrad {
+        let (offsetTarget, maskTarget) = (offsetGrad.mutableData, maskGrad.mutableData)
+        Parallel.forEachChunk(d.offsetGroups * taps, costPerItem: d.channelsPerOffsetGroup * g.outArea * 24) {
+          items in
+          for item in items {
+            let (group, tap) = (item / taps, item % taps)
+            let offsetStart = d.offsetStart(image: image, group: group, tap: tap)
+            let (offsetY, offsetX) = (offsets + offsetStart, offsets + offsetStart + g.outArea)
+            let (gradY, gradX) = (offsetTarget + offsetStart, offsetTarget + offsetStart + g.outArea)
+            let gradMask = maskTarget + d.maskStart(image: image, group: group, tap: tap)
+            let scale = modulation(image: image, group: group, tap: tap)
+            let origin = d.tapOrigin(tap)
+            let firstChannel = group * d.channelsPerOffsetGroup
+            for channel in firstChannel..<(firstChannel + d.channelsPerOffsetGroup) {
+              let plane = source + (image * g.channels + channel) * g.inArea
+              let upstream = upstreamData + (channel * taps + tap) * g.outArea
+              for y in 0..<g.outHeight {
+                let rowY = Float(y * g.stride.0 + origin.y)
+                for x in 0..<g.outWidth {
+                  let position = y * g.outWidth + x
+                  let c = deformCorners(
+                    plane, height: g.height, width: g.width, y: rowY + offsetY[position],
+                    x: Float(x * g.stride.1 + origin.x) + offsetX[position])
+                  let (hy, hx) = (1 - c.ly, 1 - c.lx)
+                  let slopeY = c.lx * (c.bottomRight - c.topRight) + hx * (c.bottomLeft - c.topLeft)
+                  let slopeX = c.ly * (c.bottomRight - c.bottomLeft) + hy * (c.topRight - c.topLeft)
+                  let (upstreamValue, modulated) = (upstream[position], scale[position] * upstream[position])
+                  gradY[position] += modulated * slopeY
+                  gradX[position] += modulated * slopeX
+                  gradMask[position] += upstreamValue * bilinearValue(c)
+                }
+              }
             }
           }
-          offsetTarget[offsetIndex + position] += gradY
-          offsetTarget[offsetIndex + g.outArea + position] += gradX
-          maskTarget?[maskIndex + position] += gradMask
         }
       }
     }
-    return (inputGrad, offsetGrad, weightGrad, maskGrad)
-  }
-
-  /// Adds `value` times the bilinear weights of (y, x) to the in-image corners.
-  @inline(__always)
-  static func scatterBilinear(
-    _ value: Float, into plane: UnsafeMutablePointer<Float>, height: Int, width: Int, y: Float, x: Float
-  ) {
-    guard y > -1 && y < Float(height) && x > -1 && x < Float(width) else { return }
-    let (yLow, xLow) = (Int(y.rounded(.down)), Int(x.rounded(.down)))
-    let (ly, lx) = (y - Float(yLow), x - Float(xLow))
-    if yLow >= 0 && xLow >= 0 { plane[yLow * width + xLow] += value * (1 - ly) * (1 - lx) }
-    if yLow >= 0 && xLow + 1 < width { plane[yLow * width + xLow + 1] += value * (1 - ly) * lx }
-    if yLow + 1 < height && xLow >= 0 { plane[(yLow + 1) * width + xLow] += value * ly * (1 - lx) }
-    if yLow + 1 < height && xLow + 1 < width { plane[(yLow + 1) * width + xLow + 1] += value * ly * lx }
-  }
-
-  /// d sample / dy and d sample / dx of the bilinear sample at (y, x), zero outside (−1, H) × (−1, W).
-  @inline(__always)
-  static func sampleGradient(_ plane: UnsafePointer<Float>, height: Int, width: Int, y: Float, x: Float) -> (
-    Float, Float
-  ) {
-    guard y > -1 && y < Float(height) && x > -1 && x < Float(width) else { return (0, 0) }
-    let (yLow, xLow) = (Int(y.rounded(.down)), Int(x.rounded(.down)))
-    let (ly, lx) = (y - Float(yLow), x - Float(xLow))
-    let topValid = yLow >= 0, bottomValid = yLow + 1 < height
-    let leftValid = xLow >= 0, rightValid = xLow + 1 < width
-    let v1 = topValid && leftValid ? plane[yLow * width + xLow] : 0
-    let v2 = topValid && rightValid ? plane[yLow * width + xLow + 1] : 0
-    let v3 = bottomValid && leftValid ? plane[(yLow + 1) * width + xLow] : 0
-    let v4 = bottomValid && rightValid ? plane[(yLow + 1) * width + xLow + 1] : 0
-    return (lx * (v4 - v2) + (1 - lx) * (v3 - v1), ly * (v4 - v3) + (1 - ly) * (v2 - v1))
+    return (inputGrad, offsetGrad, weightGrad, mask == nil ? nil : maskGrad)
   }
 }

@@ -21,21 +21,90 @@ final class DeformableConvolutionTests: XCTestCase {
   func testZeroOffsetsAndUnitMaskEqualConv2d() {
     let input = Tensor.normal([2, 4, 6, 5], seed: 1), weight = Tensor.normal([6, 2, 3, 3], seed: 2)
     let bias = Tensor.normal([6], seed: 3)
+    let expected = Tensor.conv2d(input, weight: weight, bias: bias, padding: (1, 1), groups: 2)
     let deformed = Tensor.deformConv2d(
       input, offset: .zeros([2, 18, 6, 5]), weight: weight, bias: bias, mask: .ones([2, 9, 6, 5]), padding: (1, 1),
       groups: 2)
-    assertClose(deformed, Tensor.conv2d(input, weight: weight, bias: bias, padding: (1, 1), groups: 2))
+    assertClose(deformed, expected)
+    // Like torchvision, the weight groups default to C / weight.shape[1].
+    let inferred = Tensor.deformConv2d(
+      input, offset: .zeros([2, 18, 6, 5]), weight: weight, bias: bias, padding: (1, 1))
+    assertClose(inferred, expected)
+  }
+
+  /// A 1×1 identity kernel with a constant integer offset (dy, dx) copies input[y + dy, x + dx], 0 outside.
+  func testIntegerOffsetShiftsTheInputWithDyBeforeDx() {
+    let input = Tensor(shape: [1, 1, 3, 4], values: (0..<12).map { Float($0 + 1) })
+    let offset = Tensor(shape: [1, 2, 1, 1], values: [1, -2]).expanded(to: [1, 2, 3, 4])
+    let output = Tensor.deformConv2d(input, offset: offset, weight: .ones([1, 1, 1, 1]))
+    assertClose(output, [0, 0, 5, 6, 0, 0, 9, 10, 0, 0, 0, 0])
+  }
+
+  func testSamplesFarOutsideTheImageReadZeroAndPassNoGradient() {
+    var input = Tensor.normal([1, 2, 4, 4], seed: 8), offset = Tensor.full([1, 18, 4, 4], 5.5)
+    var mask = Tensor.uniform([1, 9, 4, 4], low: 0.2, high: 1, seed: 9)
+    (input.requiresGrad, offset.requiresGrad, mask.requiresGrad) = (true, true, true)
+    let bias = Tensor.normal([3], seed: 10)
+    let output = Tensor.deformConv2d(
+      input, offset: offset, weight: .normal([3, 2, 3, 3], seed: 11), bias: bias, mask: mask, padding: (1, 1))
+    assertClose(output, bias.reshaped([1, 3, 1, 1]).expanded(to: [1, 3, 4, 4]))
+    output.sum().backward()
+    assertClose(input.grad!, .zeros(input.shape))
+    assertClose(offset.grad!, .zeros(offset.shape))
+    assertClose(mask.grad!, .zeros(mask.shape))
+  }
+
+  /// At exactly y = −1 the sample is 0, but torchvision's offset gradient is the derivative from inside the image:
+  /// with x = 0.5 between columns 0 and 1, d value / dy = 0.5·in[0, 0] + 0.5·in[0, 1].
+  func testOffsetGradientAtTheLowerBoundaryFollowsTorchvision() {
+    let input = Tensor(shape: [1, 1, 2, 2], values: [3, 5, 7, 11])
+    let offset = Tensor(shape: [1, 2, 1, 1], values: [-1, 0.5], requiresGrad: true)
+    let mask = Tensor(shape: [1, 1, 1, 1], values: [0.5], requiresGrad: true)
+    // A 2×2 input and 1×1 kernel with stride 2 give a single output at (0, 0).
+    let output = Tensor.deformConv2d(input, offset: offset, weight: .ones([1, 1, 1, 1]), mask: mask, stride: (2, 2))
+    assertClose(output, [0])
+    output.sum().backward()
+    assertClose(offset.grad!, [0.5 * (0.5 * 3 + 0.5 * 5), 0])
+    assertClose(mask.grad!, [0])
   }
 
   func testGradientsMatchFiniteDifferences() {
     let input = Tensor.normal([1, 2, 4, 4], seed: 4)
-    // Offsets of the form k + 0.3..0.7 keep every sample away from integer coordinates.
-    let offset = Tensor(shape: [1, 18, 4, 4], values: (0..<288).map { Float($0 % 5) - 2 + 0.3 + Float($0 % 3) * 0.2 })
+    let offset = Self.offsets([1, 18, 4, 4], seed: 12)
     let mask = Tensor.uniform([1, 9, 4, 4], low: 0.2, high: 1, seed: 5)
     GradientChecker.check(
       [input, offset, Tensor.normal([3, 2, 3, 3], seed: 6), mask, Tensor.normal([3], seed: 7)], epsilon: 1e-3
     ) {
       Tensor.deformConv2d($0[0], offset: $0[1], weight: $0[2], bias: $0[4], mask: $0[3], padding: (1, 1))
     }
+  }
+
+  func testGradientsWithGroupsStrideAndDilationMatchFiniteDifferences() {
+    let input = Tensor.normal([2, 4, 5, 5], seed: 13)
+    // Two offset groups of a 3×3 kernel; the output is 3×5.
+    let offset = Self.offsets([2, 36, 3, 5], seed: 14)
+    let mask = Tensor.uniform([2, 18, 3, 5], low: 0.2, high: 1, seed: 15)
+    GradientChecker.check(
+      [input, offset, Tensor.normal([4, 2, 3, 3], seed: 16), mask, Tensor.normal([4], seed: 17)], epsilon: 1e-3
+    ) {
+      Tensor.deformConv2d(
+        $0[0], offset: $0[1], weight: $0[2], bias: $0[4], mask: $0[3], stride: (2, 1), padding: (2, 1),
+        dilation: (2, 1), groups: 2)
+    }
+  }
+
+  func testGradientsWithoutMaskMatchFiniteDifferences() {
+    let input = Tensor.normal([1, 2, 4, 5], seed: 18)
+    let offset = Self.offsets([1, 12, 3, 3], seed: 19)
+    GradientChecker.check([input, offset, Tensor.normal([2, 2, 2, 3], seed: 20)], epsilon: 1e-3) {
+      Tensor.deformConv2d($0[0], offset: $0[1], weight: $0[2], stride: (1, 1), padding: (0, 0))
+    }
+  }
+
+  /// Offsets in k + [0.3, 0.7] for integers k in [−2, 1]: samples stay clear of integer coordinates, where the
+  /// bilinear floor makes the gradient jump, and some fall outside the image.
+  private static func offsets(_ shape: [Int], seed: UInt64) -> Tensor {
+    let raw = Tensor.uniform(shape, low: -2, high: 2, seed: seed).scalars
+    return Tensor(shape: shape, values: raw.map { $0.rounded(.down) + 0.3 + 0.4 * ($0 - $0.rounded(.down)) })
   }
 }

@@ -8,8 +8,11 @@ module reimplements `torchvision.ops.deform_conv2d` in plain PyTorch, following 
   - bilinear sampling returns 0 when y <= -1, y >= H, x <= -1 or x >= W; corners outside the image contribute 0;
   - the sampled value is multiplied by the mask, then convolved with the (grouped) weight.
 The forward is built from differentiable torch ops, so autograd yields the same input, offset, mask, weight and bias
-gradients as torchvision's backward kernel (which differentiates the same bilinear form). As a check, zero offsets
-with a unit mask must reproduce F.conv2d; `cases()` asserts that.
+gradients as torchvision's backward kernel (which differentiates the same bilinear form; the two differ only where a
+sample sits exactly on an integer coordinate, which the random offsets here avoid). Offsets are random, non-integer
+and up to ~2 pixels (4 in `far_offsets`), so some samples fall partly or wholly outside the image.
+As a check, `cases()` asserts that zero offsets with a unit mask reproduce F.conv2d and that a constant integer offset
+reproduces F.conv2d of the shifted input.
 """
 import torch
 import torch.nn.functional as F
@@ -79,34 +82,52 @@ def out_size(size, k, s, p, d):
 
 
 def check_against_conv2d():
+    """Hand-checkable special cases: zero offsets with a unit mask are a plain (grouped) convolution, and a constant
+    integer offset (dy, dx) is a convolution of the input shifted by (dy, dx), which pins down the dy/dx order."""
     x, w, b = randn(2, 4, 6, 5).double(), randn(4, 2, 3, 3).double(), randn(4).double()
     zero = torch.zeros(2, 18, 6, 5, dtype=torch.float64)
     ones = torch.ones(2, 9, 6, 5, dtype=torch.float64)
     ours = deform_conv2d(x, zero, w, b, (1, 1), (1, 1), (1, 1), ones)
     assert torch.allclose(ours, F.conv2d(x, w, b, 1, 1, 1, 2), atol=1e-10), "reference disagrees with conv2d"
+    height, width, margin = 6, 5, 2
+    padded = F.pad(x, (1 + margin,) * 4)
+    for dy, dx in [(1, 0), (0, -2), (-1, 1)]:
+        offset = torch.tensor([dy, dx], dtype=torch.float64).repeat(9).view(1, 18, 1, 1).expand(2, 18, 6, 5)
+        shifted = padded[:, :, margin + dy:margin + dy + height + 2, margin + dx:margin + dx + width + 2]
+        expected = F.conv2d(shifted, w, b, 1, 0, 1, 2)
+        ours = deform_conv2d(x, offset, w, b, (1, 1), (1, 1), (1, 1))
+        assert torch.allclose(ours, expected, atol=1e-10), f"reference disagrees with a shifted conv2d ({dy}, {dx})"
 
 
 CONFIGS = {
-    # name: (input, weight, stride, padding, dilation, offset groups, mask, bias)
+    # name: (input, weight, stride, padding, dilation, offset groups, mask, bias[, offset magnitude])
     "basic": ((1, 2, 5, 5), (3, 2, 3, 3), (1, 1), (1, 1), (1, 1), 1, True, True),
     "no_mask": ((1, 2, 5, 4), (2, 2, 3, 3), (1, 1), (1, 1), (1, 1), 1, False, True),
+    "no_mask_no_bias": ((2, 4, 6, 5), (3, 4, 3, 3), (1, 1), (1, 1), (1, 1), 1, False, False),
     "strided": ((2, 2, 6, 5), (3, 2, 3, 3), (2, 2), (1, 1), (1, 1), 1, True, False),
     "dilated": ((1, 2, 7, 6), (2, 2, 3, 3), (1, 1), (2, 2), (2, 2), 1, True, True),
+    "strided_dilated": ((2, 4, 6, 5), (2, 4, 3, 3), (2, 2), (2, 2), (2, 2), 1, False, True),
     "offset_groups": ((2, 4, 5, 5), (3, 4, 3, 3), (1, 1), (1, 1), (1, 1), 2, True, True),
     "weight_groups": ((1, 4, 5, 4), (4, 2, 3, 3), (1, 1), (1, 1), (1, 1), 1, True, True),
+    "both_groups": ((2, 4, 6, 5), (4, 2, 3, 3), (1, 1), (1, 1), (1, 1), 2, True, True),
+    "asymmetric": ((1, 2, 7, 6), (3, 2, 3, 2), (2, 1), (1, 0), (1, 2), 2, True, True),
     "no_padding_2x2": ((1, 3, 5, 5), (2, 3, 2, 2), (1, 1), (0, 0), (1, 1), 3, True, False),
+    "far_offsets": ((1, 2, 4, 4), (2, 2, 3, 3), (1, 1), (1, 1), (1, 1), 1, True, True, 4.0),
 }
 
 
 def cases():
     check_against_conv2d()
-    for name, (ishape, wshape, stride, padding, dilation, groups, use_mask, use_bias) in CONFIGS.items():
+    for name, config in CONFIGS.items():
+        ishape, wshape, stride, padding, dilation, offset_groups, use_mask, use_bias, *magnitude = config
         n, _, h, w = ishape
         kh, kw = wshape[2], wshape[3]
-        out_h, out_w = out_size(h, kh, stride[0], padding[0], dilation[0]), out_size(w, kw, stride[1], padding[1], dilation[1])
-        inputs = [randn(*ishape), offsets(n, groups, kh * kw, out_h, out_w), randn(*wshape, scale=0.5)]
+        out_h = out_size(h, kh, stride[0], padding[0], dilation[0])
+        out_w = out_size(w, kw, stride[1], padding[1], dilation[1])
+        taps = kh * kw
+        inputs = [randn(*ishape), offsets(n, offset_groups, taps, out_h, out_w, *magnitude), randn(*wshape, scale=0.5)]
         if use_mask:
-            inputs.append(rand(n, groups * kh * kw, out_h, out_w))
+            inputs.append(rand(n, offset_groups * taps, out_h, out_w))
         if use_bias:
             inputs.append(randn(wshape[0]))
 
