@@ -40,12 +40,14 @@ final class FusionTests: XCTestCase {
 
   func testDeepFusionPutsOneBlockInEveryTowerStage() throws {
     let config = tinyConfig.replacingOccurrences(
-      of: "fusion: {type: none}", with: "fusion: {type: bi_attention, embed_dim: 32, heads: 4}")
+      of: "fusion: {type: none}", with: "fusion: {type: bi_attention, embed_dim: 32, heads: 4}"
+    ).replacingOccurrences(of: "blocks: 2}", with: "blocks: 2, text_heads: 4}")
     let (detector, usage, root) = try assemble(config)
     XCTAssertEqual(usage.unknownKeys(in: root), [])
     let keys = detector.namedParameters().map(\.key)
     XCTAssertTrue(keys.contains("head.tower.0.fusion.attn.v_proj.weight"))
     XCTAssertTrue(keys.contains("head.tower.1.fusion.gamma_l"))
+    XCTAssertTrue(keys.contains("head.tower.1.text_layer.attention.self.query.weight"), "a new BERT layer per block")
     let gamma = detector.namedParameters().first { $0.key == "head.tower.0.fusion.gamma_v" }!.parameter
     XCTAssertEqual(gamma.value.scalars.first, 0.5, "γ = 1/blocks for a 2-block tower")
     let late = try assemble(

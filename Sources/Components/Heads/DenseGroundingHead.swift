@@ -30,26 +30,33 @@ public class DenseGroundingHead: Module, DenseHead {
       "score_threshold", default: 0.05, "minimum phrase score kept at inference")
     public static let nmsThreshold = ConfigKey<Float>("nms_threshold", default: 0.6, "IoU threshold of class-aware NMS")
     public static let maxDetections = ConfigKey<Int>("max_detections", default: 100, "detections kept per image")
+    public static let textLayers = ConfigKey<Bool>(
+      "text_layers", default: true, "with deep fusion, a new BERT layer on the text after each fusion block (GLIP)")
+    public static let textHeads = ConfigKey<Int>("text_heads", default: 12, "attention heads of those text layers")
     public static let common: [KeyDocumentation] =
       [
         channels.documentation, blocks.documentation, scoreThreshold.documentation, nmsThreshold.documentation,
-        maxDetections.documentation,
+        maxDetections.documentation, textLayers.documentation, textHeads.documentation,
       ] + ClassifierKeys.all
   }
 
-  /// One tower block: optional fusion, then a conv block applied to every level.
+  /// One tower block: optional fusion, a new BERT layer on the fused text (GLIP, scores clamped to ±50000), then a
+  /// conv block applied to every level.
   public final class TowerBlock: Module {
     public let fusion: (any FusionBlock)?
+    public let textLayer: BertLayer?
     public let conv: Sequential
 
-    init(channels: Int, fusion: (any FusionBlock)?, generator: inout SeededGenerator) {
+    init(channels: Int, fusion: (any FusionBlock)?, textLayer: BertConfiguration?, generator: inout SeededGenerator) {
       self.fusion = fusion
+      self.textLayer = textLayer.map { BertLayer($0, scoreClamp: 50000, generator: &generator) }
       conv = Sequential([
         Conv2d(channels, channels, kernelSize: 3, padding: 1, generator: &generator),
         GroupNorm(groups: channels % 16 == 0 ? 16 : 1, channels: channels), Activation(.relu),
       ])
       super.init()
       if let fusion { register("fusion", fusion) }
+      if let textLayer = self.textLayer { register("text_layer", textLayer) }
       register("conv", conv)
     }
   }
@@ -61,6 +68,8 @@ public class DenseGroundingHead: Module, DenseHead {
     public var scoreThreshold: Float
     public var nmsThreshold: Float
     public var maxDetections: Int
+    /// Heads of the text layer added after each fusion block; nil for none.
+    public var textLayerHeads: Int?
 
     public init(_ config: ConfigSection) throws {
       channels = try config.read(Keys.channels)
@@ -68,6 +77,7 @@ public class DenseGroundingHead: Module, DenseHead {
       scoreThreshold = try config.read(Keys.scoreThreshold)
       nmsThreshold = try config.read(Keys.nmsThreshold)
       maxDetections = try config.read(Keys.maxDetections)
+      textLayerHeads = try config.read(Keys.textLayers) ? try config.read(Keys.textHeads) : nil
       guard channels > 0 else { throw config.error("channels", "expected a positive width, got \(channels)") }
       guard blocks >= 0 else { throw config.error("blocks", "expected a non-negative count, got \(blocks)") }
     }
@@ -102,8 +112,21 @@ public class DenseGroundingHead: Module, DenseHead {
     inputProjections =
       inputSpecs.allSatisfy { $0.channels == channels }
       ? nil : ModuleList(inputSpecs.map { Conv2d($0.channels, channels, kernelSize: 1, generator: &generator) })
+    var textConfiguration: BertConfiguration?
+    if let heads = settings.textLayerHeads, fusions?.contains(where: DenseGroundingHead.fuses) == true {
+      var configuration = BertConfiguration()
+      configuration.hiddenSize = textHidden
+      configuration.heads = heads
+      configuration.intermediateSize = 4 * textHidden
+      textConfiguration = configuration
+    }
     tower = ModuleList(
-      (0..<settings.blocks).map { TowerBlock(channels: channels, fusion: fusions?[$0], generator: &generator) })
+      (0..<settings.blocks).map {
+        TowerBlock(
+          channels: channels, fusion: fusions?[$0],
+          textLayer: DenseGroundingHead.fuses(fusions?[$0]) ? textConfiguration : nil,
+          generator: &generator)
+      })
     bboxPred = Conv2d(channels, 4, kernelSize: 3, padding: 1, generator: &generator)
     centernessPred = Conv2d(channels, 1, kernelSize: 3, padding: 1, generator: &generator)
     scales = inputSpecs.map { _ in Parameter(Tensor(shape: [1], values: [1])) }
@@ -129,8 +152,21 @@ public class DenseGroundingHead: Module, DenseHead {
     guard !context.inputSpecs.isEmpty else { throw ConfigError("head: no input feature levels", at: config.node?.mark) }
     let settings = try Settings(config)
     let fusions = try (0..<settings.blocks).map { _ in try context.makeFusion?(settings.blocks) }
+    if let heads = settings.textLayerHeads, fusions.contains(where: DenseGroundingHead.fuses),
+      heads <= 0 || context.textHiddenSize % heads != 0
+    {
+      throw config.error(
+        "text_heads",
+        "\(heads) heads do not divide the text width \(context.textHiddenSize); set text_heads or text_layers: false")
+    }
     let classifier = try ClassifierKeys.build(config, channels: settings.channels, context: context)
     return make(settings, fusions, classifier, &context.random.generator)
+  }
+
+  /// Whether a tower block's fusion actually mixes the modalities (the `none` fusion does not).
+  static func fuses(_ fusion: (any FusionBlock)??) -> Bool {
+    guard let present = fusion, let block = present else { return false }
+    return !(block is NoFusion)
   }
 
   // MARK: Hooks
@@ -159,6 +195,9 @@ public class DenseGroundingHead: Module, DenseHead {
     var tokens = text
     for block in tower.modules {
       if let fusion = block.fusion { (features, tokens) = fusion.fuse(image: features, text: tokens) }
+      if let textLayer = block.textLayer {
+        tokens.hidden = textLayer(tokens.hidden, additiveMask: BertLayer.additiveMask(tokens.mask))
+      }
       features = features.map { block.conv($0) }
     }
     var boxes: [Tensor] = [], centerness: [Tensor] = [], logits: [Tensor] = []
