@@ -42,7 +42,7 @@ final class InspectionTests: XCTestCase {
           (tower): ModuleList()  [2352 params]
             (0): TowerBlock()  [2352 params]
               (fusion): NoFusion()
-              (conv): Sequential()  [2352 params]
+              (conv): PlainTowerConv()  [2352 params]
                 (0): Conv2d(16 → 16, kernel: 3×3, padding: 1×1)  [2320 params]
                 (1): GroupNorm(groups: 16, channels: 16)  [32 params]
                 (2): Relu()

@@ -33,10 +33,12 @@ public class DenseGroundingHead: Module, DenseHead {
     public static let textLayers = ConfigKey<Bool>(
       "text_layers", default: true, "with deep fusion, a new BERT layer on the text after each fusion block (GLIP)")
     public static let textHeads = ConfigKey<Int>("text_heads", default: 12, "attention heads of those text layers")
+    public static let dyhead = ConfigKey<Bool>(
+      "dyhead", default: false, "DyHead conv blocks (deformable convs across levels, scale attention, DyReLU; GLIP)")
     public static let common: [KeyDocumentation] =
       [
         channels.documentation, blocks.documentation, scoreThreshold.documentation, nmsThreshold.documentation,
-        maxDetections.documentation, textLayers.documentation, textHeads.documentation,
+        maxDetections.documentation, textLayers.documentation, textHeads.documentation, dyhead.documentation,
       ] + ClassifierKeys.all
   }
 
@@ -45,15 +47,18 @@ public class DenseGroundingHead: Module, DenseHead {
   public final class TowerBlock: Module {
     public let fusion: (any FusionBlock)?
     public let textLayer: BertLayer?
-    public let conv: Sequential
+    public let conv: any TowerConv
 
-    init(channels: Int, fusion: (any FusionBlock)?, textLayer: BertConfiguration?, generator: inout SeededGenerator) {
+    init(
+      channels: Int, fusion: (any FusionBlock)?, textLayer: BertConfiguration?, dyhead: Bool,
+      generator: inout SeededGenerator
+    ) {
       self.fusion = fusion
       self.textLayer = textLayer.map { BertLayer($0, scoreClamp: 50000, generator: &generator) }
-      conv = Sequential([
-        Conv2d(channels, channels, kernelSize: 3, padding: 1, generator: &generator),
-        GroupNorm(groups: channels % 16 == 0 ? 16 : 1, channels: channels), Activation(.relu),
-      ])
+      conv =
+        dyhead
+        ? DyHeadConv(channels: channels, generator: &generator)
+        : PlainTowerConv(channels: channels, generator: &generator)
       super.init()
       if let fusion { register("fusion", fusion) }
       if let textLayer = self.textLayer { register("text_layer", textLayer) }
@@ -70,6 +75,7 @@ public class DenseGroundingHead: Module, DenseHead {
     public var maxDetections: Int
     /// Heads of the text layer added after each fusion block; nil for none.
     public var textLayerHeads: Int?
+    public var dyhead: Bool
 
     public init(_ config: ConfigSection) throws {
       channels = try config.read(Keys.channels)
@@ -78,13 +84,17 @@ public class DenseGroundingHead: Module, DenseHead {
       nmsThreshold = try config.read(Keys.nmsThreshold)
       maxDetections = try config.read(Keys.maxDetections)
       textLayerHeads = try config.read(Keys.textLayers) ? try config.read(Keys.textHeads) : nil
+      dyhead = try config.read(Keys.dyhead)
       guard channels > 0 else { throw config.error("channels", "expected a positive width, got \(channels)") }
       guard blocks >= 0 else { throw config.error("blocks", "expected a non-negative count, got \(blocks)") }
     }
 
     public init(
-      channels: Int, blocks: Int, scoreThreshold: Float = 0.05, nmsThreshold: Float = 0.6, maxDetections: Int = 100
+      channels: Int, blocks: Int, scoreThreshold: Float = 0.05, nmsThreshold: Float = 0.6, maxDetections: Int = 100,
+      textLayerHeads: Int? = nil, dyhead: Bool = false
     ) {
+      self.textLayerHeads = textLayerHeads
+      self.dyhead = dyhead
       self.channels = channels
       self.blocks = blocks
       self.scoreThreshold = scoreThreshold
@@ -124,7 +134,7 @@ public class DenseGroundingHead: Module, DenseHead {
       (0..<settings.blocks).map {
         TowerBlock(
           channels: channels, fusion: fusions?[$0],
-          textLayer: DenseGroundingHead.fuses(fusions?[$0]) ? textConfiguration : nil,
+          textLayer: DenseGroundingHead.fuses(fusions?[$0]) ? textConfiguration : nil, dyhead: settings.dyhead,
           generator: &generator)
       })
     bboxPred = Conv2d(channels, 4, kernelSize: 3, padding: 1, generator: &generator)
@@ -198,7 +208,7 @@ public class DenseGroundingHead: Module, DenseHead {
       if let textLayer = block.textLayer {
         tokens.hidden = textLayer(tokens.hidden, additiveMask: BertLayer.additiveMask(tokens.mask))
       }
-      features = features.map { block.conv($0) }
+      features = block.conv(features)
     }
     var boxes: [Tensor] = [], centerness: [Tensor] = [], logits: [Tensor] = []
     for (index, feature) in features.enumerated() {
