@@ -1,3 +1,4 @@
+import COpenBLAS
 import Foundation
 
 /// Dropout and scaled dot-product attention.
@@ -19,23 +20,247 @@ extension Tensor {
     }
   }
 
-  /// `F.scaled_dot_product_attention` with an additive float mask:
-  /// softmax(q·kᵀ · scale + mask) · v, for q `[B…, L, E]`, k `[B…, S, E]`, v `[B…, S, Ev]`, mask broadcastable to
-  /// `[B…, L, S]`; scale defaults to 1/√E.
+  /// `F.scaled_dot_product_attention` with an additive float mask: softmax(q·kᵀ · scale + mask) · v.
+  ///
+  /// - Parameters:
+  ///   - query: `[B…, L, E]`.
+  ///   - key: `[B…, S, E]`.
+  ///   - value: `[B…, S, Ev]`.
+  ///   - mask: additive, broadcastable to `[B…, L, S]` (use −∞ or a large negative value to mask). It receives no
+  ///     gradient.
+  ///   - scale: defaults to 1/√E.
+  /// - Returns: `[B…, L, Ev]`. The batch axes of query, key and value broadcast against each other. A row whose
+  ///   scores are all −∞ attends to nothing and yields zeros, as PyTorch's attention does.
+  ///
+  /// One fused kernel per batch matrix: a GEMM for the scores (the key transpose is a BLAS flag), the mask and a
+  /// stable softmax in place, and a GEMM with the values. The backward rule is analytic and reuses the saved
+  /// attention probabilities.
   public static func scaledDotProductAttention(
     query: Tensor, key: Tensor, value: Tensor, mask: Tensor? = nil, scale: Float? = nil
   ) -> Tensor {
     precondition(
-      query.shape.last == key.shape.last && key.shape.dropLast().last == value.shape.dropLast().last,
-      "attention: query \(query.shape), key \(key.shape) and value \(value.shape) do not fit together")
-    let factor = scale ?? 1 / Float(query.shape.last!).squareRoot()
-    var scores = query.matmulTransposed(key) * factor
-    if let mask { scores = scores + mask }
-    return scores.softmax(axis: -1).matmul(value)
+      query.rank >= 2 && key.rank >= 2 && value.rank >= 2,
+      "attention: query, key and value need 2+ dimensions, got \(query.shape), \(key.shape), \(value.shape)")
+    let (targetLength, embedding) = (query.shape[query.rank - 2], query.shape[query.rank - 1])
+    let (sourceLength, valueEmbedding) = (key.shape[key.rank - 2], value.shape[value.rank - 1])
+    precondition(
+      key.shape[key.rank - 1] == embedding && value.shape[value.rank - 2] == sourceLength,
+      "attention: expected query [B…, L, E], key [B…, S, E], value [B…, S, Ev]; got query \(query.shape), "
+        + "key \(key.shape), value \(value.shape)")
+    let batchShape = broadcastShapeOrFail(
+      broadcastShapeOrFail(
+        Array(query.shape.dropLast(2)), Array(key.shape.dropLast(2)), op: "attention (query and key batch axes)"),
+      Array(value.shape.dropLast(2)), op: "attention (value batch axes)")
+    let scoresShape = batchShape + [targetLength, sourceLength]
+    let layout = AttentionLayout(
+      batchShape: batchShape, targetLength: targetLength, sourceLength: sourceLength, embedding: embedding,
+      valueEmbedding: valueEmbedding, query: query.shape, key: key.shape, value: value.shape)
+
+    var maskLayout: (offsets: [Int], rowStride: Int, columnStride: Int)?
+    if let mask {
+      precondition(
+        broadcastShape(mask.shape, scoresShape) == scoresShape,
+        "attention: mask \(mask.shape) does not broadcast to the scores' shape [B…, L, S] = \(scoresShape)")
+      let strides = broadcastStrides(mask.shape, to: scoresShape)
+      maskLayout = (
+        batchOffsets(batchShape, strides: Array(strides.dropLast(2))), strides[strides.count - 2],
+        strides[strides.count - 1]
+      )
+    }
+    let factor = scale ?? 1 / Float(embedding).squareRoot()
+
+    let probabilities = Tensor(uninitializedShape: scoresShape)
+    let output = Tensor(uninitializedShape: batchShape + [targetLength, valueEmbedding])
+    let (q, k, v) = (query.data, key.data, value.data)
+    let (weights, out) = (probabilities.mutableData, output.mutableData)
+    let maskData = mask?.data
+    layout.forEachBatch { batch, rowsInParallel in
+      let scores = weights + batch * targetLength * sourceLength
+      attentionGemm(
+        transposeA: false, transposeB: true, m: targetLength, n: sourceLength, k: embedding, alpha: factor,
+        a: q + layout.queryOffsets[batch], lda: embedding, b: k + layout.keyOffsets[batch], ldb: embedding,
+        c: scores, ldc: sourceLength)
+      let rowMask = maskLayout.map { (maskData! + $0.offsets[batch], $0.rowStride, $0.columnStride) }
+      func normalizeRow(_ row: Int) {
+        softmaxRowInPlace(
+          scores + row * sourceLength, count: sourceLength, mask: rowMask.map { $0.0 + row * $0.1 },
+          maskStride: rowMask?.2 ?? 0)
+      }
+      if rowsInParallel {
+        Parallel.forEach(targetLength, costPerItem: sourceLength * 4, normalizeRow)
+      } else {
+        for row in 0..<targetLength { normalizeRow(row) }
+      }
+      attentionGemm(
+        transposeA: false, transposeB: false, m: targetLength, n: valueEmbedding, k: sourceLength, alpha: 1,
+        a: scores, lda: sourceLength, b: v + layout.valueOffsets[batch], ldb: valueEmbedding,
+        c: out + batch * targetLength * valueEmbedding, ldc: valueEmbedding)
+    }
+
+    let needs = (query: query.requiresGrad, key: key.requiresGrad, value: value.requiresGrad)
+    let saved = (query: query.detached(), key: key.detached(), value: value.detached())
+    return record("scaled_dot_product_attention", output: output, inputs: [query, key, value]) { grad in
+      attentionBackward(
+        grad: grad, probabilities: probabilities, saved: saved, needs: needs, scale: factor, layout: layout)
+    }
+  }
+
+  /// Shapes and per-batch matrix offsets of one attention call.
+  struct AttentionLayout {
+    let batchShape: [Int], batchCount: Int
+    let targetLength: Int, sourceLength: Int, embedding: Int, valueEmbedding: Int
+    let queryShape: [Int], keyShape: [Int], valueShape: [Int]
+    /// Element offsets of each broadcast batch's query, key and value matrices.
+    let queryOffsets: [Int], keyOffsets: [Int], valueOffsets: [Int]
+
+    init(
+      batchShape: [Int], targetLength: Int, sourceLength: Int, embedding: Int, valueEmbedding: Int,
+      query: [Int], key: [Int], value: [Int]
+    ) {
+      self.batchShape = batchShape
+      batchCount = Tensor.elementCount(batchShape)
+      (self.targetLength, self.sourceLength) = (targetLength, sourceLength)
+      (self.embedding, self.valueEmbedding) = (embedding, valueEmbedding)
+      (queryShape, keyShape, valueShape) = (query, key, value)
+      func offsets(_ shape: [Int], matrix: Int) -> [Int] {
+        let batchStrides = Tensor.broadcastStrides(Array(shape.dropLast(2)), to: batchShape).map { $0 * matrix }
+        return Tensor.batchOffsets(batchShape, strides: batchStrides)
+      }
+      queryOffsets = offsets(query, matrix: targetLength * embedding)
+      keyOffsets = offsets(key, matrix: sourceLength * embedding)
+      valueOffsets = offsets(value, matrix: sourceLength * valueEmbedding)
+    }
+
+    /// Runs `body` for every batch matrix: spread over cores when the matrices are small (BLAS single-threaded
+    /// meanwhile), one after another with multi-threaded BLAS and parallel softmax rows when they are large.
+    func forEachBatch(_ body: (_ batch: Int, _ rowsInParallel: Bool) -> Void) {
+      let work = targetLength * sourceLength * Swift.max(embedding, valueEmbedding, 1)
+      if batchCount > 1 && work < 128 * 128 * 128 {
+        Parallel.forEach(batchCount, costPerItem: Swift.max(1, work / 64)) { body($0, false) }
+      } else {
+        for batch in 0..<batchCount { body(batch, true) }
+      }
+    }
+  }
+
+  /// The offset `Σ coordinate · stride` of every index of `batchShape`, in row-major order.
+  static func batchOffsets(_ batchShape: [Int], strides: [Int]) -> [Int] {
+    var offsets = [Int](repeating: 0, count: elementCount(batchShape))
+    for batch in offsets.indices {
+      var (remaining, offset) = (batch, 0)
+      for axis in stride(from: batchShape.count - 1, through: 0, by: -1) {
+        offset += remaining % batchShape[axis] * strides[axis]
+        remaining /= batchShape[axis]
+      }
+      offsets[batch] = offset
+    }
+    return offsets
+  }
+
+  /// Adds the mask row, then a stable softmax in place; a row that is entirely −∞ becomes zeros.
+  @inline(__always)
+  static func softmaxRowInPlace(
+    _ row: UnsafeMutablePointer<Float>, count: Int, mask: UnsafePointer<Float>?, maskStride: Int
+  ) {
+    var maximum = -Float.infinity
+    if let mask {
+      for column in 0..<count {
+        row[column] += mask[column * maskStride]
+        maximum = Swift.max(maximum, row[column])
+      }
+    } else {
+      for column in 0..<count { maximum = Swift.max(maximum, row[column]) }
+    }
+    guard maximum != -.infinity else {
+      row.update(repeating: 0, count: count)
+      return
+    }
+    var total: Float = 0
+    for column in 0..<count {
+      let shifted = Foundation.exp(row[column] - maximum)
+      row[column] = shifted
+      total += shifted
+    }
+    let inverse = 1 / total
+    for column in 0..<count { row[column] *= inverse }
+  }
+
+  /// With P the probabilities and G the output gradient: dV = Pᵀ·G, dS = P ⊙ (G·Vᵀ − rowsum(P ⊙ G·Vᵀ)),
+  /// dQ = scale · dS·K and dK = scale · dSᵀ·Q, summed over broadcast batch axes.
+  private static func attentionBackward(
+    grad: Tensor, probabilities: Tensor, saved: (query: Tensor, key: Tensor, value: Tensor),
+    needs: (query: Bool, key: Bool, value: Bool), scale: Float, layout: AttentionLayout
+  ) -> [Tensor?] {
+    let (lengthL, lengthS) = (layout.targetLength, layout.sourceLength)
+    let (embedding, valueEmbedding) = (layout.embedding, layout.valueEmbedding)
+    let batchShape = layout.batchShape
+    let queryGrad = needs.query ? Tensor(uninitializedShape: batchShape + [lengthL, embedding]) : nil
+    let keyGrad = needs.key ? Tensor(uninitializedShape: batchShape + [lengthS, embedding]) : nil
+    let valueGrad = needs.value ? Tensor(uninitializedShape: batchShape + [lengthS, valueEmbedding]) : nil
+    let scoreGrad = needs.query || needs.key ? Tensor(uninitializedShape: probabilities.shape) : nil
+    let (q, k, v) = (saved.query.data, saved.key.data, saved.value.data)
+    let (weights, g) = (probabilities.data, grad.data)
+    layout.forEachBatch { batch, rowsInParallel in
+      let (p, outputGrad) = (weights + batch * lengthL * lengthS, g + batch * lengthL * valueEmbedding)
+      if let valueGrad {
+        attentionGemm(
+          transposeA: true, transposeB: false, m: lengthS, n: valueEmbedding, k: lengthL, alpha: 1, a: p,
+          lda: lengthS, b: outputGrad, ldb: valueEmbedding,
+          c: valueGrad.mutableData + batch * lengthS * valueEmbedding, ldc: valueEmbedding)
+      }
+      guard let scoreGrad else { return }
+      let ds = scoreGrad.mutableData + batch * lengthL * lengthS
+      attentionGemm(
+        transposeA: false, transposeB: true, m: lengthL, n: lengthS, k: valueEmbedding, alpha: 1, a: outputGrad,
+        lda: valueEmbedding, b: v + layout.valueOffsets[batch], ldb: valueEmbedding, c: ds, ldc: lengthS)
+      func softmaxBackwardRow(_ row: Int) {
+        let (probabilityRow, gradRow) = (p + row * lengthS, ds + row * lengthS)
+        var projection: Float = 0
+        for column in 0..<lengthS { projection += probabilityRow[column] * gradRow[column] }
+        for column in 0..<lengthS { gradRow[column] = probabilityRow[column] * (gradRow[column] - projection) }
+      }
+      if rowsInParallel {
+        Parallel.forEach(lengthL, costPerItem: lengthS * 3, softmaxBackwardRow)
+      } else {
+        for row in 0..<lengthL { softmaxBackwardRow(row) }
+      }
+      if let queryGrad {
+        attentionGemm(
+          transposeA: false, transposeB: false, m: lengthL, n: embedding, k: lengthS, alpha: scale, a: ds,
+          lda: lengthS, b: k + layout.keyOffsets[batch], ldb: embedding,
+          c: queryGrad.mutableData + batch * lengthL * embedding, ldc: embedding)
+      }
+      if let keyGrad {
+        attentionGemm(
+          transposeA: true, transposeB: false, m: lengthS, n: embedding, k: lengthL, alpha: scale, a: ds,
+          lda: lengthS, b: q + layout.queryOffsets[batch], ldb: embedding,
+          c: keyGrad.mutableData + batch * lengthS * embedding, ldc: embedding)
+      }
+    }
+    return [
+      queryGrad?.sum(toShape: layout.queryShape), keyGrad?.sum(toShape: layout.keyShape),
+      valueGrad?.sum(toShape: layout.valueShape),
+    ]
+  }
+
+  /// Row-major `C = alpha · op(A) · op(B)` straight on `cblas_sgemm`; an empty inner dimension gives zeros.
+  private static func attentionGemm(
+    transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+    a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int
+  ) {
+    guard m > 0, n > 0 else { return }
+    guard k > 0 else {
+      for row in 0..<m { (c + row * ldc).update(repeating: 0, count: n) }
+      return
+    }
+    cblas_sgemm(
+      CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+      Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), 0, c, Int32(ldc))
   }
 
   /// Zeroes each element with probability `probability` and scales the rest by 1/(1 − p), in training only.
-  /// The mask comes from `generator`, so a seeded run is reproducible.
+  /// The mask comes from `generator`, so a seeded run is reproducible; the gradient passes through the same mask.
+  /// Any shape; the result has the shape of `self`.
   public func dropout(probability: Float, training: Bool, generator: inout SeededGenerator) -> Tensor {
     precondition(probability >= 0 && probability <= 1, "dropout: probability must be in [0, 1], got \(probability)")
     guard training && probability > 0 else { return self }

@@ -91,6 +91,7 @@ extension Tensor {
     precondition(input.rank >= 2, "groupNorm: input must be [N, C, *], got \(input.shape)")
     let channels = input.shape[1]
     precondition(groups > 0 && channels % groups == 0, "groupNorm: \(groups) groups do not divide \(channels) channels")
+    checkChannelParameters(weight, bias, channels: channels, op: "groupNorm")
     let groupLength = input.count / (input.shape[0] * groups)
     let layout = GroupLayout(
       groups: input.shape[0] * groups, groupStride: groupLength, blocks: 1, blockLength: groupLength, blockStride: 0)
@@ -111,6 +112,7 @@ extension Tensor {
     precondition(input.rank >= 2, "batchNorm: input must be [N, C, *], got \(input.shape)")
     let (batch, channels) = (input.shape[0], input.shape[1])
     let spatial = input.count / Swift.max(batch * channels, 1)
+    checkChannelParameters(weight, bias, channels: channels, op: "batchNorm")
     for statistic in [runningMean, runningVariance].compactMap({ $0 }) {
       precondition(
         statistic.shape == [channels], "batchNorm: running statistics must be [\(channels)], got \(statistic.shape)")
@@ -139,6 +141,13 @@ extension Tensor {
     }
     return affine(
       normalized, weight.map { channelView($0, rank: input.rank) }, bias.map { channelView($0, rank: input.rank) })
+  }
+
+  private static func checkChannelParameters(_ weight: Tensor?, _ bias: Tensor?, channels: Int, op: String) {
+    for (name, parameter) in [("weight", weight), ("bias", bias)] {
+      guard let parameter else { continue }
+      precondition(parameter.shape == [channels], "\(op): \(name) must be [\(channels)], got \(parameter.shape)")
+    }
   }
 
   /// A per-channel vector `[C]` shaped `[1, C, 1, …]` to broadcast over `[N, C, *]`.

@@ -17,20 +17,24 @@ final class NeuralOpsTests: XCTestCase {
       case "group_norm":
         return [
           Tensor.groupNorm(
-            inputs[0], groups: fixture.int("groups"), weight: inputs[1], bias: inputs[2], epsilon: fixture.float("eps"))
+            inputs[0], groups: fixture.int("groups"), weight: inputs.count > 1 ? inputs[1] : nil,
+            bias: inputs.count > 2 ? inputs[2] : nil, epsilon: fixture.float("eps"))
         ]
       case "batch_norm_train":
-        var (mean, variance): (Tensor?, Tensor?) = (inputs[3], inputs[4])
+        let affine = !fixture.has("affine")
+        var (mean, variance): (Tensor?, Tensor?) = affine ? (inputs[3], inputs[4]) : (inputs[1], inputs[2])
         let output = Tensor.batchNorm(
-          inputs[0], runningMean: &mean, runningVariance: &variance, weight: inputs[1], bias: inputs[2], training: true,
-          momentum: fixture.float("momentum"), epsilon: fixture.float("eps"))
+          inputs[0], runningMean: &mean, runningVariance: &variance, weight: affine ? inputs[1] : nil,
+          bias: affine ? inputs[2] : nil, training: true, momentum: fixture.float("momentum"),
+          epsilon: fixture.float("eps"))
         return [output, mean!, variance!]
       case "batch_norm_eval":
-        var (mean, variance): (Tensor?, Tensor?) = (inputs[3], inputs[4])
+        let affine = !fixture.has("affine")
+        var (mean, variance): (Tensor?, Tensor?) = affine ? (inputs[3], inputs[4]) : (inputs[1], inputs[2])
         return [
           Tensor.batchNorm(
-            inputs[0], runningMean: &mean, runningVariance: &variance, weight: inputs[1], bias: inputs[2],
-            training: false, epsilon: fixture.float("eps"))
+            inputs[0], runningMean: &mean, runningVariance: &variance, weight: affine ? inputs[1] : nil,
+            bias: affine ? inputs[2] : nil, training: false, epsilon: fixture.float("eps"))
         ]
       case "attention":
         return [
@@ -39,7 +43,11 @@ final class NeuralOpsTests: XCTestCase {
             scale: fixture.has("scale") ? fixture.float("scale") : nil)
         ]
       case "attention_mask":
-        return [Tensor.scaledDotProductAttention(query: inputs[0], key: inputs[1], value: inputs[2], mask: inputs[3])]
+        return [
+          Tensor.scaledDotProductAttention(
+            query: inputs[0], key: inputs[1], value: inputs[2], mask: inputs[3],
+            scale: fixture.has("scale") ? fixture.float("scale") : nil)
+        ]
       default: return nil
       }
     }
@@ -48,23 +56,89 @@ final class NeuralOpsTests: XCTestCase {
   func testGradientsMatchFiniteDifferences() {
     let x = Tensor.normal([2, 3, 4], seed: 1)
     GradientChecker.check([x]) { $0[0].softmax(axis: 1) }
+    GradientChecker.check([x]) { $0[0].softmax(axis: -3) }
     GradientChecker.check([x]) { $0[0].logSoftmax(axis: -1) }
+    GradientChecker.check([x]) { $0[0].logSoftmax(axis: 0) }
+  }
+
+  func testNormalizationGradientsMatchFiniteDifferences() {
+    let x = Tensor.normal([2, 3, 4], seed: 1)
     GradientChecker.check([x, Tensor.normal([4], seed: 2), Tensor.normal([4], seed: 3)], epsilon: 1e-3) {
       Tensor.layerNorm($0[0], weight: $0[1], bias: $0[2])
     }
+    GradientChecker.check([x, Tensor.normal([3, 4], seed: 12), Tensor.normal([3, 4], seed: 13)], epsilon: 1e-3) {
+      Tensor.layerNorm($0[0], normalizedAxes: 2, weight: $0[1], bias: $0[2])
+    }
     let image = Tensor.normal([2, 4, 2, 3], seed: 4)
-    GradientChecker.check([image, Tensor.normal([4], seed: 5), Tensor.normal([4], seed: 6)], epsilon: 1e-3) {
-      Tensor.groupNorm($0[0], groups: 2, weight: $0[1], bias: $0[2])
+    for groups in [1, 2, 4] {
+      GradientChecker.check([image, Tensor.normal([4], seed: 5), Tensor.normal([4], seed: 6)], epsilon: 1e-3) {
+        Tensor.groupNorm($0[0], groups: groups, weight: $0[1], bias: $0[2])
+      }
     }
     GradientChecker.check([image, Tensor.normal([4], seed: 7), Tensor.normal([4], seed: 8)], epsilon: 1e-3) {
       var (mean, variance): (Tensor?, Tensor?) = (nil, nil)
       return Tensor.batchNorm(
         $0[0], runningMean: &mean, runningVariance: &variance, weight: $0[1], bias: $0[2], training: true)
     }
+    let statistics = (mean: Tensor.normal([4], seed: 14), variance: Tensor.uniform([4], low: 0.5, high: 2, seed: 15))
+    GradientChecker.check([image, Tensor.normal([4], seed: 7), Tensor.normal([4], seed: 8)], epsilon: 1e-3) {
+      var (mean, variance): (Tensor?, Tensor?) = (statistics.mean, statistics.variance)
+      return Tensor.batchNorm(
+        $0[0], runningMean: &mean, runningVariance: &variance, weight: $0[1], bias: $0[2], training: false)
+    }
+  }
+
+  func testAttentionGradientsMatchFiniteDifferences() {
     let mask = Tensor(shape: [1, 1, 4], values: [0, 0, -1e4, 0])
     GradientChecker.check(
       [Tensor.normal([2, 3, 5], seed: 9), Tensor.normal([2, 4, 5], seed: 10), Tensor.normal([2, 4, 2], seed: 11)]
     ) { Tensor.scaledDotProductAttention(query: $0[0], key: $0[1], value: $0[2], mask: mask) }
+    // Multiple heads with a per-head mask, and batch axes that broadcast between query, key and value.
+    let headMask = Tensor.normal([3, 1, 4], seed: 16)
+    let heads = [
+      Tensor.normal([2, 3, 2, 5], seed: 17), Tensor.normal([2, 3, 4, 5], seed: 18),
+      Tensor.normal([2, 3, 4, 3], seed: 19),
+    ]
+    GradientChecker.check(heads) {
+      Tensor.scaledDotProductAttention(query: $0[0], key: $0[1], value: $0[2], mask: headMask, scale: 0.7)
+    }
+    GradientChecker.check(
+      [
+        Tensor.normal([2, 1, 3, 4], seed: 20), Tensor.normal([1, 2, 5, 4], seed: 21),
+        Tensor.normal([2, 5, 2], seed: 22),
+      ]
+    ) { Tensor.scaledDotProductAttention(query: $0[0], key: $0[1], value: $0[2]) }
+  }
+
+  func testAttentionFullyMaskedRowIsZeroAndMaskGetsNoGradient() {
+    var query = Tensor.normal([1, 2, 3], seed: 23)
+    query.requiresGrad = true
+    var mask = Tensor(shape: [2, 4], values: [-.infinity, -.infinity, -.infinity, -.infinity, 0, 0, -.infinity, 0])
+    mask.requiresGrad = true
+    let output = Tensor.scaledDotProductAttention(
+      query: query, key: Tensor.normal([1, 4, 3], seed: 24), value: Tensor.normal([1, 4, 2], seed: 25), mask: mask)
+    XCTAssertEqual(Array(output.scalars.prefix(2)), [0, 0])
+    XCTAssertTrue(output.scalars.allSatisfy { $0.isFinite })
+    output.sum().backward()
+    XCTAssertEqual(Array(query.grad!.scalars.prefix(3)), [0, 0, 0])
+    XCTAssertTrue(query.grad!.scalars.allSatisfy { $0.isFinite })
+    XCTAssertNil(mask.grad, "the additive mask is not differentiated")
+  }
+
+  func testBatchNormTrainingUpdatesRunningStatisticsWithUnbiasedVariance() {
+    let input = Tensor(shape: [4, 1], values: [1, 2, 3, 6])
+    var (mean, variance): (Tensor?, Tensor?) = (Tensor([0]), Tensor([1]))
+    let output = Tensor.batchNorm(
+      input, runningMean: &mean, runningVariance: &variance, training: true, momentum: 0.5, epsilon: 0)
+    // Batch mean 3, biased variance 3.5 normalises; the unbiased variance 14/3 enters the running statistics.
+    assertClose(output, Tensor(shape: [4, 1], values: [-2, -1, 0, 3].map { $0 / Float(3.5).squareRoot() }))
+    assertClose(mean!, Tensor([1.5]))
+    assertClose(variance!, Tensor([0.5 + 0.5 * 14 / 3]))
+    var (untouchedMean, untouchedVariance) = (mean, variance)
+    _ = Tensor.batchNorm(
+      input, runningMean: &untouchedMean, runningVariance: &untouchedVariance, training: false)
+    XCTAssertEqual(untouchedMean?.scalars, mean?.scalars, "evaluation leaves the running statistics alone")
+    XCTAssertEqual(untouchedVariance?.scalars, variance?.scalars)
   }
 
   func testDropoutIsSeededScaledAndSharesItsMaskWithTheGradient() {
@@ -81,5 +155,20 @@ final class NeuralOpsTests: XCTestCase {
     XCTAssertEqual(
       Tensor.ones([10_000]).dropout(probability: 0.3, training: true, generator: &again).scalars, output.scalars)
     XCTAssertEqual(input.dropout(probability: 0.3, training: false, generator: &again).scalars, input.scalars)
+  }
+
+  func testDropoutEdgeProbabilitiesAndSeeds() {
+    let input = Tensor.normal([4_000], seed: 26)
+    var generator = SeededGenerator(seed: 5)
+    XCTAssertEqual(input.dropout(probability: 0, training: true, generator: &generator).scalars, input.scalars)
+    XCTAssertTrue(input.dropout(probability: 1, training: true, generator: &generator).scalars.allSatisfy { $0 == 0 })
+    let half = input.dropout(probability: 0.5, training: true, generator: &generator)
+    let keptFraction = Double(half.scalars.filter { $0 != 0 }.count) / Double(input.count)
+    XCTAssertEqual(keptFraction, 0.5, accuracy: 0.04)
+    for (dropped, original) in zip(half.scalars, input.scalars) where dropped != 0 {
+      XCTAssertEqual(dropped, original * 2, accuracy: 1e-6)
+    }
+    var other = SeededGenerator(seed: 6)
+    XCTAssertNotEqual(input.dropout(probability: 0.5, training: true, generator: &other).scalars, half.scalars)
   }
 }
