@@ -70,3 +70,28 @@ final class HeadTests: XCTestCase {
     XCTAssertLessThanOrEqual(detections[0].count, 100)
   }
 }
+
+final class DyHeadTests: XCTestCase {
+  func testDyHeadBlockMatchesTheReferenceForwardAndBackward() throws {
+    let reference = try SafetensorsFile.read(path: Fixtures.path("heads/dyhead.safetensors"))
+    var generator = SeededGenerator(seed: 0)
+    let block = DyHeadConv(channels: 16, generator: &generator)
+    var state: [String: Tensor] = [:]
+    for (key, value) in reference.tensors where key.hasPrefix("weight.") {
+      state[String(key.dropFirst(7))] = value
+    }
+    try block.load(parameters: state)
+    var levels = (0..<3).map { reference["input.\($0)"]! }
+    for index in levels.indices { levels[index].requiresGrad = true }
+    let outputs = block(levels)
+    var loss = Tensor(scalar: 0)
+    for (index, output) in outputs.enumerated() {
+      assertClose(output, reference["output.\(index)"]!, tolerance: 1e-4, "level \(index)")
+      loss = loss + (output * reference["seed.\(index)"]!).sum()
+    }
+    loss.backward()
+    for index in 0..<3 {
+      assertClose(levels[index].grad!, reference["grad.\(index)"]!, tolerance: 1e-4, "gradient of level \(index)")
+    }
+  }
+}

@@ -95,6 +95,84 @@ def main():
     print("wrote bi_attention.safetensors")
 
 
+class DyConvReference(torch.nn.Module):
+    """GLIP's DyConv (rpn/vldyhead.py) written out from GLIP-NOTES, with its key names, on the reference DCNv2."""
+
+    def __init__(self, channels):
+        super().__init__()
+        self.DyConv = torch.nn.ModuleList()
+        for _ in range(3):
+            block = torch.nn.Module()
+            block.conv = torch.nn.Module()
+            block.conv.weight = torch.nn.Parameter(torch.randn(channels, channels, 3, 3) * 0.1)
+            block.conv.bias = torch.nn.Parameter(torch.randn(channels) * 0.1)
+            block.bn = torch.nn.GroupNorm(16, channels)
+            self.DyConv.append(block)
+        self.AttnConv = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Conv2d(channels, 1, 1))
+        self.relu = torch.nn.Module()
+        self.relu.fc = torch.nn.Sequential(torch.nn.Linear(channels, channels // 4), torch.nn.ReLU(),
+                                           torch.nn.Linear(channels // 4, 4 * channels))
+        self.offset = torch.nn.Conv2d(channels, 27, 3, padding=1)
+        with torch.no_grad():
+            self.offset.weight.normal_(0, 0.05)
+            self.offset.bias.normal_(0, 0.3)
+            for block in self.DyConv:
+                block.bn.weight.normal_(1, 0.2)
+                block.bn.bias.normal_(0, 0.2)
+
+    def conv(self, index, x, offset, mask, stride):
+        from op_cases.deform import deform_conv2d
+        block = self.DyConv[index]
+        out = deform_conv2d(x, offset, block.conv.weight, block.conv.bias, (stride, stride), (1, 1), (1, 1), mask)
+        return block.bn(out)
+
+    def dyrelu(self, x):
+        channels = x.shape[1]
+        y = F.hardsigmoid(self.relu.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))).view(x.shape[0], 4 * channels, 1, 1)
+        a1, b1, a2, b2 = torch.split(y, channels, dim=1)
+        a1, a2 = (a1 - 0.5) * 2 + 1.0, (a2 - 0.5) * 2
+        b1, b2 = b1 - 0.5, b2 - 0.5
+        return torch.max(x * a1 + b1, x * a2 + b2)
+
+    def forward(self, levels):
+        outputs = []
+        for index, feature in enumerate(levels):
+            offset_mask = self.offset(feature)
+            offset, mask = offset_mask[:, :18], offset_mask[:, 18:].sigmoid()
+            results = [self.conv(1, feature, offset, mask, 1)]
+            if index > 0:
+                results.append(self.conv(2, levels[index - 1], offset, mask, 2))
+            if index < len(levels) - 1:
+                coarser = levels[index + 1]
+                h, w = coarser.shape[2], coarser.shape[3]
+                # GLIP's kernel reads the level's offsets as raw memory: the first h·w values of each channel.
+                small_offset = offset.flatten(2)[..., :h * w].reshape(offset.shape[0], 18, h, w)
+                small_mask = mask.flatten(2)[..., :h * w].reshape(mask.shape[0], 9, h, w)
+                up = self.conv(0, coarser, small_offset, small_mask, 1)
+                results.append(F.interpolate(up, size=feature.shape[2:], mode="bilinear", align_corners=True))
+            weights = [F.hardsigmoid(F.relu(self.AttnConv(r))) for r in results]
+            outputs.append(self.dyrelu(torch.stack([r * w for r, w in zip(results, weights)]).mean(0)))
+        return outputs
+
+
+def dyhead():
+    torch.manual_seed(7)
+    block = DyConvReference(16).double()
+    levels = [torch.randn(1, 16, 8, 8, dtype=torch.float64), torch.randn(1, 16, 4, 4, dtype=torch.float64),
+              torch.randn(1, 16, 2, 2, dtype=torch.float64)]
+    for level in levels:
+        level.requires_grad_(True)
+    outputs = block(levels)
+    seeds = [torch.randn_like(o) for o in outputs]
+    sum((o * s).sum() for o, s in zip(outputs, seeds)).backward()
+    tensors = {f"weight.{k}": v.detach().float() for k, v in block.state_dict().items()}
+    for index, (level, output, seed) in enumerate(zip(levels, outputs, seeds)):
+        tensors.update({f"input.{index}": level.detach().float(), f"output.{index}": output.detach().float(),
+                        f"seed.{index}": seed.float(), f"grad.{index}": level.grad.float()})
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(OUT / "dyhead.safetensors"))
+    print("wrote dyhead.safetensors")
+
+
 def anchors_for(sizes, strides, scale=8.0):
     result = []
     for (height, width), stride in zip(sizes, strides):
@@ -169,3 +247,4 @@ def assignment():
 if __name__ == "__main__":
     main()
     assignment()
+    dyhead()
