@@ -13,14 +13,7 @@ final class BackboneTests: XCTestCase {
   }
 
   func testMobileNetV2WithImageNetWeightsMatchesTorchvisionOnARealPhoto() throws {
-    let weights = repository.appendingPathComponent("pretrained/mobilenet_v2-b0353104.pth").path
-    guard FileManager.default.fileExists(atPath: weights) else {
-      if ProcessInfo.processInfo.environment["CI"] == "true" {
-        XCTFail("pretrained/mobilenet_v2-b0353104.pth is missing under CI: run scripts/fetch-weights.sh")
-        return
-      }
-      throw XCTSkip("pretrained/mobilenet_v2-b0353104.pth not fetched (scripts/fetch-weights.sh)")
-    }
+    let weights = try Fixtures.pretrained("mobilenet_v2-b0353104.pth")
     var generator = SeededGenerator(seed: 0)
     let model = MobileNetV2(classifier: true, generator: &generator)
     let remap = try RemapTable(yaml: BuiltinRemaps.torchvisionClassifier, file: "torchvision_classifier.yaml")

@@ -39,14 +39,8 @@ final class BertTests: XCTestCase {
   }
 
   func testAllMiniLMRealWeightsMatchHuggingFace() throws {
-    let directory = repository.appendingPathComponent("pretrained/all-MiniLM-L6-v2").path
-    guard FileManager.default.fileExists(atPath: directory + "/model.safetensors") else {
-      if ProcessInfo.processInfo.environment["CI"] == "true" {
-        XCTFail("pretrained/all-MiniLM-L6-v2 is missing under CI: run scripts/fetch-weights.sh")
-        return
-      }
-      throw XCTSkip("pretrained/all-MiniLM-L6-v2 not fetched (scripts/fetch-weights.sh)")
-    }
+    let directory = URL(fileURLWithPath: try Fixtures.pretrained("all-MiniLM-L6-v2/model.safetensors"))
+      .deletingLastPathComponent().path
     try compareWithHuggingFace(
       modelDirectory: directory, fixture: "language/minilm_outputs.safetensors", tolerance: 1e-4)
   }

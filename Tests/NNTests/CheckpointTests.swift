@@ -43,14 +43,7 @@ final class CheckpointTests: XCTestCase {
   }
 
   func testTorchvisionMobileNetV2WeightsReadExactly() throws {
-    let path = repository.appendingPathComponent("pretrained/mobilenet_v2-b0353104.pth").path
-    guard FileManager.default.fileExists(atPath: path) else {
-      if ProcessInfo.processInfo.environment["CI"] == "true" {
-        XCTFail("pretrained/mobilenet_v2-b0353104.pth is missing under CI: run scripts/fetch-weights.sh")
-        return
-      }
-      throw XCTSkip("pretrained/mobilenet_v2-b0353104.pth not fetched (scripts/fetch-weights.sh)")
-    }
+    let path = try Fixtures.pretrained("mobilenet_v2-b0353104.pth")
     struct Summary: Decodable {
       let shape: [Int]
       let sum: Double

@@ -8,6 +8,30 @@ public enum Fixtures {
     .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures")
 
   public static func path(_ relative: String) -> String { directory.appendingPathComponent(relative).path }
+
+  /// The repository root (the parent of `Tests/`).
+  public static let repository: URL = directory.deletingLastPathComponent().deletingLastPathComponent()
+
+  /// The path of a file under `pretrained/` (fetched by scripts/fetch-weights.sh). When it is missing the test is
+  /// skipped with a message, except under `CI=true`, where `.ci/run` fetches the weights and a missing file fails.
+  public static func pretrained(_ relative: String) throws -> String {
+    let path = repository.appendingPathComponent("pretrained/" + relative).path
+    guard FileManager.default.fileExists(atPath: path) else {
+      if ProcessInfo.processInfo.environment["CI"] == "true" {
+        throw PretrainedWeightsMissing(relative: relative)
+      }
+      throw XCTSkip("pretrained/\(relative) not fetched (run scripts/fetch-weights.sh)")
+    }
+    return path
+  }
+}
+
+/// A pretrained file missing under CI, where it must have been fetched.
+public struct PretrainedWeightsMissing: Error, CustomStringConvertible {
+  public let relative: String
+  public var description: String {
+    "pretrained/\(relative) is missing under CI: scripts/fetch-weights.sh must run first"
+  }
 }
 
 /// One case of an op fixture written by `scripts/reference/ops.py`.
