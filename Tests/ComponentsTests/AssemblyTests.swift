@@ -145,3 +145,32 @@ final class ClassifierSwitchTests: XCTestCase {
     XCTAssertFalse(shared.contains { $0.hasPrefix("head.classifier.") })
   }
 }
+
+final class BackboneSwapTests: XCTestCase {
+  func testSwappingTheBackbonePluginResetsOnlyThatSlot() throws {
+    let config = tinyConfig.replacingOccurrences(of: "neck: {type: none}", with: "neck: {type: fpn, channels: 16}")
+    Builtins.registerAll()
+    let root = try YAMLParser.parse(config, file: "test.yaml")
+    let overrides = try ["model.backbone.type=resnet", "model.backbone.depth=18", "model.backbone.base_width=8"]
+      .map(ConfigOverride.init(parsing:))
+    let (swappedRoot, notes) = try root.applying(overrides)
+    XCTAssertEqual(
+      notes,
+      ["model.backbone.type: tiny_cnn -> resnet; reset model.backbone to the new plugin's defaults, dropped: channels"])
+    for slot in ["neck", "text_encoder", "fusion", "head"] {
+      XCTAssertEqual(swappedRoot.node(at: ["model", slot]), root.node(at: ["model", slot]), "\(slot) untouched")
+    }
+    let usage = ConfigUsage()
+    let swapped = try Assembler.assemble(
+      try ConfigSection(root: swappedRoot, usage: usage).section("model"), shapesOnly: true)
+    XCTAssertEqual(usage.unknownKeys(in: swappedRoot), [])
+    XCTAssertTrue(swapped.backbone is ResNet)
+    let (original, _, _) = try assemble(config, shapesOnly: true)
+    func keys(_ detector: GroundingDetector, _ prefix: String) -> [String] {
+      detector.namedParameters().map(\.key).filter { $0.hasPrefix(prefix) }
+    }
+    XCTAssertEqual(keys(swapped, "head."), keys(original, "head."))
+    XCTAssertEqual(keys(swapped, "text_encoder."), keys(original, "text_encoder."))
+    XCTAssertEqual(keys(swapped, "neck."), keys(original, "neck."), "the neck adapts its input widths, not its layout")
+  }
+}
