@@ -53,6 +53,18 @@ public final class GroundingDetector: Module {
     return terms
   }
 
+  /// Detections per image, with a different prompt per image allowed: `phrases[i]` lists prompt i's phrases.
+  public func detect(_ images: Tensor, tokens: TokenBatch, phrases: [[PromptPhrase]]) -> [[Detection]] {
+    let detections = detect(images, tokens: tokens, phrases: phrases.map { $0.map(\.tokens) })
+    return zip(detections, phrases).map { found, prompt in
+      found.map { detection in
+        var named = detection
+        named.phrase = prompt[detection.phraseIndex].text
+        return named
+      }
+    }
+  }
+
   /// Detections per image; `phrases[i]` holds the token positions of each phrase of prompt i.
   public func detect(_ images: Tensor, tokens: TokenBatch, phrases: [[[Int]]]) -> [[Detection]] {
     withNoGrad {

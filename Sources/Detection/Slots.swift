@@ -96,16 +96,30 @@ public struct GroundingTarget {
   }
 }
 
-/// One detected region: box `(x1, y1, x2, y2)`, score, and the index of the phrase it grounds.
+/// One detected region: box `(x1, y1, x2, y2)`, score, the index of the phrase it grounds and that phrase's text
+/// (empty when the caller gave no phrase names).
 public struct Detection: Equatable, Sendable {
   public var box: [Float]
   public var score: Float
-  public var phrase: Int
+  public var phraseIndex: Int
+  public var phrase: String
 
-  public init(box: [Float], score: Float, phrase: Int) {
+  public init(box: [Float], score: Float, phraseIndex: Int, phrase: String = "") {
     self.box = box
     self.score = score
+    self.phraseIndex = phraseIndex
     self.phrase = phrase
+  }
+}
+
+/// A phrase of a prompt: its text and the token positions it covers.
+public struct PromptPhrase: Equatable, Sendable {
+  public var text: String
+  public var tokens: [Int]
+
+  public init(text: String, tokens: [Int]) {
+    self.text = text
+    self.tokens = tokens
   }
 }
 

@@ -61,7 +61,7 @@ final class AssemblyTests: XCTestCase {
     XCTAssertEqual(detections.count, 2)
     XCTAssertLessThanOrEqual(detections[0].count, 100)
     for detection in detections.joined() {
-      XCTAssertTrue((0..<3).contains(detection.phrase))
+      XCTAssertTrue((0..<3).contains(detection.phraseIndex))
       XCTAssertTrue(detection.box[0] <= detection.box[2] && detection.box[1] <= detection.box[3])
     }
   }

@@ -66,8 +66,10 @@ final class HeadTests: XCTestCase {
     XCTAssertGreaterThan(terms["loss_giou"]!.item, 0, "ATSS found positives")
     terms["loss"]!.backward()
     XCTAssertNotNil(detector.head.namedParameters().first { $0.key == "bbox_pred.weight" }?.parameter.grad)
-    let detections = detector.detect(images, tokens: encoder.prompt(batch: 1), phrases: [[[0], [1], [2]]])
+    let prompt = ["red circle", "blue star", "ring"].enumerated().map { PromptPhrase(text: $1, tokens: [$0]) }
+    let detections = detector.detect(images, tokens: encoder.prompt(batch: 1), phrases: [prompt])
     XCTAssertLessThanOrEqual(detections[0].count, 100)
+    for detection in detections[0] { XCTAssertEqual(detection.phrase, prompt[detection.phraseIndex].text) }
   }
 }
 
@@ -93,5 +95,30 @@ final class DyHeadTests: XCTestCase {
     for index in 0..<3 {
       assertClose(levels[index].grad!, reference["grad.\(index)"]!, tolerance: 1e-4, "gradient of level \(index)")
     }
+  }
+}
+
+final class AlignmentTests: XCTestCase {
+  func testAlignmentLogitsAndPhraseScoresMatchTheReference() throws {
+    let reference = try SafetensorsFile.read(path: Fixtures.path("heads/alignment.safetensors"))
+    var generator = SeededGenerator(seed: 0)
+    let classifier = AlignmentClassifier(regionChannels: 8, textHidden: 6, generator: &generator)
+    try classifier.load(
+      parameters: [
+        "projection.weight": reference["projection.weight"]!, "projection.bias": reference["projection.bias"]!,
+        "bias_lang": reference["bias_lang"]!, "bias0": reference["bias0"]!, "log_scale": reference["log_scale"]!,
+      ])
+    let logits = classifier(regions: reference["regions"]!, tokens: reference["tokens"]!)
+    assertClose(logits, reference["logits"]!, tolerance: 1e-5)
+    let probabilities = logits.sigmoid()
+    let phrases = [[0, 1], [2], [1, 3]]
+    let scores = Tensor.stack(
+      phrases.map { tokens in
+        Tensor.concat(tokens.map { probabilities.narrow(axis: 2, start: $0, length: 1) }, axis: 2).mean(axes: [2])
+      }, axis: 2)
+    assertClose(scores, reference["phrase_scores"]!, tolerance: 1e-5)
+    XCTAssertEqual(
+      AlignmentClassifier(regionChannels: 8, textHidden: 6, generator: &generator).bias0.value.item, -4.59512,
+      accuracy: 1e-4)
   }
 }

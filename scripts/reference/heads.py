@@ -173,6 +173,28 @@ def dyhead():
     print("wrote dyhead.safetensors")
 
 
+def alignment():
+    """GLIP's alignment logits (GLIP-NOTES): P̄ = L2-normalise(tokens); P̃ = Linear(P̄ / 2); bias = P̄·w_lang + bias0;
+    S = O·P̃ᵀ / exp(log_scale) + bias, clamped to ±50000; phrase score = mean sigmoid over the phrase's tokens."""
+    generator = torch.Generator().manual_seed(11)
+    regions = torch.randn(2, 5, 8, generator=generator)
+    tokens = torch.randn(2, 4, 6, generator=generator) * 3
+    weight, bias = torch.randn(8, 6, generator=generator) * 0.3, torch.randn(8, generator=generator) * 0.1
+    w_lang, bias0 = torch.randn(6, generator=generator) * 0.2, torch.tensor([-4.595])
+    log_scale = torch.tensor([0.3])
+    normalised = F.normalize(tokens, p=2, dim=-1)
+    projected = F.linear(normalised / 2.0, weight, bias)
+    token_bias = (normalised @ w_lang)[:, None, :] + bias0
+    logits = torch.clamp(regions @ projected.transpose(-1, -2) / log_scale.exp() + token_bias, -50000, 50000)
+    phrases = [[0, 1], [2], [1, 3]]
+    scores = torch.stack([logits.sigmoid()[..., p].mean(-1) for p in phrases], -1)
+    tensors = {"regions": regions, "tokens": tokens, "projection.weight": weight, "projection.bias": bias,
+               "bias_lang": w_lang, "bias0": bias0, "log_scale": log_scale, "logits": logits,
+               "phrase_scores": scores}
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(OUT / "alignment.safetensors"))
+    print("wrote alignment.safetensors")
+
+
 def anchors_for(sizes, strides, scale=8.0):
     result = []
     for (height, width), stride in zip(sizes, strides):
@@ -248,3 +270,4 @@ if __name__ == "__main__":
     main()
     assignment()
     dyhead()
+    alignment()

@@ -335,7 +335,9 @@ public class DenseGroundingHead: Module, DenseHead {
       }
     }
     let kept = BoxOps.batchedNMS(boxes: boxes, scores: scores, labels: labels, iouThreshold: settings.nmsThreshold)
-    return kept.prefix(settings.maxDetections).map { Detection(box: boxes[$0], score: scores[$0], phrase: labels[$0]) }
+    return kept.prefix(settings.maxDetections).map {
+      Detection(box: boxes[$0], score: scores[$0], phraseIndex: labels[$0])
+    }
   }
 
   override public var hyperParameters: String {
