@@ -174,3 +174,28 @@ final class BackboneSwapTests: XCTestCase {
     XCTAssertEqual(keys(swapped, "neck."), keys(original, "neck."), "the neck adapts its input widths, not its layout")
   }
 }
+
+final class GroundingConversionTests: XCTestCase {
+  func testADetectorCheckpointLoadsIntoItsGroundingVariantExceptTheClassifier() throws {
+    let detectorConfig = tinyConfig.replacingOccurrences(
+      of: "head: {type: fcos, channels: 16, blocks: 2}",
+      with: "head: {type: atss, channels: 16, blocks: 2, classifier: linear, num_classes: 3}")
+    let groundingConfig = tinyConfig.replacingOccurrences(
+      of: "head: {type: fcos, channels: 16, blocks: 2}", with: "head: {type: atss, channels: 16, blocks: 2}"
+    ).replacingOccurrences(of: "classes: 3, hidden: 16", with: "classes: 7, hidden: 24")
+    let (detector, _, _) = try assemble(detectorConfig)
+    let (grounding, _, _) = try assemble(groundingConfig)
+    let (state, skipped) = try GroundingConversion.convert(detectorState: detector.state(), into: grounding)
+    XCTAssertTrue(skipped.contains("head.classifier.logits.weight"))
+    XCTAssertTrue(skipped.contains("text_encoder.embedding.weight"))
+    let report = try grounding.load(parameters: state, verify: [.noUnusedKeys, .shapes])
+    XCTAssertTrue(report.missingKeys.allSatisfy { $0.hasPrefix("head.classifier.") || $0.hasPrefix("text_encoder.") })
+    XCTAssertEqual(
+      grounding.state()["backbone.stage1.0.weight"]?.scalars, detector.state()["backbone.stage1.0.weight"]?.scalars)
+    let (otherHead, _, _) = try assemble(
+      groundingConfig.replacingOccurrences(of: "channels: 16, blocks: 2", with: "channels: 32, blocks: 2"))
+    XCTAssertThrowsError(try GroundingConversion.convert(detectorState: detector.state(), into: otherHead)) { error in
+      XCTAssertTrue("\(error)".contains("shape mismatch at head."), "\(error)")
+    }
+  }
+}
