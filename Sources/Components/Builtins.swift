@@ -69,6 +69,10 @@ public enum Builtins {
         "atss", summary: "ATSS (GLIP's head): anchors, adaptive IoU threshold, box-coder deltas, classifier sub-slot",
         keys: ATSSHead.keys, builtin: true
       ) { try ATSSHead.build(config: $0, context: $1) }
+      try Registries.heads.register(
+        "retinanet", summary: "RetinaNet-style: anchors with IoU thresholds, no centerness, classifier sub-slot",
+        keys: RetinaNetHead.keys, builtin: true
+      ) { try RetinaNetHead.build(config: $0, context: $1) }
     } catch {
       preconditionFailure("built-in plugin registration failed: \(error)")
     }

@@ -122,3 +122,36 @@ final class AlignmentTests: XCTestCase {
       accuracy: 1e-4)
   }
 }
+
+final class RetinaNetTests: XCTestCase {
+  func testRetinaNetAssignsByIoUBandsAndTrainsWithoutCenterness() throws {
+    var generator = SeededGenerator(seed: 0)
+    let head = RetinaNetHead(
+      inputSpecs: [FeatureSpec(channels: 8, stride: 8)], settings: .init(channels: 8, blocks: 1), textHidden: 4,
+      generator: &generator)
+    // Anchors of side 32 centred at multiples of 8: the one at (16, 16) overlaps the box with IoU 0.77, the one at
+    // (8, 8) with 0.47 (between the thresholds), the one at (24, 24) with 0.28.
+    let target = GroundingTarget(boxes: [[0, 0, 28, 28]], positiveMap: .ones([1, 1]))
+    let assigned = head.assignForTesting(target, levelSizes: [(4, 4)])
+    XCTAssertEqual(assigned[2 * 4 + 2].box, 0, "IoU 0.77 is positive")
+    XCTAssertTrue(assigned[1 * 4 + 1].ignored, "IoU 0.47 is ignored")
+    XCTAssertEqual(assigned[3 * 4 + 3].box, -1, "a far anchor is negative")
+    XCTAssertFalse(assigned[3 * 4 + 3].ignored)
+    XCTAssertNil(head.centernessPred)
+
+    let config = tinyConfig.replacingOccurrences(of: "head: {type: fcos", with: "head: {type: retinanet")
+    let (detector, usage, root) = try assemble(config)
+    XCTAssertEqual(usage.unknownKeys(in: root), [])
+    let encoder = detector.textEncoder as! ClassEmbeddingEncoder
+    let terms = detector.loss(
+      Tensor.normal([1, 3, 64, 64], seed: 4), tokens: encoder.prompt(batch: 1),
+      targets: [GroundingTarget(boxes: [[4, 4, 44, 52]], positiveMap: Tensor(shape: [1, 3], values: [1, 0, 0]))])
+    XCTAssertEqual(Set(terms.keys), ["loss", "loss_tokens", "loss_giou"])
+    terms["loss"]!.backward()
+    XCTAssertEqual(detector.namedParameters().filter { $0.parameter.grad == nil }.map(\.key), [])
+    XCTAssertLessThanOrEqual(
+      detector.detect(Tensor.normal([1, 3, 64, 64], seed: 5), tokens: encoder.prompt(batch: 1), phrases: [[[0]]])[0]
+        .count,
+      100)
+  }
+}

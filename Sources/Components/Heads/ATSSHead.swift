@@ -17,8 +17,7 @@ public final class ATSSHead: DenseGroundingHead {
 
   public static let keys =
     DenseGroundingHead.Keys.common + [ATSSKeys.topK.documentation, ATSSKeys.anchorScale.documentation]
-  static let weights: [Float] = [10, 10, 5, 5]
-  static let maxLogRatio = Float(Foundation.log(1000.0 / 16.0))
+  static let coder = DeltaBoxCoder(weights: [10, 10, 5, 5])
 
   public let topK: Int
   public let anchorScale: Float
@@ -56,29 +55,10 @@ public final class ATSSHead: DenseGroundingHead {
 
   /// Box-coder decoding of deltas `[P, 4]` at anchors `[P, 4]`.
   override func decode(_ regression: Tensor, references: Tensor) -> Tensor {
-    let deltas = regression.split(sizes: [1, 1, 1, 1], axis: 1),
-      anchors = references.split(sizes: [1, 1, 1, 1], axis: 1)
-    let (width, height) = (anchors[2] - anchors[0], anchors[3] - anchors[1])
-    let (centreX, centreY) = (anchors[0] + width * 0.5, anchors[1] + height * 0.5)
-    let x = centreX + deltas[0] * (1 / ATSSHead.weights[0]) * width
-    let y = centreY + deltas[1] * (1 / ATSSHead.weights[1]) * height
-    let w = (deltas[2] * (1 / ATSSHead.weights[2])).clamp(max: ATSSHead.maxLogRatio).exp() * width
-    let h = (deltas[3] * (1 / ATSSHead.weights[3])).clamp(max: ATSSHead.maxLogRatio).exp() * height
-    return Tensor.concat([x - w * 0.5, y - h * 0.5, x + w * 0.5, y + h * 0.5], axis: 1)
+    ATSSHead.coder.decode(regression, anchors: references)
   }
 
-  /// Box-coder encoding of `box` relative to `anchor` (the inverse of `decode`).
-  static func encode(_ box: [Float], anchor: [Float]) -> [Float] {
-    let anchorWidth: Float = anchor[2] - anchor[0], anchorHeight: Float = anchor[3] - anchor[1]
-    let boxWidth: Float = box[2] - box[0], boxHeight: Float = box[3] - box[1]
-    let shiftX: Float = (box[0] + boxWidth / 2) - (anchor[0] + anchorWidth / 2)
-    let shiftY: Float = (box[1] + boxHeight / 2) - (anchor[1] + anchorHeight / 2)
-    let dx: Float = weights[0] * shiftX / anchorWidth
-    let dy: Float = weights[1] * shiftY / anchorHeight
-    let dw: Float = weights[2] * Foundation.log(boxWidth / anchorWidth)
-    let dh: Float = weights[3] * Foundation.log(boxHeight / anchorHeight)
-    return [dx, dy, dw, dh]
-  }
+  static func encode(_ box: [Float], anchor: [Float]) -> [Float] { coder.encode(box, anchor: anchor) }
 
   override func assign(_ target: GroundingTarget, levelSizes: [(height: Int, width: Int)]) -> [LocationTarget] {
     let anchors = references(levelSizes)

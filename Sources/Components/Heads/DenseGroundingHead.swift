@@ -9,6 +9,14 @@ import TensorCore
 public struct LocationTarget {
   public var box: Int
   public var centerness: Float
+  /// Neither positive nor negative: left out of the classification loss (RetinaNet's IoU band).
+  public var ignored = false
+
+  public init(box: Int, centerness: Float, ignored: Bool = false) {
+    self.box = box
+    self.centerness = centerness
+    self.ignored = ignored
+  }
 }
 
 /// The parts every dense grounding head shares, and the hooks that make FCOS, ATSS and the like differ.
@@ -108,13 +116,14 @@ public class DenseGroundingHead: Module, DenseHead {
   public let inputProjections: ModuleList<Conv2d>?
   public let tower: ModuleList<TowerBlock>
   public let bboxPred: Conv2d
-  public let centernessPred: Conv2d
+  /// nil for heads without centerness (RetinaNet).
+  public let centernessPred: Conv2d?
   public let scales: [Parameter]
   public let classifier: any RegionClassifier
 
   public init(
     inputSpecs: [FeatureSpec], settings: Settings, textHidden: Int, fusions: [(any FusionBlock)?]? = nil,
-    classifier: (any RegionClassifier)? = nil, generator: inout SeededGenerator
+    classifier: (any RegionClassifier)? = nil, centerness: Bool = true, generator: inout SeededGenerator
   ) {
     let channels = settings.channels
     self.inputSpecs = inputSpecs
@@ -138,7 +147,7 @@ public class DenseGroundingHead: Module, DenseHead {
           generator: &generator)
       })
     bboxPred = Conv2d(channels, 4, kernelSize: 3, padding: 1, generator: &generator)
-    centernessPred = Conv2d(channels, 1, kernelSize: 3, padding: 1, generator: &generator)
+    centernessPred = centerness ? Conv2d(channels, 1, kernelSize: 3, padding: 1, generator: &generator) : nil
     scales = inputSpecs.map { _ in Parameter(Tensor(shape: [1], values: [1])) }
     self.classifier =
       classifier ?? AlignmentClassifier(regionChannels: channels, textHidden: textHidden, generator: &generator)
@@ -146,7 +155,7 @@ public class DenseGroundingHead: Module, DenseHead {
     if let inputProjections { register("input_proj", inputProjections) }
     register("tower", tower)
     register("bbox_pred", bboxPred)
-    register("centerness", centernessPred)
+    if let centernessPred { register("centerness", centernessPred) }
     let scaleModule = Module()
     for (index, scale) in scales.enumerated() { scaleModule.register("\(index)", scale) }
     register("scales", scaleModule)
@@ -213,7 +222,7 @@ public class DenseGroundingHead: Module, DenseHead {
     var boxes: [Tensor] = [], centerness: [Tensor] = [], logits: [Tensor] = []
     for (index, feature) in features.enumerated() {
       boxes.append(regressionOutput(bboxPred(feature) * scales[index].value.reshaped([1, 1, 1, 1]), level: index))
-      centerness.append(centernessPred(feature))
+      if let centernessPred { centerness.append(centernessPred(feature)) }
       let (batch, channels) = (feature.shape[0], feature.shape[1])
       logits.append(
         classifier(regions: feature.reshaped([batch, channels, -1]).transposed(1, 2), tokens: tokens.hidden))
@@ -252,6 +261,7 @@ public class DenseGroundingHead: Module, DenseHead {
         "\(typeName): positive map \(target.positiveMap.shape) does not match \(tokenCount) logits per location")
       let assigned = assign(target, levelSizes: sizes)
       var rows = [Float](repeating: 0, count: locations * tokenCount)
+      let counted = Tensor(shape: [locations, 1], values: assigned.map { $0.ignored ? 0 : 1 })
       for (location, assignment) in assigned.enumerated() where assignment.box >= 0 {
         for token in 0..<tokenCount {
           rows[location * tokenCount + token] = target.positiveMap[flat: assignment.box * tokenCount + token]
@@ -265,7 +275,7 @@ public class DenseGroundingHead: Module, DenseHead {
       let mask =
         scoresTokens
         ? text.mask.slice(axis: 0, start: image, end: image + 1).reshaped([1, tokenCount]) : .ones([1, tokenCount])
-      classWeights.append(mask.expanded(to: [locations, tokenCount]))
+      classWeights.append(mask.expanded(to: [locations, tokenCount]) * counted)
       func rowsOf(_ level: Tensor, width: Int) -> Tensor {
         level.slice(axis: 0, start: image, end: image + 1).reshaped([width, -1]).transposed()
       }
@@ -278,17 +288,23 @@ public class DenseGroundingHead: Module, DenseHead {
       DetectionLoss.sigmoidFocal(
         Tensor.concat(logits, axis: 0), targets: Tensor.concat(classTargets, axis: 0),
         weight: Tensor.concat(classWeights, axis: 0)) / positives
-    let allRegressions = Tensor.concat(regressions, axis: 0), allCenterness = Tensor.concat(centerness, axis: 0)
+    let allRegressions = Tensor.concat(regressions, axis: 0)
+    let allCenterness = centerness.isEmpty ? nil : Tensor.concat(centerness, axis: 0)
     guard !positiveRows.isEmpty else {
-      let zero = (allRegressions.sum() + allCenterness.sum()) * 0
-      return ["loss_tokens": tokenLoss, "loss_giou": zero, "loss_centerness": zero]
+      let zero = (allRegressions.sum() + (allCenterness?.sum() ?? Tensor(scalar: 0))) * 0
+      var terms = ["loss_tokens": tokenLoss, "loss_giou": zero]
+      if allCenterness != nil { terms["loss_centerness"] = zero }
+      return terms
     }
     let rows = Tensor(positiveRows.map(Float.init))
     let predicted = decode(
       allRegressions.indexSelect(axis: 0, indices: rows),
       references: Tensor(shape: [positiveRows.count, 4], values: positiveReferences))
-    let centernessTarget = Tensor(centernessTargets)
     let giou = DetectionLoss.boxGIoU(predicted, Tensor(shape: [positiveRows.count, 4], values: boxTargets))
+    guard let allCenterness else {
+      return ["loss_tokens": tokenLoss, "loss_giou": giou.sum() / positives * 2]
+    }
+    let centernessTarget = Tensor(centernessTargets)
     let giouLoss = (giou * centernessTarget).sum() / max(centernessTargets.reduce(0, +), 1e-6) * 2
     let centernessLoss =
       Loss.binaryCrossEntropyWithLogits(
@@ -307,13 +323,16 @@ public class DenseGroundingHead: Module, DenseHead {
       let area = height * width
       let probabilities = outputs.logits[level].slice(axis: 0, start: index, end: index + 1).sigmoid().scalars
       let tokenCount = outputs.logits[level].shape[2]
-      let centerness = outputs.centerness[level].slice(axis: 0, start: index, end: index + 1).sigmoid().scalars
+      let centerness =
+        outputs.centerness.isEmpty
+        ? nil : outputs.centerness[level].slice(axis: 0, start: index, end: index + 1).sigmoid().scalars
       var candidates: [(score: Float, position: Int, phrase: Int)] = []
       for position in 0..<area {
         for (phrase, tokens) in phrases.enumerated() where !tokens.isEmpty {
           let phraseScore = tokens.reduce(0) { $0 + probabilities[position * tokenCount + $1] } / Float(tokens.count)
           guard phraseScore > settings.scoreThreshold else { continue }
-          candidates.append(((phraseScore * centerness[position]).squareRoot(), position, phrase))
+          candidates.append(
+            (centerness.map { (phraseScore * $0[position]).squareRoot() } ?? phraseScore, position, phrase))
         }
       }
       candidates.sort { $0.score > $1.score }

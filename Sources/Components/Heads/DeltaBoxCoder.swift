@@ -1,0 +1,40 @@
+import Foundation
+import TensorCore
+
+/// Boxes as deltas from anchors (R-CNN box coder): (dx, dy) = w·(centre offset)/anchor size, (dw, dh) = w·log(size
+/// ratio), with per-coordinate weights; width and height deltas are clamped at log(1000/16) when decoding.
+public struct DeltaBoxCoder: Sendable {
+  public let weights: [Float]
+  static let maxLogRatio = Float(Foundation.log(1000.0 / 16.0))
+
+  public init(weights: [Float]) {
+    precondition(weights.count == 4, "DeltaBoxCoder: four weights expected")
+    self.weights = weights
+  }
+
+  /// Deltas `[P, 4]` at anchors `[P, 4]` → boxes `[P, 4]`, differentiable in the deltas.
+  public func decode(_ regression: Tensor, anchors references: Tensor) -> Tensor {
+    let deltas = regression.split(sizes: [1, 1, 1, 1], axis: 1),
+      anchors = references.split(sizes: [1, 1, 1, 1], axis: 1)
+    let (width, height) = (anchors[2] - anchors[0], anchors[3] - anchors[1])
+    let (centreX, centreY) = (anchors[0] + width * 0.5, anchors[1] + height * 0.5)
+    let x = centreX + deltas[0] * (1 / weights[0]) * width
+    let y = centreY + deltas[1] * (1 / weights[1]) * height
+    let w = (deltas[2] * (1 / weights[2])).clamp(max: DeltaBoxCoder.maxLogRatio).exp() * width
+    let h = (deltas[3] * (1 / weights[3])).clamp(max: DeltaBoxCoder.maxLogRatio).exp() * height
+    return Tensor.concat([x - w * 0.5, y - h * 0.5, x + w * 0.5, y + h * 0.5], axis: 1)
+  }
+
+  /// The deltas of `box` relative to `anchor` (the inverse of `decode`).
+  public func encode(_ box: [Float], anchor: [Float]) -> [Float] {
+    let anchorWidth: Float = anchor[2] - anchor[0], anchorHeight: Float = anchor[3] - anchor[1]
+    let boxWidth: Float = box[2] - box[0], boxHeight: Float = box[3] - box[1]
+    let shiftX: Float = (box[0] + boxWidth / 2) - (anchor[0] + anchorWidth / 2)
+    let shiftY: Float = (box[1] + boxHeight / 2) - (anchor[1] + anchorHeight / 2)
+    let dx: Float = weights[0] * shiftX / anchorWidth
+    let dy: Float = weights[1] * shiftY / anchorHeight
+    let dw: Float = weights[2] * Foundation.log(boxWidth / anchorWidth)
+    let dh: Float = weights[3] * Foundation.log(boxHeight / anchorHeight)
+    return [dx, dy, dw, dh]
+  }
+}
