@@ -13,7 +13,7 @@ extension Tensor {
     var positions = [Int](repeating: 0, count: indices.count)
     let indexData = indices.data
     for flat in 0..<indices.count {
-      let index = Int(indexData[flat])
+      let index = Tensor.integerIndex(indexData[flat], op: "gather")
       precondition(index >= -size && index < size, "gather: index \(index) out of range for axis size \(size)")
       var remaining = flat, position = 0
       for dimension in 0..<rank {
@@ -32,7 +32,7 @@ extension Tensor {
     precondition(indices.rank <= 1, "indexSelect: indices must be 1-D, got \(indices.shape)")
     let size = shape[axis]
     let selected = indices.scalars.map { value -> Int in
-      let index = Int(value)
+      let index = Tensor.integerIndex(value, op: "indexSelect")
       precondition(index >= -size && index < size, "indexSelect: index \(index) out of range for axis size \(size)")
       return index < 0 ? index + size : index
     }
@@ -63,12 +63,18 @@ extension Tensor {
   }
 
   /// Embedding lookup (`F.embedding`): `weight [vocab, dim]`, `ids` of any shape → `[ids…, dim]`.
-  /// The row at `paddingIndex` receives no gradient.
-  public static func embedding(weight: Tensor, ids: Tensor, paddingIndex: Int? = nil) -> Tensor {
+  /// The row at `paddingIndex` (negative counts from the end, as `padding_idx`) receives no gradient.
+  public static func embedding(weight: Tensor, ids: Tensor, paddingIndex rawPaddingIndex: Int? = nil) -> Tensor {
     precondition(weight.rank == 2, "embedding: weight must be [vocab, dim], got \(weight.shape)")
     let (vocabulary, dimension) = (weight.shape[0], weight.shape[1])
+    let paddingIndex = rawPaddingIndex.map { index -> Int in
+      precondition(
+        index >= -vocabulary && index < vocabulary,
+        "embedding: paddingIndex \(index) outside the vocabulary of \(vocabulary)")
+      return index < 0 ? index + vocabulary : index
+    }
     let rows = ids.scalars.map { value -> Int in
-      let id = Int(value)
+      let id = Tensor.integerIndex(value, op: "embedding")
       precondition(id >= 0 && id < vocabulary, "embedding: id \(id) outside the vocabulary of \(vocabulary)")
       return id
     }
@@ -85,6 +91,15 @@ extension Tensor {
       }
       return [weightGrad]
     }
+  }
+
+  /// An index stored as Float, checked before conversion, which would trap on NaN or huge values.
+  @inline(__always)
+  static func integerIndex(_ value: Float, op: String) -> Int {
+    precondition(
+      Swift.abs(value) < 0x1p62 && value.rounded(.towardZero) == value,
+      "\(op): index \(value) is not a whole number in Int range")
+    return Int(value)
   }
 
   /// Reads the elements at flat `positions` into a tensor of `shape`; the gradient scatter-adds back.

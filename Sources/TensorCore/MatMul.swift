@@ -118,7 +118,8 @@ extension Tensor {
     if let bias {
       precondition(bias.shape == [outFeatures], "linear: bias must be [\(outFeatures)], got \(bias.shape)")
     }
-    let rows = input.count / Swift.max(inFeatures, 1)
+    // From the shape, not count / inFeatures, so that zero input features still give one output row per input row.
+    let rows = elementCount(Array(input.shape.dropLast()))
     let output = Tensor(uninitializedShape: Array(input.shape.dropLast()) + [outFeatures])
     let out = output.mutableData
     if let bias {

@@ -2,10 +2,14 @@
 /// copy kernel; each backward rule is the matching scatter.
 extension Tensor {
   /// Copies `source` read through `strides` (elements per step along each output axis) from `offset` into a new
-  /// contiguous tensor of `shape`. Parallel over rows of the last axis.
+  /// contiguous tensor of `shape`. Parallel over rows of the last axis, or over tiles when the copy is a transpose.
   static func stridedCopy(_ source: Tensor, shape: [Int], strides: [Int], offset: Int) -> Tensor {
     let result = Tensor(uninitializedShape: shape)
     guard result.count > 0 else { return result }
+    if let tiledAxis = transposeTileAxis(shape: shape, strides: strides, count: result.count) {
+      tiledTransposeCopy(source, into: result, shape: shape, strides: strides, offset: offset, tiledAxis: tiledAxis)
+      return result
+    }
     let inner = shape.last ?? 1, innerStride = strides.last ?? 0
     let rows = result.count / inner
     let (input, out) = (source.data, result.mutableData)
@@ -25,6 +29,56 @@ extension Tensor {
       }
     }
     return result
+  }
+
+  /// The output axis whose source stride is 1 when a copy should run in square tiles, else nil.
+  ///
+  /// Row by row, each output row reads one value from every one of `shape.last` cache lines. That is cheap only when
+  /// the next row reads the neighbouring values (the contiguous axis is the second-to-last one) and those lines
+  /// still fit in L1; otherwise every line is fetched again per row, and tiles reuse each line across a whole tile.
+  static func transposeTileAxis(shape: [Int], strides: [Int], count: Int) -> Int? {
+    guard shape.count >= 2, count >= 1 << 14, let innerStride = strides.last, innerStride != 1 else { return nil }
+    guard let axis = shape.indices.dropLast().last(where: { strides[$0] == 1 && shape[$0] > 1 }) else { return nil }
+    let rowsReuseLines = axis == shape.count - 2 && shape[shape.count - 1] <= 256
+    return rowsReuseLines ? nil : axis
+  }
+
+  /// `stridedCopy` for a transpose: for every index of the other axes, copies the 2-D block spanned by `tiledAxis`
+  /// (contiguous in the source) and the last axis (contiguous in the output) in square tiles.
+  static func tiledTransposeCopy(
+    _ source: Tensor, into result: Tensor, shape: [Int], strides: [Int], offset: Int, tiledAxis: Int
+  ) {
+    let tile = 16
+    let lastAxis = shape.count - 1
+    let (tiledSize, columns, columnStride) = (shape[tiledAxis], shape[lastAxis], strides[lastAxis])
+    let outStrides = contiguousStrides(shape)
+    let tiledOutStride = outStrides[tiledAxis]
+    let tileRows = (tiledSize + tile - 1) / tile
+    let blocks = result.count / (tiledSize * columns)
+    let (input, out) = (source.data, result.mutableData)
+    Parallel.forEachChunk(blocks * tileRows, costPerItem: tile * columns) { range in
+      for item in range {
+        let (block, tileRow) = item.quotientAndRemainder(dividingBy: tileRows)
+        var remaining = block, inBase = offset, outBase = 0
+        for axis in stride(from: lastAxis - 1, through: 0, by: -1) where axis != tiledAxis {
+          let coordinate = remaining % shape[axis]
+          remaining /= shape[axis]
+          inBase += coordinate * strides[axis]
+          outBase += coordinate * outStrides[axis]
+        }
+        let firstRow = tileRow * tile, endRow = Swift.min(firstRow + tile, tiledSize)
+        var firstColumn = 0
+        while firstColumn < columns {
+          let endColumn = Swift.min(firstColumn + tile, columns)
+          for row in firstRow..<endRow {
+            let sourceRow = input + inBase + row
+            let outRow = out + outBase + row * tiledOutStride
+            for column in firstColumn..<endColumn { outRow[column] = sourceRow[column * columnStride] }
+          }
+          firstColumn = endColumn
+        }
+      }
+    }
   }
 
   /// Adds `values` (contiguous, of `shape`) into `target` at the positions `strides`/`offset` describe.
@@ -48,7 +102,8 @@ extension Tensor {
 
   // MARK: Permutations
 
-  /// Reorders axes: result axis i is input axis `axes[i]` (`torch.permute`).
+  /// Reorders axes: result axis i is input axis `axes[i]` (`torch.permute`); axes may be negative.
+  /// `[2, 3, 4]` permuted by `[2, 0, 1]` is `[4, 2, 3]`, a contiguous copy.
   public func permuted(_ axes: [Int]) -> Tensor {
     let resolved = axes.map { self.axis($0) }
     precondition(
@@ -63,7 +118,7 @@ extension Tensor {
 
   public func permuted(_ axes: Int...) -> Tensor { permuted(axes) }
 
-  /// Swaps two axes (`torch.transpose`).
+  /// Swaps two axes (`torch.transpose`); by default the last two: `[b, m, n]` → `[b, n, m]`.
   public func transposed(_ first: Int = -2, _ second: Int = -1) -> Tensor {
     var axes = Array(0..<rank)
     axes.swapAt(axis(first), axis(second))
@@ -72,7 +127,7 @@ extension Tensor {
 
   // MARK: Views of the same values
 
-  /// Merges axes `startAxis...endAxis` into one (`torch.flatten`).
+  /// Merges axes `startAxis...endAxis` into one (`torch.flatten`): `[2, 3, 4, 5]` with 1...2 is `[2, 12, 5]`.
   public func flattened(startAxis: Int = 0, endAxis: Int = -1) -> Tensor {
     guard rank > 0 else { return reshaped([1]) }
     let (start, end) = (axis(startAxis), axis(endAxis))
@@ -89,7 +144,8 @@ extension Tensor {
     return reshaped(newShape)
   }
 
-  /// Removes `axis` if it has size 1, or every size-1 axis when `axis` is nil.
+  /// Removes `axis` if it has size 1 (otherwise returns the tensor unchanged, as PyTorch does), or every size-1
+  /// axis when `axis` is nil.
   public func squeezed(_ axis: Int? = nil) -> Tensor {
     if let axis {
       let resolved = self.axis(axis)
@@ -101,10 +157,20 @@ extension Tensor {
     return reshaped(shape.filter { $0 != 1 })
   }
 
-  /// Repeats values along size-1 (or new leading) axes to `target` (`torch.expand`, materialised).
-  public func expanded(to target: [Int]) -> Tensor {
+  /// Repeats values along size-1 (or new leading) axes to `target` (`torch.expand`, materialised): `[3, 1]`
+  /// expanded to `[2, 3, 4]` is `[2, 3, 4]`. A -1 in `target` keeps the size of the matching existing axis.
+  /// The gradient sums over the repeated axes.
+  public func expanded(to requested: [Int]) -> Tensor {
+    let lead = requested.count - rank
+    precondition(lead >= 0, "expanded: target \(requested) has fewer axes than shape \(shape)")
+    let target = requested.enumerated().map { axis, size in
+      guard size == -1 else { return size }
+      precondition(axis >= lead, "expanded: -1 at new leading axis \(axis) of \(requested) for shape \(shape)")
+      return shape[axis - lead]
+    }
     precondition(
-      Tensor.broadcastShape(shape, target) == target, "expanded: shape \(shape) cannot be expanded to \(target)")
+      target.allSatisfy { $0 >= 0 } && Tensor.broadcastShape(shape, target) == target,
+      "expanded: shape \(shape) cannot be expanded to \(requested)")
     let output = Tensor.stridedCopy(self, shape: target, strides: Tensor.broadcastStrides(shape, to: target), offset: 0)
     let original = shape
     return Tensor.record("expand", output: output, inputs: [self]) { grad in [grad.sum(toShape: original)] }
@@ -145,7 +211,8 @@ extension Tensor {
 
   // MARK: Joining and splitting
 
-  /// Joins tensors along an existing axis (`torch.cat`); all other axes must agree.
+  /// Joins tensors along an existing axis (`torch.cat`); all other axes must agree: `[2, 1, 3]` and `[2, 4, 3]`
+  /// along axis 1 give `[2, 5, 3]`. Each input receives its slice of the gradient.
   public static func concat(_ tensors: [Tensor], axis rawAxis: Int) -> Tensor {
     precondition(!tensors.isEmpty, "concat: no tensors")
     let first = tensors[0]
@@ -175,14 +242,15 @@ extension Tensor {
     }
   }
 
-  /// Joins tensors of equal shape along a new axis (`torch.stack`).
+  /// Joins tensors of equal shape along a new axis (`torch.stack`): n tensors `[2, 3]` along axis 1 give `[2, n, 3]`.
   public static func stack(_ tensors: [Tensor], axis: Int = 0) -> Tensor {
     precondition(!tensors.isEmpty, "stack: no tensors")
     precondition(tensors.allSatisfy { $0.shape == tensors[0].shape }, "stack: shapes differ: \(tensors.map(\.shape))")
     return concat(tensors.map { $0.unsqueezed(axis) }, axis: axis)
   }
 
-  /// Splits along `axis` into pieces of the given sizes, which must add up to the axis length.
+  /// Splits along `axis` into pieces of the given sizes, which must add up to the axis length (`torch.split` with a
+  /// list of sizes). Every piece is differentiable on its own.
   public func split(sizes: [Int], axis rawAxis: Int) -> [Tensor] {
     let axis = self.axis(rawAxis)
     precondition(
@@ -195,10 +263,13 @@ extension Tensor {
     }
   }
 
-  /// Splits into `count` pieces of ⌈n/count⌉ along `axis` (the last may be smaller), as `torch.chunk`.
+  /// Splits into pieces of ⌈n/count⌉ along `axis` (the last may be smaller, and there may be fewer than `count`),
+  /// as `torch.chunk`. An empty axis gives `count` empty pieces.
   public func chunk(_ count: Int, axis rawAxis: Int) -> [Tensor] {
+    precondition(count > 0, "chunk: count must be positive, got \(count) for shape \(shape)")
     let size = shape[axis(rawAxis)]
-    let piece = Swift.max(1, (size + count - 1) / Swift.max(count, 1))
+    guard size > 0 else { return split(sizes: [Int](repeating: 0, count: count), axis: rawAxis) }
+    let piece = (size + count - 1) / count
     var sizes: [Int] = []
     var remaining = size
     while remaining > 0 {

@@ -26,6 +26,42 @@ final class MatMulTests: XCTestCase {
     }
   }
 
+  func testMoreGradientsMatchFiniteDifferences() {
+    GradientChecker.check([Tensor.normal([5], seed: 20), Tensor.normal([5], seed: 21)]) { $0[0].matmul($0[1]) }
+    GradientChecker.check([Tensor.normal([3, 4], seed: 22), Tensor.normal([4], seed: 23)]) { $0[0].matmul($0[1]) }
+    GradientChecker.check([Tensor.normal([3, 1, 2, 4], seed: 24), Tensor.normal([1, 5, 4, 3], seed: 25)]) {
+      $0[0].matmul($0[1])
+    }
+    GradientChecker.check([Tensor.normal([3, 4], seed: 26), Tensor.normal([2, 4, 2], seed: 27)]) { $0[0].matmul($0[1]) }
+    GradientChecker.check([Tensor.normal([4], seed: 28), Tensor.normal([2, 4, 3], seed: 29)]) { $0[0].matmul($0[1]) }
+    GradientChecker.check([Tensor.normal([2, 1, 3, 4], seed: 30), Tensor.normal([2, 4], seed: 31)]) {
+      Tensor.linear($0[0], weight: $0[1])
+    }
+    let (vector, weight, bias) = (
+      Tensor.normal([4], seed: 32), Tensor.normal([3, 4], seed: 33), Tensor.normal([3], seed: 34)
+    )
+    GradientChecker.check([vector, weight, bias]) { Tensor.linear($0[0], weight: $0[1], bias: $0[2]) }
+  }
+
+  func testOnlyTheInputsThatNeedGradientsGetThem() {
+    var weight = Tensor.normal([4, 2], seed: 40)
+    weight.requiresGrad = true
+    let input = Tensor.normal([2, 3, 4], seed: 41)
+    input.matmul(weight).sum().backward()
+    XCTAssertNil(input.grad)
+    // d(sum(A·W))/dW[k, n] = the sum of A over every row, for each k.
+    let rowSums = input.reshaped([6, 4]).sum(axes: [0]).scalars
+    assertClose(weight.grad!, Tensor(shape: [4, 2], values: rowSums.flatMap { [$0, $0] }), tolerance: 1e-5)
+  }
+
+  func testLinearWithoutInputFeaturesIsTheBias() {
+    let bias = Tensor([1.5, -2])
+    let output = Tensor.linear(Tensor.zeros([3, 0]), weight: Tensor.zeros([2, 0]), bias: bias)
+    XCTAssertEqual(output.shape, [3, 2])
+    XCTAssertEqual(output.scalars, [1.5, -2, 1.5, -2, 1.5, -2])
+    XCTAssertEqual(Tensor.linear(Tensor.zeros([2, 0]), weight: Tensor.zeros([3, 0])).scalars, [0, 0, 0, 0, 0, 0])
+  }
+
   func testLargeProductAgreesWithNaiveLoop() {
     let a = Tensor.normal([3, 70, 50], seed: 10), b = Tensor.normal([50, 40], seed: 11)
     let product = a.matmul(b)

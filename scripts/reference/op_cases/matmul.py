@@ -15,6 +15,14 @@ MATMUL_SHAPES = {
     "broadcast_batch": ((2, 1, 3, 4), (5, 4, 2)),
     "vector_batch": ((4,), (3, 4, 2)),
     "batch_vector": ((2, 3, 4), (4,)),
+    "both_broadcast": ((3, 1, 2, 4), (1, 5, 4, 3)),
+    "batch_of_one_rhs": ((2, 3, 3, 4), (1, 4, 2)),
+    "rank_4_times_rank_3": ((2, 2, 3, 4), (2, 4, 3)),
+    "vector_rank_4": ((3,), (2, 1, 3, 2)),
+    "rank_4_vector": ((1, 2, 2, 3), (3,)),
+    "inner_one": ((3, 1), (1, 4)),
+    "single_row_column": ((1, 5), (5, 1)),
+    "large_inner": ((2, 70), (70, 3)),
 }
 
 
@@ -24,3 +32,8 @@ def cases():
     yield Case("linear_bias", "linear", F.linear, [randn(2, 3, 4), randn(5, 4), randn(5)], differentiable=[0, 1, 2])
     yield Case("linear_no_bias", "linear", F.linear, [randn(6, 4), randn(3, 4)], differentiable=[0, 1])
     yield Case("linear_vector", "linear", F.linear, [randn(4), randn(2, 4), randn(2)], differentiable=[0, 1, 2])
+    yield Case("linear_4d_no_bias", "linear", F.linear, [randn(2, 1, 3, 5), randn(2, 5)], differentiable=[0, 1])
+    yield Case("linear_one_feature", "linear", F.linear, [randn(3, 1), randn(4, 1), randn(4)],
+               differentiable=[0, 1, 2])
+    yield Case("linear_no_features", "linear", F.linear, [randn(3, 0), randn(2, 0), randn(2)],
+               differentiable=[0, 1, 2])
