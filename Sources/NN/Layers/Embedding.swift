@@ -7,7 +7,11 @@ public final class Embedding: Module {
 
   public init(_ count: Int, _ dimension: Int, paddingIndex: Int? = nil, generator: inout SeededGenerator) {
     var table = Tensor.normal([count, dimension], generator: &generator)
+    // A negative padding index counts from the end, as in PyTorch.
+    let paddingIndex = paddingIndex.map { $0 < 0 ? $0 + count : $0 }
     if let paddingIndex {
+      precondition(
+        paddingIndex >= 0 && paddingIndex < count, "Embedding: padding index outside the vocabulary of \(count)")
       table.withUnsafeMutableBufferPointer { values in
         for index in 0..<dimension { values[paddingIndex * dimension + index] = 0 }
       }
