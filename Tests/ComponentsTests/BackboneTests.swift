@@ -114,7 +114,7 @@ final class BackboneTests: XCTestCase {
 
 final class SwinTests: XCTestCase {
   /// torchvision's Swin keys → the official layout.
-  private func officialKey(_ key: String) -> String? {
+  static func officialKey(_ key: String) -> String? {
     let parts = key.split(separator: ".").map(String.init)
     guard parts[0] == "features", let index = Int(parts[1]) else { return nil }
     if parts.last == "relative_position_index" { return nil }
@@ -132,7 +132,7 @@ final class SwinTests: XCTestCase {
       generator: &generator)
     var state: [String: Tensor] = [:]
     for (key, value) in reference.tensors where key.hasPrefix("weight.") {
-      if let mapped = officialKey(String(key.dropFirst(7))) { state[mapped] = value }
+      if let mapped = SwinTests.officialKey(String(key.dropFirst(7))) { state[mapped] = value }
     }
     let report = try model.load(parameters: state, verify: [.noUnusedKeys, .shapes])
     XCTAssertEqual(report.missingKeys.filter { !$0.hasPrefix("norm") }, [], "only the detection output norms are new")

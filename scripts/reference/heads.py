@@ -195,6 +195,100 @@ def alignment():
     print("wrote alignment.safetensors")
 
 
+def glip_small():
+    """A reduced GLIP (B) end to end: torchvision's Swin code path (embed 8, window 2) with per-stage output
+    LayerNorms, torchvision's FPN with P6/P7 (32 channels), the tiny HF BERT of Tests/Fixtures/language/bert-tiny,
+    two tower blocks of [X-MHA fusion → new HF BertLayer on the text → DyConv], and the ATSS branches with GLIP's
+    alignment classifier. Writes the weights (head keys already in the toolkit's names), the image, the prompt ids
+    and every level's box deltas, centerness and alignment logits."""
+    from torchvision_shim import torchvision  # noqa: F401
+    from torchvision.models.swin_transformer import SwinTransformer
+    from torchvision.ops import FeaturePyramidNetwork
+    from torchvision.ops.feature_pyramid_network import LastLevelP6P7
+    from transformers import BertConfig, BertModel
+    from transformers.models.bert.modeling_bert import BertLayer
+
+    torch.manual_seed(21)
+    bert_dir = ROOT / "Tests" / "Fixtures" / "language" / "bert-tiny"
+    bert = BertModel.from_pretrained(str(bert_dir)).eval()
+    swin = SwinTransformer(patch_size=[4, 4], embed_dim=8, depths=[2, 2, 2, 2], num_heads=[1, 2, 2, 4],
+                           window_size=[2, 2], stochastic_depth_prob=0.0).eval()
+    out_norms = torch.nn.ModuleList([torch.nn.LayerNorm(8 << stage) for stage in (1, 2, 3)])
+    with torch.no_grad():
+        for norm in out_norms:
+            norm.weight.normal_(1, 0.2)
+            norm.bias.normal_(0, 0.2)
+    fpn = FeaturePyramidNetwork([16, 32, 64], 32, extra_blocks=LastLevelP6P7(32, 32)).eval()
+
+    head = torch.nn.Module()
+    head.tower = torch.nn.ModuleList()
+    text_config = BertConfig(hidden_size=128, num_attention_heads=4, intermediate_size=512)
+    for _ in range(2):
+        block = torch.nn.Module()
+        block.fusion = XMHABlock(v_dim=32, l_dim=128, embed_dim=32, heads=4, gamma=0.5)
+        block.text_layer = BertLayer(text_config).eval()
+        block.conv = DyConvReference(32)
+        head.tower.append(block)
+    head.bbox_pred = torch.nn.Conv2d(32, 4, 3, padding=1)
+    head.centerness = torch.nn.Conv2d(32, 1, 3, padding=1)
+    head.scales = torch.nn.ParameterDict({str(i): torch.nn.Parameter(torch.tensor([1.0 + 0.1 * i])) for i in range(5)})
+    head.classifier = torch.nn.Module()
+    head.classifier.projection = torch.nn.Linear(128, 32)
+    head.classifier.bias_lang = torch.nn.Parameter(torch.randn(128) * 0.05)
+    head.classifier.bias0 = torch.nn.Parameter(torch.tensor([-4.595]))
+    head.classifier.log_scale = torch.nn.Parameter(torch.tensor([0.2]))
+    head.eval()
+
+    # Weights are rounded to float16 and stored that way (half the fixture size); both sides compute with them.
+    with torch.no_grad():
+        for module in (swin, out_norms, fpn, head):
+            for parameter in module.parameters():
+                parameter.copy_(parameter.half().float())
+    image = torch.randn(1, 3, 128, 128)
+    vocab = [line.rstrip("\n") for line in open(bert_dir / "vocab.txt", encoding="utf-8")]
+    tokens = ["[CLS]", "a", "cat", ".", "[SEP]"]
+    ids = torch.tensor([[vocab.index(t) for t in tokens]])
+    mask = torch.ones_like(ids, dtype=torch.float32)
+    with torch.no_grad():
+        hidden = swin.features[0](image)
+        stages = []
+        for stage in range(4):
+            hidden = swin.features[2 * stage + 1](hidden)
+            stages.append(hidden)
+            if stage < 3:
+                hidden = swin.features[2 * stage + 2](hidden)
+        backbone_out = [out_norms[i](stages[i + 1]).permute(0, 3, 1, 2).contiguous() for i in range(3)]
+        levels = list(fpn({"c3": backbone_out[0], "c4": backbone_out[1], "c5": backbone_out[2]}).values())
+        text = bert(input_ids=ids, attention_mask=mask.long()).last_hidden_state
+        extended = (1.0 - mask[:, None, None, :]) * torch.finfo(torch.float32).min
+        for block in head.tower:
+            levels, text = block.fusion(levels, text, mask)
+            text = block.text_layer(text, attention_mask=extended)
+            text = text[0] if isinstance(text, tuple) else text
+            levels = block.conv(levels)
+        classifier = head.classifier
+        normalised = F.normalize(text, p=2, dim=-1)
+        projected = classifier.projection(normalised / 2.0)
+        token_bias = (normalised @ classifier.bias_lang)[:, None, :] + classifier.bias0
+        outputs = {}
+        for index, level in enumerate(levels):
+            outputs[f"deltas.{index}"] = head.bbox_pred(level) * head.scales[str(index)]
+            outputs[f"centerness.{index}"] = head.centerness(level)
+            regions = level.flatten(2).transpose(1, 2)
+            outputs[f"logits.{index}"] = torch.clamp(
+                regions @ projected.transpose(-1, -2) / classifier.log_scale.exp() + token_bias, -50000, 50000)
+    tensors = {f"swin.{k}": v for k, v in swin.state_dict().items() if not k.startswith("head.")}
+    tensors.update({f"outnorm.{i + 1}.{k}": v for i, n in enumerate(out_norms) for k, v in n.state_dict().items()})
+    tensors.update({f"fpn.{k}": v for k, v in fpn.state_dict().items()})
+    tensors.update({f"head.{k}": v for k, v in head.state_dict().items()})
+    tensors.update({"image": image, "input_ids": ids.float(), "attention_mask": mask})
+    tensors.update({f"output.{k}": v for k, v in outputs.items()})
+    stored = {k: (v.detach().half() if k.split(".")[0] in ("swin", "outnorm", "fpn", "head") and v.is_floating_point()
+                  else v.detach().float()).contiguous() for k, v in tensors.items()}
+    save_file(stored, str(OUT / "glip_small.safetensors"))
+    print("wrote glip_small.safetensors")
+
+
 def anchors_for(sizes, strides, scale=8.0):
     result = []
     for (height, width), stride in zip(sizes, strides):
@@ -271,3 +365,4 @@ if __name__ == "__main__":
     assignment()
     dyhead()
     alignment()
+    glip_small()
