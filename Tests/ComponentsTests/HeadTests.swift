@@ -155,3 +155,32 @@ final class RetinaNetTests: XCTestCase {
       100)
   }
 }
+
+final class LegacyBoxTests: XCTestCase {
+  func testLegacyPlusOneReproducesGLIPsAnchorsCoderAndIoU() throws {
+    var generator = SeededGenerator(seed: 0)
+    let specs = [8, 16, 32, 64, 128].map { FeatureSpec(channels: 8, stride: $0) }
+    let head = ATSSHead(
+      inputSpecs: specs, settings: .init(channels: 8, blocks: 0, legacyPlusOne: true), textHidden: 4,
+      generator: &generator)
+    // GLIP's first anchor per level (GLIP-NOTES): [-28,-28,35,35], [-56,-56,71,71], …
+    let expected: [[Float]] = [
+      [-28, -28, 35, 35], [-56, -56, 71, 71], [-112, -112, 143, 143], [-224, -224, 287, 287], [-448, -448, 575, 575],
+    ]
+    for (level, anchor) in expected.enumerated() {
+      XCTAssertEqual(head.referenceForTesting(level: level, position: 0, width: 4), anchor)
+    }
+    let coder = DeltaBoxCoder(weights: [10, 10, 5, 5], legacyPlusOne: true)
+    let anchor: [Float] = [-28, -28, 35, 35]
+    let box: [Float] = [10, 5, 40, 60]
+    let decoded = coder.decode(
+      Tensor(shape: [1, 4], values: coder.encode(box, anchor: anchor)), anchors: Tensor(shape: [1, 4], values: anchor))
+    assertClose(decoded, box, tolerance: 1e-4)
+    XCTAssertEqual(BoxOps.iou([0, 0, 9, 9], [0, 0, 9, 9], legacyPlusOne: true), 1)
+    XCTAssertEqual(BoxOps.area([0, 0, 9, 9], legacyPlusOne: true), 100)
+    // IoU 0.33 with +1 sizes, 0.29 without: only the legacy convention suppresses the second box at 0.3.
+    let pair: [[Float]] = [[0, 0, 9, 9], [5, 0, 14, 9]]
+    XCTAssertEqual(BoxOps.nms(boxes: pair, scores: [0.9, 0.8], iouThreshold: 0.3, legacyPlusOne: true), [0])
+    XCTAssertEqual(BoxOps.nms(boxes: pair, scores: [0.9, 0.8], iouThreshold: 0.3), [0, 1])
+  }
+}

@@ -17,7 +17,8 @@ public final class ATSSHead: DenseGroundingHead {
 
   public static let keys =
     DenseGroundingHead.Keys.common + [ATSSKeys.topK.documentation, ATSSKeys.anchorScale.documentation]
-  static let coder = DeltaBoxCoder(weights: [10, 10, 5, 5])
+  static let weights: [Float] = [10, 10, 5, 5]
+  var coder: DeltaBoxCoder { DeltaBoxCoder(weights: ATSSHead.weights, legacyPlusOne: settings.legacyPlusOne) }
 
   public let topK: Int
   public let anchorScale: Float
@@ -46,8 +47,10 @@ public final class ATSSHead: DenseGroundingHead {
 
   override func reference(level: Int, position: Int, width: Int) -> [Float] {
     let stride = Float(inputSpecs[level].stride)
-    let (x, y) = (Float(position % width) * stride, Float(position / width) * stride)
-    let half = anchorScale * stride / 2
+    // Legacy anchors (maskrcnn-benchmark) are centred at (stride − 1)/2 with half extent (size − 1)/2.
+    let offset: Float = settings.legacyPlusOne ? (stride - 1) / 2 : 0
+    let (x, y) = (Float(position % width) * stride + offset, Float(position / width) * stride + offset)
+    let half = settings.legacyPlusOne ? (anchorScale * stride - 1) / 2 : anchorScale * stride / 2
     return [x - half, y - half, x + half, y + half]
   }
 
@@ -55,10 +58,12 @@ public final class ATSSHead: DenseGroundingHead {
 
   /// Box-coder decoding of deltas `[P, 4]` at anchors `[P, 4]`.
   override func decode(_ regression: Tensor, references: Tensor) -> Tensor {
-    ATSSHead.coder.decode(regression, anchors: references)
+    coder.decode(regression, anchors: references)
   }
 
-  static func encode(_ box: [Float], anchor: [Float]) -> [Float] { coder.encode(box, anchor: anchor) }
+  static func encode(_ box: [Float], anchor: [Float]) -> [Float] {
+    DeltaBoxCoder(weights: weights).encode(box, anchor: anchor)
+  }
 
   override func assign(_ target: GroundingTarget, levelSizes: [(height: Int, width: Int)]) -> [LocationTarget] {
     let anchors = references(levelSizes)
@@ -86,7 +91,7 @@ public final class ATSSHead: DenseGroundingHead {
         distances.sort { $0.distance != $1.distance ? $0.distance < $1.distance : $0.index < $1.index }
         candidates += distances.prefix(topK).map(\.index)
       }
-      let ious = candidates.map { BoxOps.iou(anchors[$0], box) }
+      let ious = candidates.map { BoxOps.iou(anchors[$0], box, legacyPlusOne: settings.legacyPlusOne) }
       let mean = ious.reduce(0, +) / Float(ious.count)
       let variance = ious.count > 1 ? ious.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Float(ious.count - 1) : 0
       let threshold = mean + variance.squareRoot()
@@ -114,4 +119,11 @@ extension ATSSHead {
   }
 
   public static func encodeForTesting(_ box: [Float], anchor: [Float]) -> [Float] { encode(box, anchor: anchor) }
+}
+
+extension ATSSHead {
+  /// Test access to the anchor of a location.
+  public func referenceForTesting(level: Int, position: Int, width: Int) -> [Float] {
+    reference(level: level, position: position, width: width)
+  }
 }

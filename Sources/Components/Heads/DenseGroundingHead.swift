@@ -41,12 +41,16 @@ public class DenseGroundingHead: Module, DenseHead {
     public static let textLayers = ConfigKey<Bool>(
       "text_layers", default: true, "with deep fusion, a new BERT layer on the text after each fusion block (GLIP)")
     public static let textHeads = ConfigKey<Int>("text_heads", default: 12, "attention heads of those text layers")
+    public static let legacyPlusOne = ConfigKey<Bool>(
+      "legacy_plus_one", default: false,
+      "maskrcnn-benchmark's +1 box sizes (anchors, box coder, IoU, NMS), for parity with official GLIP checkpoints")
     public static let dyhead = ConfigKey<Bool>(
       "dyhead", default: false, "DyHead conv blocks (deformable convs across levels, scale attention, DyReLU; GLIP)")
     public static let common: [KeyDocumentation] =
       [
         channels.documentation, blocks.documentation, scoreThreshold.documentation, nmsThreshold.documentation,
         maxDetections.documentation, textLayers.documentation, textHeads.documentation, dyhead.documentation,
+        legacyPlusOne.documentation,
       ] + ClassifierKeys.all
   }
 
@@ -84,6 +88,7 @@ public class DenseGroundingHead: Module, DenseHead {
     /// Heads of the text layer added after each fusion block; nil for none.
     public var textLayerHeads: Int?
     public var dyhead: Bool
+    public var legacyPlusOne: Bool
 
     public init(_ config: ConfigSection) throws {
       channels = try config.read(Keys.channels)
@@ -93,16 +98,18 @@ public class DenseGroundingHead: Module, DenseHead {
       maxDetections = try config.read(Keys.maxDetections)
       textLayerHeads = try config.read(Keys.textLayers) ? try config.read(Keys.textHeads) : nil
       dyhead = try config.read(Keys.dyhead)
+      legacyPlusOne = try config.read(Keys.legacyPlusOne)
       guard channels > 0 else { throw config.error("channels", "expected a positive width, got \(channels)") }
       guard blocks >= 0 else { throw config.error("blocks", "expected a non-negative count, got \(blocks)") }
     }
 
     public init(
       channels: Int, blocks: Int, scoreThreshold: Float = 0.05, nmsThreshold: Float = 0.6, maxDetections: Int = 100,
-      textLayerHeads: Int? = nil, dyhead: Bool = false
+      textLayerHeads: Int? = nil, dyhead: Bool = false, legacyPlusOne: Bool = false
     ) {
       self.textLayerHeads = textLayerHeads
       self.dyhead = dyhead
+      self.legacyPlusOne = legacyPlusOne
       self.channels = channels
       self.blocks = blocks
       self.scoreThreshold = scoreThreshold
@@ -353,7 +360,9 @@ public class DenseGroundingHead: Module, DenseHead {
         labels.append(candidate.phrase)
       }
     }
-    let kept = BoxOps.batchedNMS(boxes: boxes, scores: scores, labels: labels, iouThreshold: settings.nmsThreshold)
+    let kept = BoxOps.batchedNMS(
+      boxes: boxes, scores: scores, labels: labels, iouThreshold: settings.nmsThreshold,
+      legacyPlusOne: settings.legacyPlusOne)
     return kept.prefix(settings.maxDetections).map {
       Detection(box: boxes[$0], score: scores[$0], phraseIndex: labels[$0])
     }

@@ -21,7 +21,8 @@ public final class RetinaNetHead: DenseGroundingHead {
     DenseGroundingHead.Keys.common + [
       RetinaKeys.anchorScale.documentation, RetinaKeys.positiveIoU.documentation, RetinaKeys.negativeIoU.documentation,
     ]
-  static let coder = DeltaBoxCoder(weights: [1, 1, 1, 1])
+  static let weights: [Float] = [1, 1, 1, 1]
+  var coder: DeltaBoxCoder { DeltaBoxCoder(weights: RetinaNetHead.weights, legacyPlusOne: settings.legacyPlusOne) }
 
   public let anchorScale: Float
   public let positiveIoU: Float
@@ -57,26 +58,30 @@ public final class RetinaNetHead: DenseGroundingHead {
 
   override func reference(level: Int, position: Int, width: Int) -> [Float] {
     let stride = Float(inputSpecs[level].stride)
-    let (x, y) = (Float(position % width) * stride, Float(position / width) * stride)
-    let half = anchorScale * stride / 2
+    // Legacy anchors (maskrcnn-benchmark) are centred at (stride − 1)/2 with half extent (size − 1)/2.
+    let offset: Float = settings.legacyPlusOne ? (stride - 1) / 2 : 0
+    let (x, y) = (Float(position % width) * stride + offset, Float(position / width) * stride + offset)
+    let half = settings.legacyPlusOne ? (anchorScale * stride - 1) / 2 : anchorScale * stride / 2
     return [x - half, y - half, x + half, y + half]
   }
 
   override func regressionOutput(_ scaled: Tensor, level: Int) -> Tensor { scaled }
 
   override func decode(_ regression: Tensor, references: Tensor) -> Tensor {
-    RetinaNetHead.coder.decode(regression, anchors: references)
+    coder.decode(regression, anchors: references)
   }
 
   override func assign(_ target: GroundingTarget, levelSizes: [(height: Int, width: Int)]) -> [LocationTarget] {
     let anchors = references(levelSizes)
     guard !target.boxes.isEmpty else { return anchors.map { _ in LocationTarget(box: -1, centerness: 0) } }
     var best = anchors.map { anchor in
-      target.boxes.enumerated().map { ($0.offset, BoxOps.iou(anchor, $0.element)) }.max { $0.1 < $1.1 }!
+      target.boxes.enumerated().map {
+        ($0.offset, BoxOps.iou(anchor, $0.element, legacyPlusOne: settings.legacyPlusOne))
+      }.max { $0.1 < $1.1 }!
     }
     // Low-quality matches: every box keeps its best anchor, even under the positive threshold.
     for (boxIndex, box) in target.boxes.enumerated() {
-      let ious = anchors.map { BoxOps.iou($0, box) }
+      let ious = anchors.map { BoxOps.iou($0, box, legacyPlusOne: settings.legacyPlusOne) }
       guard let top = ious.max(), top > 0 else { continue }
       for (anchorIndex, iou) in ious.enumerated() where iou == top {
         best[anchorIndex] = (boxIndex, max(iou, positiveIoU))
