@@ -184,3 +184,29 @@ final class LegacyBoxTests: XCTestCase {
     XCTAssertEqual(BoxOps.nms(boxes: pair, scores: [0.9, 0.8], iouThreshold: 0.3), [0, 1])
   }
 }
+
+final class NMSReferenceTests: XCTestCase {
+  func testBatchedNMSKeepsTheBoxesOfTorchvisionsAlgorithm() throws {
+    let reference = try SafetensorsFile.read(path: Fixtures.path("heads/nms.safetensors"))
+    let boxes = (0..<60).map { Array(reference["boxes"]!.scalars[($0 * 4)..<($0 * 4 + 4)]) }
+    let kept = BoxOps.batchedNMS(
+      boxes: boxes, scores: reference["scores"]!.scalars, labels: reference["labels"]!.scalars.map { Int($0) },
+      iouThreshold: 0.5)
+    XCTAssertEqual(kept, reference["keep"]!.scalars.map { Int($0) })
+  }
+
+  func testEveryImageOfABatchCanHaveItsOwnPrompt() throws {
+    let (detector, _, _) = try assemble(tinyConfig)
+    let tokens = TokenBatch(ids: Tensor(shape: [2, 3], values: [0, 1, 2, 2, 0, 1]), attentionMask: .ones([2, 3]))
+    let prompts = [
+      [PromptPhrase(text: "circle", tokens: [0]), PromptPhrase(text: "square", tokens: [1, 2])],
+      [PromptPhrase(text: "star", tokens: [2])],
+    ]
+    let detections = detector.detect(Tensor.normal([2, 3, 64, 64], seed: 9), tokens: tokens, phrases: prompts)
+    XCTAssertEqual(detections.count, 2)
+    for (index, found) in detections.enumerated() {
+      for detection in found { XCTAssertEqual(detection.phrase, prompts[index][detection.phraseIndex].text) }
+    }
+    XCTAssertTrue(detections[1].allSatisfy { $0.phraseIndex == 0 })
+  }
+}

@@ -195,6 +195,35 @@ def alignment():
     print("wrote alignment.safetensors")
 
 
+def nms_reference():
+    """torchvision.ops.batched_nms's result, emulated in Python (its compiled kernel is unavailable here): boxes
+    offset per label so labels never overlap, scores sorted descending, a box suppressed when its IoU with a kept box
+    exceeds the threshold (torchvision's nms_kernel_impl); indices returned by decreasing score."""
+    generator = torch.Generator().manual_seed(31)
+    xy = torch.rand(60, 2, generator=generator) * 20
+    boxes = torch.cat([xy, xy + 15 + torch.rand(60, 2, generator=generator) * 20], 1)
+    scores = torch.rand(60, generator=generator)
+    labels = torch.randint(0, 4, (60,), generator=generator)
+    offsets = labels.to(boxes) * (boxes.max() + 1)
+    shifted = boxes + offsets[:, None]
+    order = scores.argsort(descending=True)
+    areas = (shifted[:, 2] - shifted[:, 0]) * (shifted[:, 3] - shifted[:, 1])
+    suppressed = torch.zeros(60, dtype=torch.bool)
+    keep = []
+    for i in order.tolist():
+        if suppressed[i]:
+            continue
+        keep.append(i)
+        lt = torch.max(shifted[i, :2], shifted[:, :2])
+        rb = torch.min(shifted[i, 2:], shifted[:, 2:])
+        wh = (rb - lt).clamp(min=0)
+        inter = wh[:, 0] * wh[:, 1]
+        suppressed |= inter / (areas[i] + areas - inter) > 0.5
+    tensors = {"boxes": boxes, "scores": scores, "labels": labels.float(), "keep": torch.tensor(keep).float()}
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(OUT / "nms.safetensors"))
+    print("wrote nms.safetensors:", len(keep), "kept of 60")
+
+
 def glip_small():
     """A reduced GLIP (B) end to end: torchvision's Swin code path (embed 8, window 2) with per-stage output
     LayerNorms, torchvision's FPN with P6/P7 (32 channels), the tiny HF BERT of Tests/Fixtures/language/bert-tiny,
@@ -365,4 +394,5 @@ if __name__ == "__main__":
     assignment()
     dyhead()
     alignment()
+    nms_reference()
     glip_small()
