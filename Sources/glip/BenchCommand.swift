@@ -1,4 +1,7 @@
 import ArgumentParser
+import Components
+import Config
+import Detection
 import Foundation
 import TensorCore
 
@@ -77,9 +80,35 @@ struct BenchCase {
         Tensor.conv2d(input, weight: weight, bias: bias, padding: (1, 1)).backward(seed)
       }
     },
+    BenchCase(name: "glip_t_b", flops: 0, makeBody: glipTinyB),
   ]
 
   static let convFlops = 2.0 * 256 * 64 * 64 * 256 * 9
+
+  /// GLIP-T (B) with random weights: one forward at 1×3×256×256 with a 32-token prompt.
+  static func glipTinyB() -> () -> Void {
+    Builtins.registerAll()
+    let yaml = """
+      model:
+        backbone: {type: swin, variant: tiny, drop_path: 0}
+        neck: {type: fpn, channels: 256, extra_levels: 2}
+        text_encoder: {type: bert}
+        fusion: {type: bi_attention, embed_dim: 2048, heads: 8}
+        head: {type: atss, channels: 256, blocks: 6, dyhead: true}
+      """
+    let detector: GroundingDetector
+    do {
+      detector = try Assembler.assemble(
+        try ConfigSection(root: try YAMLParser.parse(yaml, file: "glip_t_b")).section("model"))
+    } catch {
+      fatalError("GLIP-T (B) bench model does not assemble: \(error)")
+    }
+    detector.eval()
+    let images = Tensor.normal([1, 3, 256, 256], seed: 1)
+    let tokens = TokenBatch(
+      ids: Tensor(shape: [1, 32], values: (0..<32).map { Float(1000 + $0 * 37) }), attentionMask: .ones([1, 32]))
+    return { _ = withNoGrad { detector(images, tokens: tokens) } }
+  }
 
   static func convInputs(requiresGrad: Bool) -> (Tensor, Tensor, Tensor) {
     var input = Tensor.normal([1, 256, 64, 64], seed: 1)
@@ -107,6 +136,7 @@ struct BenchResult {
     maximum = sorted.last!
   }
 
+  /// GFLOP/s, or 0 for cases whose operation count is not tallied.
   var gflops: Double { benchCase.flops / median / 1e6 }
 
   static var peakRSSMegabytes: Double {
