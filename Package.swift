@@ -13,6 +13,7 @@ let package = Package(
     .library(name: "Config", targets: ["Config"]),
     .library(name: "Language", targets: ["Language"]),
     .library(name: "Imaging", targets: ["Imaging"]),
+    .library(name: "Evaluation", targets: ["Evaluation"]),
     .library(name: "Detection", targets: ["Detection"]),
     .library(name: "Components", targets: ["Components"]),
   ],
@@ -36,6 +37,7 @@ let package = Package(
       name: "NN", dependencies: ["TensorCore", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
       swiftSettings: optimized),
     .target(name: "Config", dependencies: ["CYAML"]),
+    .target(name: "Evaluation", swiftSettings: optimized),
     .target(name: "Imaging", dependencies: ["TensorCore", "CPNG", "CJPEG"], swiftSettings: optimized),
     .target(name: "Language", dependencies: ["TensorCore"], swiftSettings: optimized),
     .target(
@@ -46,7 +48,7 @@ let package = Package(
     .executableTarget(
       name: "glip",
       dependencies: [
-        "TensorCore", "NN", "Config", "Language", "Detection", "Components",
+        "TensorCore", "NN", "Config", "Language", "Detection", "Components", "Evaluation",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: optimized),
@@ -65,6 +67,7 @@ let package = Package(
     .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TensorCoreTestSupport"]),
     .testTarget(name: "NNTests", dependencies: ["NN", "TensorCore", "TensorCoreTestSupport"]),
     .testTarget(name: "ConfigTests", dependencies: ["Config"]),
+    .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TensorCoreTestSupport"]),
     .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TensorCore", "TensorCoreTestSupport"]),
     .testTarget(name: "LanguageTests", dependencies: ["Language", "TensorCore", "TensorCoreTestSupport"]),
     .testTarget(name: "CustomPluginTests", dependencies: ["Components", "Detection", "Config", "NN", "TensorCore"]),
