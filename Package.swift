@@ -14,6 +14,7 @@ let package = Package(
     .library(name: "Language", targets: ["Language"]),
     .library(name: "Imaging", targets: ["Imaging"]),
     .library(name: "Evaluation", targets: ["Evaluation"]),
+    .library(name: "Datasets", targets: ["Datasets"]),
     .library(name: "Detection", targets: ["Detection"]),
     .library(name: "Components", targets: ["Components"]),
   ],
@@ -38,6 +39,7 @@ let package = Package(
       swiftSettings: optimized),
     .target(name: "Config", dependencies: ["CYAML"]),
     .target(name: "Evaluation", swiftSettings: optimized),
+    .target(name: "Datasets", dependencies: ["TensorCore", "Imaging"], swiftSettings: optimized),
     .target(name: "Imaging", dependencies: ["TensorCore", "CPNG", "CJPEG"], swiftSettings: optimized),
     .target(name: "Language", dependencies: ["TensorCore"], swiftSettings: optimized),
     .target(
@@ -48,7 +50,7 @@ let package = Package(
     .executableTarget(
       name: "glip",
       dependencies: [
-        "TensorCore", "NN", "Config", "Language", "Detection", "Components", "Evaluation",
+        "TensorCore", "NN", "Config", "Language", "Detection", "Components", "Evaluation", "Datasets",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: optimized),
@@ -67,6 +69,7 @@ let package = Package(
     .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TensorCoreTestSupport"]),
     .testTarget(name: "NNTests", dependencies: ["NN", "TensorCore", "TensorCoreTestSupport"]),
     .testTarget(name: "ConfigTests", dependencies: ["Config"]),
+    .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Imaging", "TensorCore"]),
     .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TensorCoreTestSupport"]),
     .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TensorCore", "TensorCoreTestSupport"]),
     .testTarget(name: "LanguageTests", dependencies: ["Language", "TensorCore", "TensorCoreTestSupport"]),

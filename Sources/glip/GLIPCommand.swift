@@ -9,7 +9,8 @@ struct GLIPCommand: ParsableCommand {
     version: ToolkitVersion.string,
     subcommands: [
       VersionCommand.self, ConfigCommand.self, InspectCommand.self, TokenizeCommand.self, EncodeTextCommand.self,
-      FeaturesCommand.self, ConvertCommand.self, ConvertToGroundingCommand.self, EvalCommand.self, BenchCommand.self,
+      FeaturesCommand.self, ConvertCommand.self, ConvertToGroundingCommand.self, EvalCommand.self, DataCommand.self,
+      BenchCommand.self,
     ])
 }
 

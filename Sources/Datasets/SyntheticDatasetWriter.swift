@@ -1,0 +1,91 @@
+import Foundation
+import Imaging
+import TensorCore
+
+/// Writes the synthetic dataset to a directory:
+/// `images/NNNNNN.png`, `instances_shapes.json` (COCO, shape categories), `instances_phrases.json` (COCO,
+/// colour+shape categories) and `grounding.odvg.jsonl` (one caption per image with phrase spans and boxes).
+public enum SyntheticDatasetWriter {
+  public static func write(
+    to directory: String, images count: Int, seed: UInt64, size: Int = 320, holdout: Set<String> = []
+  ) throws {
+    let generator = SyntheticShapes(size: size, holdout: holdout)
+    let root = URL(fileURLWithPath: directory)
+    try FileManager.default.createDirectory(
+      at: root.appendingPathComponent("images"), withIntermediateDirectories: true)
+    var samples = [SyntheticShapes.Sample?](repeating: nil, count: count)
+    let lock = NSLock()
+    var failure: Error?
+    Parallel.forEach(count, costPerItem: size * size * 8) { index in
+      let sample = generator.sample(index: index, seed: seed)
+      do {
+        try ImageIO.writePNG(sample.image, path: root.appendingPathComponent(fileName(index)).path)
+      } catch {
+        lock.lock()
+        failure = failure ?? error
+        lock.unlock()
+      }
+      lock.lock()
+      samples[index] = sample
+      lock.unlock()
+    }
+    if let failure { throw failure }
+    let all = samples.compactMap { $0 }
+    let phraseNames = SyntheticShapes.colours.flatMap { colour in SyntheticShapes.shapes.map { "\(colour.name) \($0)" }
+    }
+    try write(
+      coco(all, categories: SyntheticShapes.shapes, category: { $0.shape }, size: size),
+      to: root.appendingPathComponent("instances_shapes.json"))
+    try write(
+      coco(
+        all, categories: phraseNames, category: { $0.colour * SyntheticShapes.shapes.count + $0.shape }, size: size),
+      to: root.appendingPathComponent("instances_phrases.json"))
+    let lines = try all.enumerated().map { index, sample -> String in
+      let regions: [[String: Any]] = sample.caption.regions.map { region in
+        [
+          "bbox": sample.objects[region.object].box.map(round2), "phrase": region.phrase,
+          "tokens_positive": [[region.span.lowerBound, region.span.upperBound]],
+        ]
+      }
+      let record: [String: Any] = [
+        "filename": fileName(index), "height": size, "width": size,
+        "grounding": ["caption": sample.caption.text, "regions": regions],
+      ]
+      return String(
+        data: try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys, .withoutEscapingSlashes]),
+        encoding: .utf8)!
+    }
+    try (lines.joined(separator: "\n") + "\n").write(
+      to: root.appendingPathComponent("grounding.odvg.jsonl"), atomically: true, encoding: .utf8)
+  }
+
+  static func fileName(_ index: Int) -> String { String(format: "images/%06d.png", index) }
+
+  static func round2(_ value: Float) -> Double { (Double(value) * 100).rounded() / 100 }
+
+  static func coco(
+    _ samples: [SyntheticShapes.Sample], categories: [String], category: (SyntheticShapes.Object) -> Int, size: Int
+  ) -> [String: Any] {
+    var annotations: [[String: Any]] = []
+    for (index, sample) in samples.enumerated() {
+      for object in sample.objects {
+        let box = [object.box[0], object.box[1], object.box[2] - object.box[0], object.box[3] - object.box[1]].map(
+          round2)
+        annotations.append([
+          "id": annotations.count + 1, "image_id": index + 1, "category_id": category(object) + 1, "bbox": box,
+          "area": box[2] * box[3], "iscrowd": 0,
+        ])
+      }
+    }
+    return [
+      "images": samples.indices.map { ["id": $0 + 1, "file_name": fileName($0), "width": size, "height": size] },
+      "annotations": annotations,
+      "categories": categories.enumerated().map { ["id": $0.offset + 1, "name": $0.element] },
+    ]
+  }
+
+  static func write(_ object: [String: Any], to url: URL) throws {
+    try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]).write(
+      to: url, options: .atomic)
+  }
+}
