@@ -39,7 +39,7 @@ let package = Package(
       swiftSettings: optimized),
     .target(name: "Config", dependencies: ["CYAML"]),
     .target(name: "Evaluation", swiftSettings: optimized),
-    .target(name: "Datasets", dependencies: ["TensorCore", "Imaging"], swiftSettings: optimized),
+    .target(name: "Datasets", dependencies: ["TensorCore", "Imaging", "Language"], swiftSettings: optimized),
     .target(name: "Imaging", dependencies: ["TensorCore", "CPNG", "CJPEG"], swiftSettings: optimized),
     .target(name: "Language", dependencies: ["TensorCore"], swiftSettings: optimized),
     .target(
@@ -69,7 +69,7 @@ let package = Package(
     .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TensorCoreTestSupport"]),
     .testTarget(name: "NNTests", dependencies: ["NN", "TensorCore", "TensorCoreTestSupport"]),
     .testTarget(name: "ConfigTests", dependencies: ["Config"]),
-    .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Imaging", "TensorCore"]),
+    .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Imaging", "Language", "TensorCore"]),
     .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TensorCoreTestSupport"]),
     .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TensorCore", "TensorCoreTestSupport"]),
     .testTarget(name: "LanguageTests", dependencies: ["Language", "TensorCore", "TensorCoreTestSupport"]),

@@ -53,3 +53,50 @@ final class SyntheticShapesTests: XCTestCase {
     }
   }
 }
+
+final class GroundingDataTests: XCTestCase {
+  private var directory = ""
+
+  override func setUpWithError() throws {
+    directory = NSTemporaryDirectory() + "grounding-\(getpid())-\(UUID().uuidString)"
+    try SyntheticDatasetWriter.write(to: directory, images: 4, seed: 5, size: 96)
+  }
+
+  override func tearDown() { try? FileManager.default.removeItem(atPath: directory) }
+
+  func testLoadsTheSyntheticCOCOAndODVGFiles() throws {
+    let coco = try GroundingData.loadCOCO(path: directory + "/instances_phrases.json", imageRoot: directory)
+    XCTAssertEqual(coco.records.count, 4)
+    XCTAssertEqual(coco.categories.count, 30)
+    let record = coco.records[0]
+    let scalars = Array(record.caption.unicodeScalars)
+    for (spans, category) in zip(record.spans, record.categories!) {
+      let phrase = String(String.UnicodeScalarView(scalars[spans[0]]))
+      XCTAssertEqual(phrase, coco.categories.first { $0.id == category }!.name)
+    }
+    let odvg = try GroundingData.loadODVG(path: directory + "/grounding.odvg.jsonl", imageRoot: directory)
+    XCTAssertEqual(odvg.records.count, 4)
+    XCTAssertTrue(odvg.records.allSatisfy { !$0.boxes.isEmpty && $0.boxes.count == $0.spans.count })
+  }
+
+  func testBadRecordsFailWithTheirIndexOrAreSkippedAndCounted() throws {
+    let path = directory + "/broken.odvg.jsonl"
+    let lines = try String(contentsOfFile: directory + "/grounding.odvg.jsonl", encoding: .utf8)
+      .split(separator: "\n").map(String.init)
+    let outside = lines[1].replacingOccurrences(of: "\"width\":96", with: "\"width\":10")
+    try
+      ([lines[0], outside, "{not json", lines[2].replacingOccurrences(of: "000002", with: "999999")].joined(
+        separator: "\n"))
+      .write(toFile: path, atomically: true, encoding: .utf8)
+    XCTAssertThrowsError(try GroundingData.loadODVG(path: path, imageRoot: directory)) { error in
+      XCTAssertTrue("\(error)".hasPrefix("\(path): record 1: box"), "\(error)")
+      XCTAssertTrue("\(error)".contains("outside the 10×96 image"), "\(error)")
+    }
+    let (records, skipped) = try GroundingData.loadODVG(path: path, imageRoot: directory, policy: .skip)
+    XCTAssertEqual(records.count, 1)
+    XCTAssertEqual(skipped, 3)
+    XCTAssertThrowsError(try GroundingData.loadCOCO(path: directory + "/missing.json", imageRoot: directory)) { error in
+      XCTAssertEqual("\(error)", "\(directory)/missing.json: cannot read file")
+    }
+  }
+}
