@@ -15,6 +15,7 @@ let package = Package(
     .library(name: "Imaging", targets: ["Imaging"]),
     .library(name: "Evaluation", targets: ["Evaluation"]),
     .library(name: "Datasets", targets: ["Datasets"]),
+    .library(name: "Training", targets: ["Training"]),
     .library(name: "Detection", targets: ["Detection"]),
     .library(name: "Components", targets: ["Components"]),
   ],
@@ -40,6 +41,10 @@ let package = Package(
     .target(name: "Config", dependencies: ["CYAML"]),
     .target(name: "Evaluation", swiftSettings: optimized),
     .target(name: "Datasets", dependencies: ["TensorCore", "Imaging", "Language"], swiftSettings: optimized),
+    .target(
+      name: "Training",
+      dependencies: ["TensorCore", "NN", "Imaging", "Language", "Detection", "Components", "Datasets", "Evaluation"],
+      swiftSettings: optimized),
     .target(name: "Imaging", dependencies: ["TensorCore", "CPNG", "CJPEG"], swiftSettings: optimized),
     .target(name: "Language", dependencies: ["TensorCore"], swiftSettings: optimized),
     .target(
@@ -50,7 +55,7 @@ let package = Package(
     .executableTarget(
       name: "glip",
       dependencies: [
-        "TensorCore", "NN", "Config", "Language", "Detection", "Components", "Evaluation", "Datasets",
+        "TensorCore", "NN", "Config", "Language", "Detection", "Components", "Evaluation", "Datasets", "Training",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: optimized),
@@ -69,6 +74,11 @@ let package = Package(
     .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TensorCoreTestSupport"]),
     .testTarget(name: "NNTests", dependencies: ["NN", "TensorCore", "TensorCoreTestSupport"]),
     .testTarget(name: "ConfigTests", dependencies: ["Config"]),
+    .testTarget(
+      name: "TrainingTests",
+      dependencies: [
+        "Training", "Datasets", "Components", "Detection", "Config", "TensorCore", "TensorCoreTestSupport",
+      ]),
     .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Imaging", "Language", "TensorCore"]),
     .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TensorCoreTestSupport"]),
     .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TensorCore", "TensorCoreTestSupport"]),

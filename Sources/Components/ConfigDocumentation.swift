@@ -30,8 +30,14 @@ public enum ConfigDocumentation {
       "`prompt_offset`; `language_prompt_v1` the text encoder; `language_prompt_v3` the text encoder and the linear-probe",
       "set; `language_prompt_v4` the linear-probe set and `prompt_offset`; `custom` only `freeze`/`unfreeze`. A preset",
       "skips parts the model does not have; patterns you write must match something.",
-      "", "## data", "", "No keys yet: the data loaders register theirs here when they land.",
-      "", "## eval", "", "No keys yet: the evaluators register theirs here when they land.",
+    ]
+    lines += ["", "The training loop:", ""] + table(TrainingOptions.Keys.all)
+    lines += ["", "## data", ""] + table(DataOptions.Keys.all)
+    lines += ["", "`data.train` and `data.val` each take:", ""] + table(DataSource.Keys.all)
+    lines += [
+      "", "`odvg` files hold one JSON record per line with a caption and phrase-grounded regions; `coco` files are",
+      "instances JSON, prompted with every category name (`\"circle. square. \"`).",
+      "", "## eval", "", "No keys: `glip eval` reads `data.val` and `data.image_size`.",
     ]
     return lines.joined(separator: "\n") + "\n"
   }

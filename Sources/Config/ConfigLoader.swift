@@ -35,7 +35,9 @@ public enum ConfigLoader {
     let displayDirectory = URL(fileURLWithPath: displayPath).deletingLastPathComponent().relativePath
     var merged: ConfigNode?
     for (relative, mark) in basePaths {
-      let absolute = directory.appendingPathComponent(relative).standardizedFileURL.path
+      let resolved =
+        relative.hasPrefix("/") ? URL(fileURLWithPath: relative) : directory.appendingPathComponent(relative)
+      let absolute = resolved.standardizedFileURL.path
       let display = relative.hasPrefix("/") ? relative : normalize(displayDirectory + "/" + relative)
       guard FileManager.default.fileExists(atPath: absolute) else {
         throw ConfigError("_base_ file not found: \(display)", at: mark)

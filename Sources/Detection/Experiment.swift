@@ -83,6 +83,89 @@ public struct TuningOptions {
   }
 }
 
+/// The `train` keys of the optimisation loop.
+public struct TrainingOptions {
+  public enum Keys {
+    public static let batchSize = ConfigKey<Int>("batch_size", default: 4, "images per step")
+    public static let iterations = ConfigKey<Int>("iterations", default: 100, "optimisation steps")
+    public static let learningRate = ConfigKey<Float>("lr", default: 1e-3, "base learning rate (AdamW)")
+    public static let weightDecay = ConfigKey<Float>("weight_decay", default: 0.05, "AdamW decoupled weight decay")
+    public static let warmup = ConfigKey<Int>("warmup", default: 20, "linear warm-up steps")
+    public static let clipNorm = ConfigKey<Float>("clip_grad_norm", default: 10, "global gradient-norm clip (0: off)")
+    public static let seed = ConfigKey<Int>("seed", default: 0, "seed for sampling and augmentation")
+    public static let logEvery = ConfigKey<Int>("log_every", default: 10, "steps between printed progress lines")
+    public static let all: [KeyDocumentation] = [
+      batchSize.documentation, iterations.documentation, learningRate.documentation, weightDecay.documentation,
+      warmup.documentation, clipNorm.documentation, seed.documentation, logEvery.documentation,
+    ]
+  }
+
+  public var batchSize: Int, iterations: Int, learningRate: Float, weightDecay: Float, warmup: Int
+  public var clipNorm: Float, seed: Int, logEvery: Int
+
+  public init(_ train: ConfigSection) throws {
+    batchSize = try train.read(Keys.batchSize)
+    iterations = try train.read(Keys.iterations)
+    learningRate = try train.read(Keys.learningRate)
+    weightDecay = try train.read(Keys.weightDecay)
+    warmup = try train.read(Keys.warmup)
+    clipNorm = try train.read(Keys.clipNorm)
+    seed = try train.read(Keys.seed)
+    logEvery = try train.read(Keys.logEvery)
+    guard batchSize > 0 else { throw train.error("batch_size", "expected a positive count, got \(batchSize)") }
+    guard iterations >= 0 else { throw train.error("iterations", "expected a non-negative count, got \(iterations)") }
+    guard learningRate > 0 else { throw train.error("lr", "expected a positive learning rate, got \(learningRate)") }
+  }
+}
+
+/// One annotation source: `data.train` or `data.val`.
+public struct DataSource: Sendable {
+  public enum Format: String, ConfigEnum, Sendable { case odvg, coco }
+  public enum Keys {
+    public static let format = ConfigKey<Format>("format", default: .odvg, "odvg (captions) or coco (class prompts)")
+    public static let annotations = ConfigKey<String>(
+      "annotations", default: "", "annotation file (path from the working directory)")
+    public static let images = ConfigKey<String>("images", default: "", "folder the record file names are relative to")
+    public static let all: [KeyDocumentation] = [format.documentation, annotations.documentation, images.documentation]
+  }
+
+  public var format: Format, annotations: String, images: String
+  /// Where the section sits, for error messages (`data.train`).
+  public var name: String
+  public var isSet: Bool { !annotations.isEmpty }
+
+  init(_ section: ConfigSection, name: String) throws {
+    self.name = name
+    format = try section.read(Keys.format)
+    annotations = try section.read(Keys.annotations)
+    images = try section.read(Keys.images)
+  }
+}
+
+/// The `data` keys: where training and validation records come from and how images are sized.
+public struct DataOptions {
+  public enum Keys {
+    public static let imageSize = ConfigKey<Int>("image_size", default: 320, "images are resized to this square side")
+    public static let flip = ConfigKey<Bool>(
+      "flip", default: true, "random horizontal flips in training (captions swap left/right)")
+    public static let all: [KeyDocumentation] = [
+      KeyDocumentation(name: "train", type: "a mapping", defaultText: "none", doc: "training records (`glip train`)"),
+      KeyDocumentation(name: "val", type: "a mapping", defaultText: "none", doc: "evaluation records (`glip eval`)"),
+      imageSize.documentation, flip.documentation,
+    ]
+  }
+
+  public var train: DataSource, val: DataSource, imageSize: Int, flip: Bool
+
+  public init(_ data: ConfigSection) throws {
+    train = try DataSource(data.section("train"), name: "data.train")
+    val = try DataSource(data.section("val"), name: "data.val")
+    imageSize = try data.read(Keys.imageSize)
+    flip = try data.read(Keys.flip)
+    guard imageSize >= 32 else { throw data.error("image_size", "expected at least 32, got \(imageSize)") }
+  }
+}
+
 /// Everything `glip config check` verifies: the model assembles (from shapes), the training options apply to it,
 /// and no key is left unread.
 public struct CheckedExperiment {
@@ -90,6 +173,8 @@ public struct CheckedExperiment {
 
   public let detector: GroundingDetector
   public let tuning: TuningOptions
+  public let training: TrainingOptions
+  public let data: DataOptions
 
   public init(_ config: LoadedConfig, shapesOnly: Bool = true) throws {
     let usage = ConfigUsage()
@@ -100,6 +185,8 @@ public struct CheckedExperiment {
     detector = try Assembler.assemble(sections["model"]!, shapesOnly: shapesOnly)
     tuning = try TuningOptions(sections["train"]!)
     try tuning.apply(to: detector, train: sections["train"]!)
+    training = try TrainingOptions(sections["train"]!)
+    data = try DataOptions(sections["data"]!)
     let unknown = usage.unknownKeys(in: config.root)
     if !unknown.isEmpty { throw ConfigErrors(unknown) }
   }

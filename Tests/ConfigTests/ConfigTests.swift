@@ -94,6 +94,15 @@ final class ConfigTests: XCTestCase {
     XCTAssertTrue(root.node(at: ["model", "backbone", "depth"])!.mark.file.hasSuffix("child.yaml"))
   }
 
+  func testAbsoluteBasePathIsUsedAsIs() throws {
+    let files = ConfigFiles()
+    let base = files.write("shared/text.yaml", "model:\n  text_encoder: {type: bert, layers: 2}\n")
+    let path = files.write("exp/run.yaml", "_base_: \(base)\nmodel:\n  text_encoder: {layers: 3}\n")
+    let root = try ConfigLoader.load(path: path)
+    XCTAssertEqual(root.node(at: ["model", "text_encoder", "type"])?.scalarText, "bert")
+    XCTAssertEqual(root.node(at: ["model", "text_encoder", "layers"])?.scalarText, "3")
+  }
+
   func testMissingBaseAndCyclesAreReported() {
     let files = ConfigFiles()
     let missing = files.write("a.yaml", "_base_: nothere.yaml\n")

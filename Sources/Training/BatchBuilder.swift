@@ -1,0 +1,105 @@
+import Components
+import Datasets
+import Detection
+import Foundation
+import Imaging
+import Language
+import TensorCore
+
+/// Turns grounding records into model inputs: images resized to a square in the backbone's pixel format (with seeded
+/// horizontal flips that also swap "left" and "right" in captions), prompts tokenised by the text encoder, and binary
+/// positive maps from the phrase spans.
+public struct BatchBuilder {
+  public let records: [GroundingRecord]
+  public let encoder: BertTextEncoder
+  public let pixelFormat: PixelFormat
+  public let imageSize: Int
+  public let flip: Bool
+
+  public init(
+    records: [GroundingRecord], encoder: BertTextEncoder, pixelFormat: PixelFormat, imageSize: Int, flip: Bool
+  ) {
+    self.records = records
+    self.encoder = encoder
+    self.pixelFormat = pixelFormat
+    self.imageSize = imageSize
+    self.flip = flip
+  }
+
+  public struct Batch {
+    public var images: Tensor
+    public var tokens: TokenBatch
+    public var targets: [GroundingTarget]
+  }
+
+  /// The batch of `indices`; `random` decides the flips.
+  public func batch(_ indices: [Int], random: inout SeededGenerator) throws -> Batch {
+    var images: [Tensor] = [], captions: [String] = [], boxes: [[[Float]]] = [], phraseSpans: [[[Range<Int>]]] = []
+    for index in indices {
+      let record = records[index]
+      let photo = try ImageIO.read(path: record.imagePath)
+      var image = ImageTransforms.resize(
+        ImageTransforms.tensor(photo, format: pixelFormat), height: imageSize, width: imageSize)
+      let (scaleX, scaleY) = (Float(imageSize) / Float(photo.width), Float(imageSize) / Float(photo.height))
+      var scaled = record.boxes.map { [$0[0] * scaleX, $0[1] * scaleY, $0[2] * scaleX, $0[3] * scaleY] }
+      var (caption, spans) = (record.caption, record.spans)
+      if flip && random.nextUnitFloat() < 0.5 {
+        (image, scaled) = ImageTransforms.horizontalFlip(image, boxes: scaled)
+        (caption, spans) = BatchBuilder.swapLeftRight(caption, spans: spans)
+      }
+      images.append(image)
+      captions.append(caption)
+      boxes.append(scaled)
+      phraseSpans.append(spans)
+    }
+    let (tokens, encodings) = encoder.tokenize(captions)
+    let targets = indices.indices.map { slot -> GroundingTarget in
+      let phraseTokens = PositiveMap.phraseTokens(phraseSpans[slot], in: encodings[slot])
+      return GroundingTarget(
+        boxes: boxes[slot],
+        positiveMap: Tensor(
+          shape: [phraseTokens.count, tokens.length], values: PositiveMap.binaryMap(phraseTokens, length: tokens.length)
+        ))
+    }
+    return Batch(images: Tensor.stack(images, axis: 0), tokens: tokens, targets: targets)
+  }
+
+  /// Swaps the words "left" and "right" (GLIP's grounding flip) and moves the phrase spans to the new positions.
+  static func swapLeftRight(_ caption: String, spans: [[Range<Int>]]) -> (String, [[Range<Int>]]) {
+    let scalars = Array(caption.unicodeScalars)
+    var output: [Unicode.Scalar] = []
+    var newIndex = [Int](repeating: 0, count: scalars.count + 1)
+    var index = 0
+    func matches(_ word: String, at position: Int) -> Bool {
+      let letters = Array(word.unicodeScalars)
+      guard position + letters.count <= scalars.count, Array(scalars[position..<(position + letters.count)]) == letters
+      else { return false }
+      let before = position == 0 || !scalars[position - 1].properties.isAlphabetic
+      let after =
+        position + letters.count == scalars.count || !scalars[position + letters.count].properties.isAlphabetic
+      return before && after
+    }
+    while index < scalars.count {
+      let swap: (String, String)? =
+        matches("left", at: index) ? ("left", "right") : matches("right", at: index) ? ("right", "left") : nil
+      if let (from, to) = swap {
+        let (length, replacement) = (from.unicodeScalars.count, Array(to.unicodeScalars))
+        for offset in 0..<length { newIndex[index + offset] = output.count + min(offset, replacement.count - 1) }
+        output += replacement
+        index += length
+      } else {
+        newIndex[index] = output.count
+        output.append(scalars[index])
+        index += 1
+      }
+    }
+    newIndex[scalars.count] = output.count
+    let moved = spans.map { phrase in
+      phrase.map { span -> Range<Int> in
+        let end = span.upperBound > 0 ? newIndex[span.upperBound - 1] + 1 : 0
+        return newIndex[span.lowerBound]..<max(newIndex[span.lowerBound], end)
+      }
+    }
+    return (String(String.UnicodeScalarView(output)), moved)
+  }
+}

@@ -1,0 +1,45 @@
+import ArgumentParser
+import Components
+import Config
+import Detection
+import Foundation
+import Training
+
+struct TrainCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "train",
+    abstract:
+      "Train a grounding model from a config: metrics.jsonl, the resolved config and a final checkpoint in --out.")
+
+  @Option(help: "A YAML config with model, data and train sections.")
+  var config: String
+
+  @Option(name: .customLong("set"), help: "Override a key: --set train.iterations=200 (repeatable).")
+  var overrides: [String] = []
+
+  @Option(help: "Run directory.")
+  var out: String
+
+  func run() throws {
+    Builtins.registerAll()
+    let loaded = try reportingErrors { try LoadedConfig(path: config, overrides: overrides) }
+    for note in loaded.notes { printError("note: \(note)") }
+    try reportingErrors {
+      let experiment = try CheckedExperiment(loaded, shapesOnly: false)
+      guard let encoder = experiment.detector.textEncoder as? BertTextEncoder, encoder.tokenizer != nil else {
+        throw TrainingError(message: "glip train needs a bert text encoder with a model_dir (captions are tokenised)")
+      }
+      let records = try TrainedModel.records(experiment.data.train)
+      print(Inspection(experiment.detector).text.components(separatedBy: "\n\n").last ?? "")
+      print("training on \(records.count) records for \(experiment.training.iterations) steps")
+      let trainer = try Trainer(
+        detector: experiment.detector,
+        batches: BatchBuilder(
+          records: records, encoder: encoder, pixelFormat: experiment.detector.pixelFormat,
+          imageSize: experiment.data.imageSize, flip: experiment.data.flip),
+        options: experiment.training, groups: experiment.tuning.parameterGroups)
+      try trainer.run(directory: out, config: YAMLEmitter.emit(loaded.root)) { print($0) }
+      print("wrote \(out)/metrics.jsonl, \(out)/config.yaml, \(out)/checkpoints/final.safetensors")
+    }
+  }
+}
