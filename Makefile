@@ -4,7 +4,7 @@ APT_PACKAGES := libopenblas-dev libyaml-dev libpng-dev libjpeg62-turbo-dev pkg-c
 REF_VENV := .venv-ref
 REF_PYTHON := $(REF_VENV)/bin/python
 
-.PHONY: deps weights build test lint bench reference fixtures clean
+.PHONY: deps weights build test lint bench demo reference fixtures clean
 
 ## deps: install the Debian packages the build links against (only those missing)
 deps:
@@ -22,6 +22,18 @@ weights:
 ## build: release build of the glip executable
 build: deps
 	$(SWIFT) build -c release --product glip
+
+## demo: synthetic shapes -> train a small grounding model -> COCO eval -> annotated prediction, all in runs/demo
+GLIP := .build/release/glip
+DEMO := runs/demo
+demo: build weights
+	rm -rf $(DEMO)
+	$(GLIP) data synth --out $(DEMO)/data/train --images 256 --seed 1 --size 160
+	$(GLIP) data synth --out $(DEMO)/data/val --images 32 --seed 2 --size 160
+	$(GLIP) train --config configs/demo/shapes_grounding.yaml --out $(DEMO)/run
+	$(GLIP) eval --run $(DEMO)/run --save-detections $(DEMO)/val_detections.json | tee $(DEMO)/eval.txt
+	$(GLIP) predict --run $(DEMO)/run --image $(DEMO)/data/val/images/000000.png \
+	  --prompt "yellow square. purple ring. circle" --out $(DEMO)/prediction.png | tee $(DEMO)/prediction.txt
 
 ## test: the whole test suite
 test: deps weights

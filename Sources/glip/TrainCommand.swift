@@ -38,7 +38,10 @@ struct TrainCommand: ParsableCommand {
           records: records, encoder: encoder, pixelFormat: experiment.detector.pixelFormat,
           imageSize: experiment.data.imageSize, flip: experiment.data.flip),
         options: experiment.training, groups: experiment.tuning.parameterGroups)
-      try trainer.run(directory: out, config: YAMLEmitter.emit(loaded.root)) { print($0) }
+      try trainer.run(directory: out, config: YAMLEmitter.emit(loaded.root)) {
+        print($0)
+        fflush(stdout)
+      }
       print("wrote \(out)/metrics.jsonl, \(out)/config.yaml, \(out)/checkpoints/final.safetensors")
     }
   }
