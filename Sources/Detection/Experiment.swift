@@ -94,14 +94,17 @@ public struct TrainingOptions {
     public static let clipNorm = ConfigKey<Float>("clip_grad_norm", default: 10, "global gradient-norm clip (0: off)")
     public static let seed = ConfigKey<Int>("seed", default: 0, "seed for sampling and augmentation")
     public static let logEvery = ConfigKey<Int>("log_every", default: 10, "steps between printed progress lines")
+    public static let checkpointEvery = ConfigKey<Int>(
+      "checkpoint_every", default: 0, "steps between resumable checkpoints (0: only the final model)")
     public static let all: [KeyDocumentation] = [
       batchSize.documentation, iterations.documentation, learningRate.documentation, weightDecay.documentation,
       warmup.documentation, clipNorm.documentation, seed.documentation, logEvery.documentation,
+      checkpointEvery.documentation,
     ]
   }
 
   public var batchSize: Int, iterations: Int, learningRate: Float, weightDecay: Float, warmup: Int
-  public var clipNorm: Float, seed: Int, logEvery: Int
+  public var clipNorm: Float, seed: Int, logEvery: Int, checkpointEvery: Int
 
   public init(_ train: ConfigSection) throws {
     batchSize = try train.read(Keys.batchSize)
@@ -112,6 +115,7 @@ public struct TrainingOptions {
     clipNorm = try train.read(Keys.clipNorm)
     seed = try train.read(Keys.seed)
     logEvery = try train.read(Keys.logEvery)
+    checkpointEvery = try train.read(Keys.checkpointEvery)
     guard batchSize > 0 else { throw train.error("batch_size", "expected a positive count, got \(batchSize)") }
     guard iterations >= 0 else { throw train.error("iterations", "expected a non-negative count, got \(iterations)") }
     guard learningRate > 0 else { throw train.error("lr", "expected a positive learning rate, got \(learningRate)") }

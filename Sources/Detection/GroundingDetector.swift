@@ -49,7 +49,9 @@ public final class GroundingDetector: Module {
     let text = textEncoder.encode(tokens)
     let outputs = head.predict(imageFeatures(images), text: text)
     var terms = head.loss(outputs, targets: targets, text: text, imageSize: (images.shape[2], images.shape[3]))
-    terms["loss"] = terms.values.dropFirst().reduce(terms.values.first ?? Tensor(scalar: 0), +)
+    // Summed in key order: dictionary order varies between runs, and float addition is not associative.
+    let ordered = terms.keys.sorted().map { terms[$0]! }
+    terms["loss"] = ordered.dropFirst().reduce(ordered.first ?? Tensor(scalar: 0), +)
     return terms
   }
 

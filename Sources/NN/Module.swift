@@ -271,3 +271,19 @@ open class Module: CustomStringConvertible {
     }
   }
 }
+
+/// A module that draws random numbers in training (dropout, drop path).
+public protocol Reseedable: AnyObject {
+  /// Restarts its random sequence from `seed`.
+  func reseed(_ seed: UInt64)
+}
+
+extension Module {
+  /// Reseeds every `Reseedable` module from `seed` and its position in the tree, so a training step's randomness
+  /// depends only on the seed and not on the steps before it (resumed runs then match uninterrupted ones).
+  public func reseedRandomModules(_ seed: UInt64) {
+    for (index, entry) in namedModules().enumerated() {
+      (entry.module as? Reseedable)?.reseed(seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(index))
+    }
+  }
+}

@@ -107,6 +107,12 @@ public final class SGD: Optimizer {
   }
 }
 
+/// Optimizer state that does not fit the parameters being optimised.
+public struct OptimizerStateError: Error, CustomStringConvertible {
+  public let key: String
+  public var description: String { "optimizer state for '\(key)' does not match an optimised parameter of that shape" }
+}
+
 /// Adam with decoupled weight decay and bias correction, as `torch.optim.AdamW`.
 public final class AdamW: Optimizer {
   public var learningRate: Float
@@ -127,6 +133,33 @@ public final class AdamW: Optimizer {
     self.beta2 = beta2
     self.epsilon = epsilon
     self.weightDecay = weightDecay
+  }
+
+  /// The moments by parameter key (`<key>.exp_avg`, `<key>.exp_avg_sq`, `<key>.step`), as in PyTorch's state dict.
+  public func state() -> [String: Tensor] {
+    var result: [String: Tensor] = [:]
+    for entry in parameters {
+      guard let moment = moments[ObjectIdentifier(entry.parameter)] else { continue }
+      result[entry.key + ".exp_avg"] = moment.first
+      result[entry.key + ".exp_avg_sq"] = moment.second
+      result[entry.key + ".step"] = Tensor(shape: [1], values: [Float(moment.steps)])
+    }
+    return result
+  }
+
+  /// Restores `state()`; every key must name an optimised parameter and fit its shape.
+  public func load(state: [String: Tensor]) throws {
+    let byKey = Dictionary(uniqueKeysWithValues: parameters.map { ($0.key, $0.parameter) })
+    var restored: [ObjectIdentifier: (first: Tensor, second: Tensor, steps: Int)] = [:]
+    for key in state.keys where key.hasSuffix(".step") {
+      let name = String(key.dropLast(".step".count))
+      guard let parameter = byKey[name], let first = state[name + ".exp_avg"], let second = state[name + ".exp_avg_sq"],
+        first.shape == parameter.shape, second.shape == parameter.shape
+      else { throw OptimizerStateError(key: name) }
+      restored[ObjectIdentifier(parameter)] = (first, second, Int(state[key]!.scalars[0]))
+    }
+    guard restored.count * 3 == state.count else { throw OptimizerStateError(key: "(entries without a step)") }
+    moments = restored
   }
 
   public func step() {

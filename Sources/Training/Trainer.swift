@@ -51,6 +51,7 @@ public final class Trainer {
   /// One optimisation step; returns the loss terms.
   public func step(_ iteration: Int) throws -> [String: Float] {
     detector.train()
+    detector.reseedRandomModules(UInt64(options.seed) &+ 0xD209 &+ UInt64(iteration))
     var random = SeededGenerator(seed: UInt64(options.seed) &+ 0x5EED &+ UInt64(iteration))
     let batch = try batches.batch(indices(for: iteration), random: &random)
     let terms = detector.loss(batch.images, tokens: batch.tokens, targets: batch.targets)
@@ -66,21 +67,26 @@ public final class Trainer {
     return values
   }
 
-  /// Runs every step, appending a JSON line per step to `metrics.jsonl` in `directory` and writing
-  /// `checkpoints/final.safetensors`. Returns the total loss of each step.
+  /// Runs the steps from `start` on, appending a JSON line per step to `metrics.jsonl` in `directory`, writing
+  /// `checkpoints/step_<n>.safetensors` every `checkpoint_every` steps and `checkpoints/final.safetensors` at the end.
+  /// Returns the total loss of each step run.
   @discardableResult
-  public func run(directory: String, config: String, progress: (String) -> Void) throws -> [Float] {
+  public func run(directory: String, config: String, start: Int = 0, progress: (String) -> Void) throws -> [Float] {
     let root = URL(fileURLWithPath: directory)
     try FileManager.default.createDirectory(
       at: root.appendingPathComponent("checkpoints"), withIntermediateDirectories: true)
     try config.write(to: root.appendingPathComponent("config.yaml"), atomically: true, encoding: .utf8)
     let metricsPath = root.appendingPathComponent("metrics.jsonl").path
-    FileManager.default.createFile(atPath: metricsPath, contents: nil)
+    if start == 0 || !FileManager.default.fileExists(atPath: metricsPath) {
+      FileManager.default.createFile(atPath: metricsPath, contents: nil)
+    }
     let metrics = try FileHandle(forWritingTo: URL(fileURLWithPath: metricsPath))
     defer { try? metrics.close() }
+    try metrics.truncate(atOffset: try Trainer.offsetAfter(step: start - 1, inMetrics: metricsPath))
+    try metrics.seekToEnd()
     var losses: [Float] = []
-    let start = Date()
-    for iteration in 0..<options.iterations {
+    let clock = Date()
+    for iteration in start..<max(start, options.iterations) {
       let values = try step(iteration)
       losses.append(values["loss"]!)
       let fields =
@@ -88,17 +94,61 @@ public final class Trainer {
         + values.sorted { $0.key < $1.key }.map { "\"\($0.key)\": \($0.value)" }
       metrics.write(("{" + fields.joined(separator: ", ") + "}\n").data(using: .utf8)!)
       if iteration % max(options.logEvery, 1) == 0 || iteration == options.iterations - 1 {
-        let elapsed = Date().timeIntervalSince(start)
-        let rate = Double(iteration + 1) / max(elapsed, 1e-9)
+        let rate = Double(iteration + 1 - start) / max(Date().timeIntervalSince(clock), 1e-9)
         progress(
           String(
             format: "step %5d/%d  loss %.4f  lr %.2e  %.2f it/s  ETA %.0fs", iteration + 1, options.iterations,
             values["loss"]!, optimizer.learningRate, rate, Double(options.iterations - iteration - 1) / rate))
+      }
+      if options.checkpointEvery > 0 && (iteration + 1) % options.checkpointEvery == 0 {
+        try writeResumable(after: iteration + 1, config: config, to: root)
       }
     }
     try SafetensorsFile(
       tensors: detector.state(), metadata: ["config": config, "iterations": "\(options.iterations)"]
     ).write(path: root.appendingPathComponent("checkpoints/final.safetensors").path)
     return losses
+  }
+
+  static let optimizerPrefix = "optimizer/"
+
+  /// Model and optimizer state after `steps` steps; `resume(from:)` continues from it.
+  func writeResumable(after steps: Int, config: String, to root: URL) throws {
+    var tensors = detector.state()
+    for (key, value) in optimizer.state() { tensors[Trainer.optimizerPrefix + key] = value }
+    try SafetensorsFile(tensors: tensors, metadata: ["config": config, "steps": "\(steps)"])
+      .write(path: root.appendingPathComponent("checkpoints/step_\(steps).safetensors").path)
+  }
+
+  /// Loads a checkpoint from `checkpoint_every` and returns the step to continue from.
+  public func resume(from path: String) throws -> Int {
+    let file = try SafetensorsFile.read(path: path)
+    guard let steps = file.metadata["steps"].flatMap(Int.init) else {
+      throw TrainingError(message: "\(path): not a resumable checkpoint (no 'steps' metadata; use a step_<n> file)")
+    }
+    let model = file.tensors.filter { !$0.key.hasPrefix(Trainer.optimizerPrefix) }
+    let optimizerState = Dictionary(
+      uniqueKeysWithValues: file.tensors.compactMap { key, value in
+        key.hasPrefix(Trainer.optimizerPrefix) ? (String(key.dropFirst(Trainer.optimizerPrefix.count)), value) : nil
+      })
+    do {
+      try detector.load(parameters: model)
+      try optimizer.load(state: optimizerState)
+    } catch {
+      throw TrainingError(message: "\(path): does not fit this run's model and optimizer: \(error)")
+    }
+    return steps
+  }
+
+  /// Byte offset just past the metrics line of `step` (0 when there is none), so a resumed run rewrites later lines.
+  static func offsetAfter(step: Int, inMetrics path: String) throws -> UInt64 {
+    guard step >= 0, let data = FileManager.default.contents(atPath: path) else { return 0 }
+    var offset = 0
+    for line in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+      let next = offset + line.count + 1
+      if String(decoding: line, as: UTF8.self).hasPrefix("{\"step\": \(step),") { return UInt64(min(next, data.count)) }
+      offset = next
+    }
+    throw TrainingError(message: "\(path): has no line for step \(step) to resume after")
   }
 }

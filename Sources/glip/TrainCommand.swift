@@ -20,6 +20,9 @@ struct TrainCommand: ParsableCommand {
   @Option(help: "Run directory.")
   var out: String
 
+  @Option(help: "Continue from a step_<n>.safetensors checkpoint of this run (written with train.checkpoint_every).")
+  var resume: String?
+
   func run() throws {
     Builtins.registerAll()
     let loaded = try reportingErrors { try LoadedConfig(path: config, overrides: overrides) }
@@ -38,7 +41,9 @@ struct TrainCommand: ParsableCommand {
           records: records, encoder: encoder, pixelFormat: experiment.detector.pixelFormat,
           imageSize: experiment.data.imageSize, flip: experiment.data.flip),
         options: experiment.training, groups: experiment.tuning.parameterGroups)
-      try trainer.run(directory: out, config: YAMLEmitter.emit(loaded.root)) {
+      let start = try resume.map { try trainer.resume(from: $0) } ?? 0
+      if start > 0 { print("resuming after step \(start)") }
+      try trainer.run(directory: out, config: YAMLEmitter.emit(loaded.root), start: start) {
         print($0)
         fflush(stdout)
       }

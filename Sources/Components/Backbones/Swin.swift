@@ -93,7 +93,7 @@ public final class Swin: Module, Backbone {
   }
 
   /// Pre-LN block: (shifted) window attention, then an MLP, each with a residual and stochastic depth.
-  public final class Block: Module {
+  public final class Block: Module, Reseedable {
     let norm1: LayerNorm, norm2: LayerNorm
     let attention: WindowAttention
     let fc1: Linear, fc2: Linear
@@ -120,6 +120,8 @@ public final class Swin: Module, Backbone {
       mlp.register("fc2", fc2)
       register("mlp", mlp)
     }
+
+    public func reseed(_ seed: UInt64) { generator = SeededGenerator(seed: seed) }
 
     /// x `[B, H·W, C]` → same.
     func callAsFunction(_ x: Tensor, height: Int, width: Int, mask: Tensor?) -> Tensor {

@@ -30,7 +30,7 @@ public final class Embedding: Module {
 }
 
 /// `nn.Dropout` with its own seeded generator; identity in evaluation mode.
-public final class Dropout: Module, UnaryLayer {
+public final class Dropout: Module, UnaryLayer, Reseedable {
   public let probability: Float
   private var generator: SeededGenerator
 
@@ -44,6 +44,9 @@ public final class Dropout: Module, UnaryLayer {
   public func callAsFunction(_ input: Tensor) -> Tensor {
     input.dropout(probability: probability, training: isTraining, generator: &generator)
   }
+
+  /// Restarts the mask sequence, so a step's masks depend only on the seed (resumable training).
+  public func reseed(_ seed: UInt64) { generator = SeededGenerator(seed: seed) }
 
   override public var hyperParameters: String { "p: \(probability)" }
 }
