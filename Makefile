@@ -31,9 +31,11 @@ demo: build weights
 	$(GLIP) data synth --out $(DEMO)/data/train --images 256 --seed 1 --size 160
 	$(GLIP) data synth --out $(DEMO)/data/val --images 32 --seed 2 --size 160
 	$(GLIP) train --config configs/demo/shapes_grounding.yaml --out $(DEMO)/run
-	$(GLIP) eval --run $(DEMO)/run --save-detections $(DEMO)/val_detections.json | tee $(DEMO)/eval.txt
+	$(GLIP) eval --run $(DEMO)/run --save-detections $(DEMO)/val_detections.json > $(DEMO)/eval.txt
+	cat $(DEMO)/eval.txt
 	$(GLIP) predict --run $(DEMO)/run --image $(DEMO)/data/val/images/000000.png \
-	  --prompt "yellow square. purple ring. circle" --out $(DEMO)/prediction.png | tee $(DEMO)/prediction.txt
+	  --prompt "yellow square. purple ring. circle" --out $(DEMO)/prediction.png > $(DEMO)/prediction.txt
+	cat $(DEMO)/prediction.txt
 
 ## test: the whole test suite
 test: deps weights
