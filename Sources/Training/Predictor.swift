@@ -13,11 +13,8 @@ public struct Predictor {
   public let imageSize: Int
 
   public init(detector: GroundingDetector, imageSize: Int) throws {
-    guard let encoder = detector.textEncoder as? BertTextEncoder, encoder.tokenizer != nil else {
-      throw TrainingError(message: "prompting needs a bert text encoder with a model_dir (prompts are tokenised)")
-    }
     self.detector = detector
-    self.encoder = encoder
+    self.encoder = try TrainedModel.tokenizingEncoder(of: detector)
     self.imageSize = imageSize
   }
 

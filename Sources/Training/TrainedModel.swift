@@ -1,3 +1,4 @@
+import Components
 import Config
 import Datasets
 import Detection
@@ -25,6 +26,15 @@ public enum TrainedModel {
       throw TrainingError(message: "\(checkpoint): does not fit the model of \(config.path): \(error)")
     }
     return experiment
+  }
+
+  /// The detector's text encoder, which must tokenise text (captions and prompts) itself.
+  public static func tokenizingEncoder(of detector: GroundingDetector) throws -> BertTextEncoder {
+    guard let encoder = detector.textEncoder as? BertTextEncoder, encoder.tokenizer != nil else {
+      throw TrainingError(
+        message: "captions and prompts need a bert text encoder with a model_dir (they are tokenised)")
+    }
+    return encoder
   }
 
   /// The records of `source` in its declared format.

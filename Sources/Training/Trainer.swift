@@ -37,6 +37,17 @@ public final class Trainer {
     ])
   }
 
+  /// The trainer an experiment describes: its detector, `data` sizing and flips, `train` options and parameter groups.
+  public convenience init(experiment: CheckedExperiment, records: [GroundingRecord]) throws {
+    try self.init(
+      detector: experiment.detector,
+      batches: BatchBuilder(
+        records: records, encoder: try TrainedModel.tokenizingEncoder(of: experiment.detector),
+        pixelFormat: experiment.detector.pixelFormat, imageSize: experiment.data.imageSize,
+        flip: experiment.data.flip),
+      options: experiment.training, groups: experiment.tuning.parameterGroups)
+  }
+
   /// Record indices of step `iteration`: a seeded permutation per pass over the data.
   public func indices(for iteration: Int) -> [Int] {
     let count = batches.records.count

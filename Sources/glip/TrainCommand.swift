@@ -29,18 +29,10 @@ struct TrainCommand: ParsableCommand {
     for note in loaded.notes { printError("note: \(note)") }
     try reportingErrors {
       let experiment = try CheckedExperiment(loaded, shapesOnly: false)
-      guard let encoder = experiment.detector.textEncoder as? BertTextEncoder, encoder.tokenizer != nil else {
-        throw TrainingError(message: "glip train needs a bert text encoder with a model_dir (captions are tokenised)")
-      }
       let records = try TrainedModel.records(experiment.data.train)
+      let trainer = try Trainer(experiment: experiment, records: records)
       print(Inspection(experiment.detector).text.components(separatedBy: "\n\n").last ?? "")
       print("training on \(records.count) records for \(experiment.training.iterations) steps")
-      let trainer = try Trainer(
-        detector: experiment.detector,
-        batches: BatchBuilder(
-          records: records, encoder: encoder, pixelFormat: experiment.detector.pixelFormat,
-          imageSize: experiment.data.imageSize, flip: experiment.data.flip),
-        options: experiment.training, groups: experiment.tuning.parameterGroups)
       let start = try resume.map { try trainer.resume(from: $0) } ?? 0
       if start > 0 { print("resuming after step \(start)") }
       try trainer.run(directory: out, config: YAMLEmitter.emit(loaded.root), start: start) {

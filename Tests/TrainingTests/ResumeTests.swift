@@ -12,13 +12,7 @@ import XCTest
 final class ResumeTests: XCTestCase {
   private func trainer(config path: String) throws -> (Trainer, GroundingDetector) {
     let experiment = try CheckedExperiment(try LoadedConfig(path: path), shapesOnly: false)
-    let batches = BatchBuilder(
-      records: try TrainedModel.records(experiment.data.train),
-      encoder: experiment.detector.textEncoder as! BertTextEncoder, pixelFormat: experiment.detector.pixelFormat,
-      imageSize: experiment.data.imageSize, flip: experiment.data.flip)
-    let trainer = try Trainer(
-      detector: experiment.detector, batches: batches, options: experiment.training,
-      groups: experiment.tuning.parameterGroups)
+    let trainer = try Trainer(experiment: experiment, records: try TrainedModel.records(experiment.data.train))
     return (trainer, experiment.detector)
   }
 

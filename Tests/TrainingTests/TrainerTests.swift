@@ -42,13 +42,7 @@ final class TrainerTests: XCTestCase {
     let configPath = directory + "/tiny.yaml"
     try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)
     let experiment = try CheckedExperiment(try LoadedConfig(path: configPath), shapesOnly: false)
-    let records = try TrainedModel.records(experiment.data.train)
-    let batches = BatchBuilder(
-      records: records, encoder: experiment.detector.textEncoder as! BertTextEncoder,
-      pixelFormat: experiment.detector.pixelFormat, imageSize: experiment.data.imageSize, flip: experiment.data.flip)
-    let trainer = try Trainer(
-      detector: experiment.detector, batches: batches, options: experiment.training,
-      groups: experiment.tuning.parameterGroups)
+    let trainer = try Trainer(experiment: experiment, records: try TrainedModel.records(experiment.data.train))
     let losses = try trainer.run(directory: directory + "/run", config: yaml) { _ in }
     let first = losses.prefix(5).reduce(0, +) / 5, last = losses.suffix(5).reduce(0, +) / 5
     XCTAssertLessThan(last, first * 0.7, "the loss falls by at least 30% (from \(first) to \(last))")
