@@ -17,6 +17,16 @@ public struct DeltaBoxCoder: Sendable {
 
   private var extra: Float { legacyPlusOne ? 1 : 0 }
 
+  /// The square anchor of side `scale` strides at grid `position` of a level `width` cells wide. Legacy anchors
+  /// (maskrcnn-benchmark) are centred at (stride − 1)/2 with half extent (size − 1)/2.
+  public func squareAnchor(position: Int, width: Int, stride: Int, scale: Float) -> [Float] {
+    let stride = Float(stride)
+    let offset: Float = legacyPlusOne ? (stride - 1) / 2 : 0
+    let (x, y) = (Float(position % width) * stride + offset, Float(position / width) * stride + offset)
+    let half = legacyPlusOne ? (scale * stride - 1) / 2 : scale * stride / 2
+    return [x - half, y - half, x + half, y + half]
+  }
+
   /// Deltas `[P, 4]` at anchors `[P, 4]` → boxes `[P, 4]`, differentiable in the deltas.
   public func decode(_ regression: Tensor, anchors references: Tensor) -> Tensor {
     let deltas = regression.split(sizes: [1, 1, 1, 1], axis: 1),

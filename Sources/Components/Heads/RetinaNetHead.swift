@@ -57,12 +57,7 @@ public final class RetinaNetHead: DenseGroundingHead {
   }
 
   override func reference(level: Int, position: Int, width: Int) -> [Float] {
-    let stride = Float(inputSpecs[level].stride)
-    // Legacy anchors (maskrcnn-benchmark) are centred at (stride − 1)/2 with half extent (size − 1)/2.
-    let offset: Float = settings.legacyPlusOne ? (stride - 1) / 2 : 0
-    let (x, y) = (Float(position % width) * stride + offset, Float(position / width) * stride + offset)
-    let half = settings.legacyPlusOne ? (anchorScale * stride - 1) / 2 : anchorScale * stride / 2
-    return [x - half, y - half, x + half, y + half]
+    coder.squareAnchor(position: position, width: width, stride: inputSpecs[level].stride, scale: anchorScale)
   }
 
   override func regressionOutput(_ scaled: Tensor, level: Int) -> Tensor { scaled }
