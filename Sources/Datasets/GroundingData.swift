@@ -14,10 +14,12 @@ public struct GroundingRecord: Sendable {
   public var spans: [[Range<Int>]]
   /// For detection data, each box's category id (nil for captions).
   public var categories: [Int]?
+  /// For detection data, the name of every category of the dataset: what training prompts sample from.
+  public var categoryNames: [Int: String]?
 
   public init(
     imagePath: String, width: Int, height: Int, caption: String, boxes: [[Float]], spans: [[Range<Int>]],
-    categories: [Int]? = nil
+    categories: [Int]? = nil, categoryNames: [Int: String]? = nil
   ) {
     self.imagePath = imagePath
     self.width = width
@@ -26,6 +28,7 @@ public struct GroundingRecord: Sendable {
     self.boxes = boxes
     self.spans = spans
     self.categories = categories
+    self.categoryNames = categoryNames
   }
 }
 
@@ -90,6 +93,7 @@ public enum GroundingData {
       return (id, name)
     }.sorted { $0.id < $1.id }
     let prompt = PromptBuilder.detectionPrompt(classNames: categories.map(\.name))
+    let names = Dictionary(categories.map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
     let spanOfCategory = Dictionary(uniqueKeysWithValues: zip(categories.map(\.id), prompt.phraseSpans.map { $0[0] }))
     var byImage: [Int: [[String: Any]]] = [:]
     for annotation in annotations {
@@ -120,7 +124,7 @@ public enum GroundingData {
         records.append(
           GroundingRecord(
             imagePath: imagePath, width: width, height: height, caption: prompt.text, boxes: boxes, spans: spans,
-            categories: labels))
+            categories: labels, categoryNames: names))
       } catch let problem as RecordProblem {
         if policy == .skip {
           skipped += 1

@@ -152,20 +152,25 @@ public struct DataOptions {
     public static let imageSize = ConfigKey<Int>("image_size", default: 320, "images are resized to this square side")
     public static let flip = ConfigKey<Bool>(
       "flip", default: true, "random horizontal flips in training (captions swap left/right)")
+    public static let samplePrompts = ConfigKey<Bool>(
+      "sample_prompts", default: true,
+      "detection data in training: each image's prompt holds its own classes and a random number of other classes, "
+        + "shuffled (GLIP); false: the fixed all-class prompt")
     public static let all: [KeyDocumentation] = [
       KeyDocumentation(name: "train", type: "a mapping", defaultText: "none", doc: "training records (`glip train`)"),
       KeyDocumentation(name: "val", type: "a mapping", defaultText: "none", doc: "evaluation records (`glip eval`)"),
-      imageSize.documentation, flip.documentation,
+      imageSize.documentation, flip.documentation, samplePrompts.documentation,
     ]
   }
 
-  public var train: DataSource, val: DataSource, imageSize: Int, flip: Bool
+  public var train: DataSource, val: DataSource, imageSize: Int, flip: Bool, samplePrompts: Bool
 
   public init(_ data: ConfigSection) throws {
     train = try DataSource(data.section("train"), name: "data.train")
     val = try DataSource(data.section("val"), name: "data.val")
     imageSize = try data.read(Keys.imageSize)
     flip = try data.read(Keys.flip)
+    samplePrompts = try data.read(Keys.samplePrompts)
     guard imageSize >= 32 else { throw data.error("image_size", "expected at least 32, got \(imageSize)") }
   }
 }

@@ -15,10 +15,15 @@ public struct BatchBuilder {
   public let pixelFormat: PixelFormat
   public let imageSize: Int
   public let flip: Bool
+  /// Detection records get GLIP's sampled prompts (their classes plus random others, shuffled) instead of the fixed
+  /// all-class prompt.
+  public let samplePrompts: Bool
 
   public init(
-    records: [GroundingRecord], encoder: BertTextEncoder, pixelFormat: PixelFormat, imageSize: Int, flip: Bool
+    records: [GroundingRecord], encoder: BertTextEncoder, pixelFormat: PixelFormat, imageSize: Int, flip: Bool,
+    samplePrompts: Bool = false
   ) {
+    self.samplePrompts = samplePrompts
     self.records = records
     self.encoder = encoder
     self.pixelFormat = pixelFormat
@@ -43,6 +48,9 @@ public struct BatchBuilder {
       let (scaleX, scaleY) = (Float(imageSize) / Float(photo.width), Float(imageSize) / Float(photo.height))
       var scaled = record.boxes.map { [$0[0] * scaleX, $0[1] * scaleY, $0[2] * scaleX, $0[3] * scaleY] }
       var (caption, spans) = (record.caption, record.spans)
+      if samplePrompts, let categories = record.categories, let names = record.categoryNames {
+        (caption, spans) = BatchBuilder.sampledPrompt(categories: categories, names: names, random: &random)
+      }
       if flip && random.nextUnitFloat() < 0.5 {
         (image, scaled) = ImageTransforms.horizontalFlip(image, boxes: scaled)
         (caption, spans) = BatchBuilder.swapLeftRight(caption, spans: spans)
@@ -62,6 +70,21 @@ public struct BatchBuilder {
         ))
     }
     return Batch(images: Tensor.stack(images, axis: 0), tokens: tokens, targets: targets)
+  }
+
+  /// GLIP's detection-as-grounding prompt for training: every class present, a uniformly random number of the
+  /// absent ones, all in random order; returns the prompt and each box's span (of its category's name).
+  static func sampledPrompt(categories: [Int], names: [Int: String], random: inout SeededGenerator)
+    -> (String, [[Range<Int>]])
+  {
+    var present: [Int] = []
+    for category in categories where !present.contains(category) { present.append(category) }
+    let absent = names.keys.filter { !present.contains($0) }.sorted().shuffled(using: &random)
+    let negatives = Int.random(in: 0...absent.count, using: &random)
+    let chosen = (present + absent.prefix(negatives)).shuffled(using: &random)
+    let prompt = PromptBuilder.detectionPrompt(classNames: chosen.map { names[$0] ?? String($0) })
+    let spanOf = Dictionary(uniqueKeysWithValues: zip(chosen, prompt.phraseSpans.map { $0[0] }))
+    return (prompt.text, categories.map { [spanOf[$0]!] })
   }
 
   /// Swaps the words "left" and "right" (GLIP's grounding flip) and moves the phrase spans to the new positions.

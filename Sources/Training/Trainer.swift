@@ -44,7 +44,7 @@ public final class Trainer {
       batches: BatchBuilder(
         records: records, encoder: try TrainedModel.tokenizingEncoder(of: experiment.detector),
         pixelFormat: experiment.detector.pixelFormat, imageSize: experiment.data.imageSize,
-        flip: experiment.data.flip),
+        flip: experiment.data.flip, samplePrompts: experiment.data.samplePrompts),
       options: experiment.training, groups: experiment.tuning.parameterGroups)
   }
 
