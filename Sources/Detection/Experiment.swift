@@ -157,16 +157,28 @@ public struct DataOptions {
       "detection data in training: each image's prompt holds its own classes and a random number of other classes, "
         + "shuffled (GLIP); false: the fixed all-class prompt")
     public static let all: [KeyDocumentation] = [
-      KeyDocumentation(name: "train", type: "a mapping", defaultText: "none", doc: "training records (`glip train`)"),
+      KeyDocumentation(
+        name: "train", type: "a mapping or a list of mappings", defaultText: "none",
+        doc: "training records (`glip train`); a list mixes sources (e.g. ODVG captions and COCO detection)"),
       KeyDocumentation(name: "val", type: "a mapping", defaultText: "none", doc: "evaluation records (`glip eval`)"),
       imageSize.documentation, flip.documentation, samplePrompts.documentation,
     ]
   }
 
+  /// Every training source, in config order; `train` is the first.
+  public var trainSources: [DataSource]
   public var train: DataSource, val: DataSource, imageSize: Int, flip: Bool, samplePrompts: Bool
 
   public init(_ data: ConfigSection) throws {
-    train = try DataSource(data.section("train"), name: "data.train")
+    if let items = data.node?["train"]?.items {
+      guard !items.isEmpty else { throw data.error("train", "expected at least one source in the list") }
+      trainSources = try data.sections("train").enumerated().map {
+        try DataSource($0.element, name: "data.train[\($0.offset)]")
+      }
+    } else {
+      trainSources = [try DataSource(data.section("train"), name: "data.train")]
+    }
+    train = trainSources[0]
     val = try DataSource(data.section("val"), name: "data.val")
     imageSize = try data.read(Keys.imageSize)
     flip = try data.read(Keys.flip)

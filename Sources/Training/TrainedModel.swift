@@ -38,6 +38,11 @@ public enum TrainedModel {
   }
 
   /// The records of `source` in its declared format.
+  /// The records of several sources, concatenated in order (a mixed training set).
+  public static func records(_ sources: [DataSource]) throws -> [GroundingRecord] {
+    try sources.flatMap { try records($0) }
+  }
+
   public static func records(_ source: DataSource) throws -> [GroundingRecord] {
     guard source.isSet else { throw TrainingError(message: "\(source.name).annotations is not set") }
     switch source.format {

@@ -29,7 +29,7 @@ struct TrainCommand: ParsableCommand {
     for note in loaded.notes { printError("note: \(note)") }
     try reportingErrors {
       let experiment = try CheckedExperiment(loaded, shapesOnly: false)
-      let records = try TrainedModel.records(experiment.data.train)
+      let records = try TrainedModel.records(experiment.data.trainSources)
       let trainer = try Trainer(experiment: experiment, records: records)
       print(Inspection(experiment.detector).text.components(separatedBy: "\n\n").last ?? "")
       print("training on \(records.count) records for \(experiment.training.iterations) steps")
