@@ -89,7 +89,7 @@ final class GroundingDataTests: XCTestCase {
         separator: "\n"))
       .write(toFile: path, atomically: true, encoding: .utf8)
     XCTAssertThrowsError(try GroundingData.loadODVG(path: path, imageRoot: directory)) { error in
-      XCTAssertTrue("\(error)".hasPrefix("\(path): record 1: box"), "\(error)")
+      XCTAssertTrue("\(error)".hasPrefix("\(path): record 1 (line 2): regions[0]: box"), "\(error)")
       XCTAssertTrue("\(error)".contains("outside the 10×96 image"), "\(error)")
     }
     let (records, skipped) = try GroundingData.loadODVG(path: path, imageRoot: directory, policy: .skip)
