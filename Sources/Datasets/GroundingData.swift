@@ -16,10 +16,12 @@ public struct GroundingRecord: Sendable {
   public var categories: [Int]?
   /// For detection data, the name of every category of the dataset: what training prompts sample from.
   public var categoryNames: [Int: String]?
+  /// For detection data, the COCO image id (nil for captions).
+  public var imageId: Int?
 
   public init(
     imagePath: String, width: Int, height: Int, caption: String, boxes: [[Float]], spans: [[Range<Int>]],
-    categories: [Int]? = nil, categoryNames: [Int: String]? = nil
+    categories: [Int]? = nil, categoryNames: [Int: String]? = nil, imageId: Int? = nil
   ) {
     self.imagePath = imagePath
     self.width = width
@@ -29,36 +31,62 @@ public struct GroundingRecord: Sendable {
     self.spans = spans
     self.categories = categories
     self.categoryNames = categoryNames
+    self.imageId = imageId
   }
 }
 
-/// Errors in dataset files: the file, the record index and the reason.
+/// Errors in dataset files: the file, the record (its index, and where it sits in the file) and the reason.
 public struct DatasetError: Error, CustomStringConvertible {
   public let path: String
+  /// The record's index: the image's index in a COCO file, the non-empty line's index in an ODVG file.
   public let record: Int?
+  /// Where the record sits, e.g. "line 3" or "images[2], id 7" (nil for file-level problems).
+  public let location: String?
   public let reason: String
-  public var description: String { "\(path)\(record.map { ": record \($0)" } ?? ""): \(reason)" }
+
+  public init(path: String, record: Int?, location: String? = nil, reason: String) {
+    self.path = path
+    self.record = record
+    self.location = location
+    self.reason = reason
+  }
+
+  public var description: String {
+    let place = record.map { index in ": record \(index)" + (location.map { " (\($0))" } ?? "") } ?? ""
+    return "\(path)\(place): \(reason)"
+  }
 }
 
-/// What to do with a record that is unusable (a box outside the image, a missing image): stop with its reason, or
-/// skip it and count it.
+/// What to do with a record that is unusable (a box outside the image, a missing image, malformed JSON): stop with
+/// its reason, or skip it and count it.
 public enum BadRecordPolicy: String, Sendable {
   case fail, skip
 }
 
 /// Loaders for COCO detection files and ODVG grounding files. Image paths resolve against `imageRoot`.
+///
+/// File-level problems (an unreadable file, a COCO file that is not JSON or lacks its lists, a malformed category)
+/// always fail. Record-level problems (a line that is not JSON or lacks fields, a missing image file, a box that is
+/// empty or outside its image, an unknown category, an annotation of an unknown image) fail with the record's index
+/// under `.fail`, and leave the record out, counted in `skipped`, under `.skip`.
 public enum GroundingData {
   /// Reads ODVG lines: `{"filename", "width", "height", "grounding": {"caption", "regions": [{"bbox": [x1,y1,x2,y2],
   /// "phrase", "tokens_positive": [[s, e], …]}]}}`.
   public static func loadODVG(
     path: String, imageRoot: String, policy: BadRecordPolicy = .fail
   ) throws -> (records: [GroundingRecord], skipped: Int) {
-    guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+    guard let data = FileManager.default.contents(atPath: path) else {
       throw DatasetError(path: path, record: nil, reason: "cannot read file")
+    }
+    guard let text = String(data: data, encoding: .utf8) else {
+      throw DatasetError(path: path, record: nil, reason: "not UTF-8 text")
     }
     var records: [GroundingRecord] = []
     var skipped = 0
-    for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: true).enumerated() {
+    var index = 0
+    for (lineIndex, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+      guard !line.allSatisfy(\.isWhitespace) else { continue }
+      defer { index += 1 }
       do {
         records.append(try odvgRecord(String(line), imageRoot: imageRoot))
       } catch let reason as RecordProblem {
@@ -66,57 +94,90 @@ public enum GroundingData {
           skipped += 1
           continue
         }
-        throw DatasetError(path: path, record: index, reason: reason.message)
+        throw DatasetError(path: path, record: index, location: "line \(lineIndex + 1)", reason: reason.message)
       }
     }
     return (records, skipped)
   }
 
   /// Reads a COCO detection file and turns each image into a record whose caption is GLIP's class-name prompt over
-  /// `categoryNames` (all categories in id order when nil).
+  /// all categories in id order. Crowd annotations are left out of the records.
   public static func loadCOCO(
     path: String, imageRoot: String, policy: BadRecordPolicy = .fail
   ) throws -> (records: [GroundingRecord], categories: [(id: Int, name: String)], skipped: Int) {
-    guard let data = FileManager.default.contents(atPath: path) else {
-      throw DatasetError(path: path, record: nil, reason: "cannot read file")
+    func fileError(_ reason: String) -> DatasetError { DatasetError(path: path, record: nil, reason: reason) }
+    guard let data = FileManager.default.contents(atPath: path) else { throw fileError("cannot read file") }
+    let object: Any
+    do {
+      object = try JSONSerialization.jsonObject(with: data)
+    } catch {
+      throw fileError("not valid JSON (\(jsonProblem(error)))")
     }
-    guard let root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-      throw DatasetError(path: path, record: nil, reason: "not a JSON object")
-    }
+    guard let root = object as? [String: Any] else { throw fileError("not a JSON object") }
     guard let images = root["images"] as? [[String: Any]], let annotations = root["annotations"] as? [[String: Any]],
       let categoryList = root["categories"] as? [[String: Any]]
-    else { throw DatasetError(path: path, record: nil, reason: "needs 'images', 'annotations' and 'categories' lists") }
+    else { throw fileError("needs 'images', 'annotations' and 'categories' lists of objects") }
     let categories = try categoryList.enumerated().map { index, entry -> (id: Int, name: String) in
       guard let id = (entry["id"] as? NSNumber)?.intValue, let name = entry["name"] as? String else {
-        throw DatasetError(path: path, record: index, reason: "category needs an integer 'id' and a 'name'")
+        throw fileError("categories[\(index)]: needs an integer 'id' and a 'name'")
       }
       return (id, name)
     }.sorted { $0.id < $1.id }
+    if let duplicate = zip(categories, categories.dropFirst()).first(where: { $0.0.id == $0.1.id }) {
+      throw fileError("categories: id \(duplicate.0.id) is used twice")
+    }
     let prompt = PromptBuilder.detectionPrompt(classNames: categories.map(\.name))
     let names = Dictionary(categories.map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
     let spanOfCategory = Dictionary(uniqueKeysWithValues: zip(categories.map(\.id), prompt.phraseSpans.map { $0[0] }))
-    var byImage: [Int: [[String: Any]]] = [:]
-    for annotation in annotations {
-      if let image = (annotation["image_id"] as? NSNumber)?.intValue { byImage[image, default: []].append(annotation) }
+
+    let imageIds = images.map { ($0["id"] as? NSNumber)?.intValue }
+    let imageIndex = Dictionary(
+      imageIds.enumerated().compactMap { index, id in id.map { ($0, index) } }, uniquingKeysWith: { first, _ in first })
+    var byImage = [[(index: Int, annotation: [String: Any])]](repeating: [], count: images.count)
+    var skipped = 0
+    for (index, annotation) in annotations.enumerated() {
+      guard let image = (annotation["image_id"] as? NSNumber)?.intValue, let owner = imageIndex[image] else {
+        let reason = "annotations[\(index)]: image_id \(annotation["image_id"] ?? "(missing)") is not in 'images'"
+        if policy == .skip {
+          skipped += 1
+          continue
+        }
+        throw fileError(reason)
+      }
+      byImage[owner].append((index, annotation))
     }
     var records: [GroundingRecord] = []
-    var skipped = 0
     for (index, image) in images.enumerated() {
       do {
-        guard let id = (image["id"] as? NSNumber)?.intValue, let file = image["file_name"] as? String,
+        guard let id = imageIds[index], let file = image["file_name"] as? String,
           let width = (image["width"] as? NSNumber)?.intValue, let height = (image["height"] as? NSNumber)?.intValue
-        else { throw RecordProblem("image needs integer id, width, height and a file_name") }
+        else { throw RecordProblem("image needs an integer id, width and height and a file_name") }
+        guard imageIndex[id] == index else { throw RecordProblem("image id \(id) is used by an earlier image") }
         let imagePath = URL(fileURLWithPath: imageRoot).appendingPathComponent(file).path
         guard FileManager.default.fileExists(atPath: imagePath) else {
           throw RecordProblem("image file missing: \(imagePath)")
         }
         var boxes: [[Float]] = [], spans: [[Range<Int>]] = [], labels: [Int] = []
-        for annotation in byImage[id] ?? [] where ((annotation["iscrowd"] as? NSNumber)?.intValue ?? 0) == 0 {
-          guard let box = (annotation["bbox"] as? [NSNumber])?.map(\.floatValue), box.count == 4,
-            let category = (annotation["category_id"] as? NSNumber)?.intValue, let span = spanOfCategory[category]
-          else { throw RecordProblem("annotation needs a 4-number bbox and a known category_id") }
+        for (annotationIndex, annotation) in byImage[index] {
+          func problem(_ reason: String) -> RecordProblem {
+            RecordProblem("annotations[\(annotationIndex)]: \(reason)")
+          }
+          guard let box = (annotation["bbox"] as? [NSNumber])?.map(\.floatValue), box.count == 4 else {
+            throw problem("'bbox' must be [x, y, width, height]")
+          }
+          guard let category = (annotation["category_id"] as? NSNumber)?.intValue else {
+            throw problem("needs an integer category_id")
+          }
+          guard let span = spanOfCategory[category] else {
+            throw problem("category_id \(category) is not in 'categories'")
+          }
+          if ((annotation["iscrowd"] as? NSNumber)?.intValue ?? 0) != 0 { continue }
           let corners = [box[0], box[1], box[0] + box[2], box[1] + box[3]]
-          try checkBox(corners, width: width, height: height)
+          do {
+            try checkBox(corners, width: width, height: height)
+          } catch let outside as RecordProblem {
+            throw problem(outside.message)
+          }
           boxes.append(corners)
           spans.append([span])
           labels.append(category)
@@ -124,13 +185,14 @@ public enum GroundingData {
         records.append(
           GroundingRecord(
             imagePath: imagePath, width: width, height: height, caption: prompt.text, boxes: boxes, spans: spans,
-            categories: labels, categoryNames: names))
+            categories: labels, categoryNames: names, imageId: id))
       } catch let problem as RecordProblem {
         if policy == .skip {
           skipped += 1
           continue
         }
-        throw DatasetError(path: path, record: index, reason: problem.message)
+        let location = "images[\(index)]" + (imageIds[index].map { ", id \($0)" } ?? "")
+        throw DatasetError(path: path, record: index, location: location, reason: problem.message)
       }
     }
     return (records, categories, skipped)
@@ -141,6 +203,12 @@ public enum GroundingData {
     init(_ message: String) { self.message = message }
   }
 
+  /// Foundation's JSON error, reduced to its debug description when it has one (it names the byte offset).
+  static func jsonProblem(_ error: Error) -> String {
+    let info = (error as NSError).userInfo
+    return (info[NSDebugDescriptionErrorKey] as? String) ?? error.localizedDescription
+  }
+
   static func checkBox(_ box: [Float], width: Int, height: Int) throws {
     let tolerance: Float = 1
     guard box.allSatisfy(\.isFinite), box[2] > box[0], box[3] > box[1], box[0] >= -tolerance, box[1] >= -tolerance,
@@ -149,9 +217,13 @@ public enum GroundingData {
   }
 
   static func odvgRecord(_ line: String, imageRoot: String) throws -> GroundingRecord {
-    guard let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] else {
-      throw RecordProblem("not a JSON object")
+    let parsed: Any
+    do {
+      parsed = try JSONSerialization.jsonObject(with: Data(line.utf8))
+    } catch {
+      throw RecordProblem("not valid JSON (\(jsonProblem(error)))")
     }
+    guard let object = parsed as? [String: Any] else { throw RecordProblem("not a JSON object") }
     guard let file = object["filename"] as? String, let width = (object["width"] as? NSNumber)?.intValue,
       let height = (object["height"] as? NSNumber)?.intValue, let grounding = object["grounding"] as? [String: Any],
       let caption = grounding["caption"] as? String, let regions = grounding["regions"] as? [[String: Any]]
@@ -162,15 +234,23 @@ public enum GroundingData {
     }
     let length = caption.unicodeScalars.count
     var boxes: [[Float]] = [], spans: [[Range<Int>]] = []
-    for region in regions {
-      guard let box = (region["bbox"] as? [NSNumber])?.map(\.floatValue), box.count == 4,
-        let positive = region["tokens_positive"] as? [[NSNumber]]
-      else { throw RecordProblem("region needs a 4-number bbox and tokens_positive") }
-      try checkBox(box, width: width, height: height)
+    for (index, region) in regions.enumerated() {
+      func problem(_ reason: String) -> RecordProblem { RecordProblem("regions[\(index)]: \(reason)") }
+      guard let box = (region["bbox"] as? [NSNumber])?.map(\.floatValue), box.count == 4 else {
+        throw problem("'bbox' must be [x1, y1, x2, y2]")
+      }
+      guard let positive = region["tokens_positive"] as? [[NSNumber]], !positive.isEmpty else {
+        throw problem("needs tokens_positive: a list of [start, end] character spans")
+      }
+      do {
+        try checkBox(box, width: width, height: height)
+      } catch let outside as RecordProblem {
+        throw problem(outside.message)
+      }
       let ranges = try positive.map { pair -> Range<Int> in
         guard pair.count == 2, pair[0].intValue >= 0, pair[0].intValue < pair[1].intValue, pair[1].intValue <= length
         else {
-          throw RecordProblem("tokens_positive \(pair) is not a span of the \(length)-character caption")
+          throw problem("tokens_positive \(pair) is not a span of the \(length)-character caption")
         }
         return pair[0].intValue..<pair[1].intValue
       }

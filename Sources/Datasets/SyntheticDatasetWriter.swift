@@ -31,8 +31,7 @@ public enum SyntheticDatasetWriter {
     }
     if let failure { throw failure }
     let all = samples.compactMap { $0 }
-    let phraseNames = SyntheticShapes.colours.flatMap { colour in SyntheticShapes.shapes.map { "\(colour.name) \($0)" }
-    }
+    let phraseNames = SyntheticShapes.phrases
     try write(
       coco(all, categories: SyntheticShapes.shapes, category: { $0.shape }, size: size),
       to: root.appendingPathComponent("instances_shapes.json"))

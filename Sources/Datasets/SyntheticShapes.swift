@@ -2,6 +2,13 @@ import Foundation
 import Imaging
 import TensorCore
 
+/// A problem with the synthetic dataset's options.
+public struct SyntheticDataError: Error, CustomStringConvertible {
+  public let message: String
+  public var description: String { message }
+  public init(_ message: String) { self.message = message }
+}
+
 /// The built-in synthetic grounding dataset: coloured shapes on textured backgrounds, with COCO detection files (shape
 /// categories, and colour+shape phrase categories) and ODVG grounding captions with referring expressions.
 ///
@@ -48,6 +55,28 @@ public struct SyntheticShapes {
   public init(size: Int = 320, holdout: Set<String> = []) {
     self.size = size
     self.holdout = holdout
+  }
+
+  /// Every colour+shape phrase, colour-major: "red circle", "red square", …
+  public static var phrases: [String] { colours.flatMap { colour in shapes.map { "\(colour.name) \($0)" } } }
+
+  /// Colour–shape pairs written as `"red circle, blue star"`: each must be one of `phrases` (case and extra spaces
+  /// do not matter), and at least one pair must stay.
+  public static func holdout(parsing text: String) throws -> Set<String> {
+    var pairs = Set<String>()
+    for item in text.split(separator: ",") {
+      let words = item.split(whereSeparator: \.isWhitespace).map { $0.lowercased() }
+      guard !words.isEmpty else { continue }
+      let pair = words.joined(separator: " ")
+      guard phrases.contains(pair) else {
+        throw SyntheticDataError(
+          "held-out pair '\(item.trimmingCharacters(in: .whitespaces))' is not a colour and a shape; colours: "
+            + colours.map(\.name).joined(separator: ", ") + "; shapes: " + shapes.joined(separator: ", "))
+      }
+      pairs.insert(pair)
+    }
+    guard pairs.count < phrases.count else { throw SyntheticDataError("every colour–shape pair is held out") }
+    return pairs
   }
 
   /// The sample for image `index` of a dataset with `seed` (independent of the other images).

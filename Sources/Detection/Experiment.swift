@@ -15,6 +15,17 @@ public struct LoadedConfig {
     let parsed = try ConfigLoader.load(path: path)
     (root, notes) = try parsed.applying(try overrides.map(ConfigOverride.init(parsing:)))
   }
+
+  /// A config held as text (a checkpoint's resolved config); `displayPath` names it in errors. The text must be
+  /// resolved already: `_base_` is not followed.
+  public init(text: String, displayPath: String, overrides: [String] = []) throws {
+    path = displayPath
+    let parsed = try YAMLParser.parse(text, file: displayPath)
+    guard parsed.entries != nil else {
+      throw ConfigError("a config must be a mapping at the top level, got \(parsed.kindDescription)", at: parsed.mark)
+    }
+    (root, notes) = try parsed.applying(try overrides.map(ConfigOverride.init(parsing:)))
+  }
 }
 
 /// Key patterns written as one string or a list of strings.
@@ -96,15 +107,22 @@ public struct TrainingOptions {
     public static let logEvery = ConfigKey<Int>("log_every", default: 10, "steps between printed progress lines")
     public static let checkpointEvery = ConfigKey<Int>(
       "checkpoint_every", default: 0, "steps between resumable checkpoints (0: only the final model)")
+    public static let keepCheckpoints = ConfigKey<Int>(
+      "keep_checkpoints", default: 3, "resumable step checkpoints kept, newest first (0: keep all)")
+    public static let evalEvery = ConfigKey<Int>(
+      "eval_every", default: 0,
+      "steps between evaluations on data.val, logged to metrics.jsonl; the best (AP for coco, R@1 for odvg) is "
+        + "saved as checkpoints/best.safetensors (0: no evaluation, no best)")
     public static let all: [KeyDocumentation] = [
       batchSize.documentation, iterations.documentation, learningRate.documentation, weightDecay.documentation,
       warmup.documentation, clipNorm.documentation, seed.documentation, logEvery.documentation,
-      checkpointEvery.documentation,
+      checkpointEvery.documentation, keepCheckpoints.documentation, evalEvery.documentation,
     ]
   }
 
   public var batchSize: Int, iterations: Int, learningRate: Float, weightDecay: Float, warmup: Int
   public var clipNorm: Float, seed: Int, logEvery: Int, checkpointEvery: Int
+  public var keepCheckpoints: Int, evalEvery: Int
 
   public init(_ train: ConfigSection) throws {
     batchSize = try train.read(Keys.batchSize)
@@ -116,6 +134,12 @@ public struct TrainingOptions {
     seed = try train.read(Keys.seed)
     logEvery = try train.read(Keys.logEvery)
     checkpointEvery = try train.read(Keys.checkpointEvery)
+    keepCheckpoints = try train.read(Keys.keepCheckpoints)
+    evalEvery = try train.read(Keys.evalEvery)
+    guard keepCheckpoints >= 0 else {
+      throw train.error("keep_checkpoints", "expected a non-negative count, got \(keepCheckpoints)")
+    }
+    guard evalEvery >= 0 else { throw train.error("eval_every", "expected a non-negative count, got \(evalEvery)") }
     guard batchSize > 0 else { throw train.error("batch_size", "expected a positive count, got \(batchSize)") }
     guard iterations >= 0 else { throw train.error("iterations", "expected a non-negative count, got \(iterations)") }
     guard learningRate > 0 else { throw train.error("lr", "expected a positive learning rate, got \(learningRate)") }
@@ -136,6 +160,8 @@ public struct DataSource: Sendable {
   public var format: Format, annotations: String, images: String
   /// Where the section sits, for error messages (`data.train`).
   public var name: String
+  /// `data.on_bad_record`, which applies to both sources.
+  public var onBadRecord: DataOptions.BadRecordAction = .fail
   public var isSet: Bool { !annotations.isEmpty }
 
   init(_ section: ConfigSection, name: String) throws {
@@ -156,18 +182,26 @@ public struct DataOptions {
       "sample_prompts", default: true,
       "detection data in training: each image's prompt holds its own classes and a random number of other classes, "
         + "shuffled (GLIP); false: the fixed all-class prompt")
+    public static let onBadRecord = ConfigKey<BadRecordAction>(
+      "on_bad_record", default: .fail,
+      "a record with a missing image, malformed JSON or a box outside its image: fail (stop, naming the file and "
+        + "record index) or skip (leave it out and report how many were skipped)")
     public static let all: [KeyDocumentation] = [
       KeyDocumentation(
         name: "train", type: "a mapping or a list of mappings", defaultText: "none",
         doc: "training records (`glip train`); a list mixes sources (e.g. ODVG captions and COCO detection)"),
       KeyDocumentation(name: "val", type: "a mapping", defaultText: "none", doc: "evaluation records (`glip eval`)"),
-      imageSize.documentation, flip.documentation, samplePrompts.documentation,
+      imageSize.documentation, flip.documentation, samplePrompts.documentation, onBadRecord.documentation,
     ]
   }
+
+  /// What loaders do with an unusable record.
+  public enum BadRecordAction: String, ConfigEnum, Sendable { case fail, skip }
 
   /// Every training source, in config order; `train` is the first.
   public var trainSources: [DataSource]
   public var train: DataSource, val: DataSource, imageSize: Int, flip: Bool, samplePrompts: Bool
+  public var onBadRecord: BadRecordAction
 
   public init(_ data: ConfigSection) throws {
     if let items = data.node?["train"]?.items {
@@ -178,11 +212,14 @@ public struct DataOptions {
     } else {
       trainSources = [try DataSource(data.section("train"), name: "data.train")]
     }
-    train = trainSources[0]
     val = try DataSource(data.section("val"), name: "data.val")
     imageSize = try data.read(Keys.imageSize)
     flip = try data.read(Keys.flip)
     samplePrompts = try data.read(Keys.samplePrompts)
+    onBadRecord = try data.read(Keys.onBadRecord)
+    for index in trainSources.indices { trainSources[index].onBadRecord = onBadRecord }
+    train = trainSources[0]
+    val.onBadRecord = onBadRecord
     guard imageSize >= 32 else { throw data.error("image_size", "expected at least 32, got \(imageSize)") }
   }
 }

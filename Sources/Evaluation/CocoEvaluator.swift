@@ -39,6 +39,12 @@ public struct CocoMetrics: Equatable, Sendable {
   public static let names = ["AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"]
   public var values: [Double]
 
+  /// The 12 numbers in `names` order.
+  public init(values: [Double]) {
+    precondition(values.count == CocoMetrics.names.count, "CocoMetrics: expected 12 values, got \(values.count)")
+    self.values = values
+  }
+
   public subscript(name: String) -> Double { values[CocoMetrics.names.firstIndex(of: name)!] }
 
   /// pycocotools' 12-line summary.

@@ -116,3 +116,96 @@ public enum PositiveMap {
     return values
   }
 }
+
+/// A prompt as a user writes it, before tokenising: a list of phrases (`"red circle. blue square"`, GLIP's detection
+/// prompt) or a free-text caption whose phrases are marked in brackets (`"a [red circle] left of a [blue square]"`).
+public enum PromptInput: Equatable, Sendable {
+  /// Phrases of a detection-style prompt, in order; the prompt text joins them with `". "` and may be chunked.
+  case phrases([String])
+  /// A caption with its brackets removed and the spans of the bracketed phrases; it is never chunked.
+  case caption(Prompt)
+
+  /// Reads `text`: with brackets it is a caption, otherwise phrases separated by `.`.
+  ///
+  /// Brackets must pair up, not nest, and hold a non-blank phrase; the phrase span excludes the spaces just inside
+  /// the brackets. Errors name the character (Unicode scalar offset into `text`) where the problem is.
+  public init(parsing text: String) throws {
+    guard text.contains("[") || text.contains("]") else {
+      let phrases = text.split(separator: ".").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+      guard !phrases.isEmpty else { throw PromptError("the prompt has no phrases (separate them with '.')") }
+      self = .phrases(phrases)
+      return
+    }
+    var output: [Unicode.Scalar] = []
+    var spans: [[Range<Int>]] = []
+    var open: (output: Int, input: Int)?
+    for (index, scalar) in text.unicodeScalars.enumerated() {
+      switch scalar {
+      case "[":
+        if let open { throw PromptError("'[' at character \(index) opens a phrase inside the one at \(open.input)") }
+        open = (output.count, index)
+      case "]":
+        guard let start = open else { throw PromptError("']' at character \(index) closes no phrase") }
+        var (lower, upper) = (start.output, output.count)
+        while lower < upper && output[lower].properties.isWhitespace { lower += 1 }
+        while upper > lower && output[upper - 1].properties.isWhitespace { upper -= 1 }
+        guard lower < upper else { throw PromptError("the phrase at character \(start.input) is empty") }
+        spans.append([lower..<upper])
+        open = nil
+      default:
+        output.append(scalar)
+      }
+    }
+    if let open { throw PromptError("'[' at character \(open.input) is never closed") }
+    self = .caption(
+      Prompt(
+        text: String(String.UnicodeScalarView(output)), phraseSpans: spans, labels: Array(spans.indices)))
+  }
+
+  /// The phrases' texts, in order.
+  public var phraseNames: [String] {
+    switch self {
+    case .phrases(let names): return names
+    case .caption(let prompt):
+      let scalars = Array(prompt.text.unicodeScalars)
+      return prompt.phraseSpans.map { spans in
+        spans.map { String(String.UnicodeScalarView(scalars[$0])) }.joined(separator: " ")
+      }
+    }
+  }
+
+  /// The whole prompt as one `Prompt` (phrases joined with GLIP's `". "`, or the caption).
+  public var prompt: Prompt {
+    switch self {
+    case .phrases(let names): return PromptBuilder.detectionPrompt(classNames: names)
+    case .caption(let prompt): return prompt
+    }
+  }
+
+  /// Prompts that each fit `maxTokens` (with [CLS]/[SEP]); labels index `phraseNames`. Phrase lists are split with
+  /// `PromptBuilder.chunkedPrompts`; a caption that does not fit is an error naming the first phrase cut off.
+  public func chunked(tokenizer: WordPieceTokenizer, maxTokens: Int) throws -> [Prompt] {
+    switch self {
+    case .phrases(let names):
+      return try PromptBuilder.chunkedPrompts(classNames: names, tokenizer: tokenizer, maxTokens: maxTokens)
+    case .caption(let prompt):
+      let pieces = tokenizer.wordPieces(prompt.text)
+      if pieces.count + 2 > maxTokens {
+        let end = maxTokens >= 3 ? pieces[maxTokens - 3].offsets.upperBound : 0
+        if let cut = prompt.phraseSpans.firstIndex(where: { $0.contains { $0.upperBound > end } }) {
+          throw PromptError(
+            "the caption needs \(pieces.count + 2) tokens, more than the \(maxTokens) allowed, and phrase "
+              + "'\(phraseNames[cut])' falls past the limit; shorten the caption")
+        }
+      }
+      return [prompt]
+    }
+  }
+}
+
+/// A prompt that cannot be read or does not fit.
+public struct PromptError: Error, CustomStringConvertible {
+  public let message: String
+  public var description: String { "prompt: \(message)" }
+  public init(_ message: String) { self.message = message }
+}

@@ -52,7 +52,14 @@ public enum GroundingRecall {
     guard source.format == .odvg else {
       throw TrainingError(message: "\(source.name): grounding recall needs format: odvg (captions with phrases)")
     }
-    let records = try TrainedModel.records(source)
+    return recall(
+      try phraseResults(predictor: predictor, records: try TrainedModel.records(source), progress: progress))
+  }
+
+  /// Each caption phrase of `records` with the predictor's boxes for it, the record prompted with its own caption.
+  public static func phraseResults(
+    predictor: Predictor, records: [GroundingRecord], progress: (Int, Int) -> Void = { _, _ in }
+  ) throws -> [PhraseResult] {
     var results: [PhraseResult] = []
     for (index, record) in records.enumerated() {
       let (prompt, truth) = phrases(of: record)
@@ -63,6 +70,6 @@ public enum GroundingRecall {
       }
       progress(index + 1, records.count)
     }
-    return recall(results)
+    return results
   }
 }

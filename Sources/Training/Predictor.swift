@@ -12,7 +12,9 @@ public struct Predictor {
   public let encoder: BertTextEncoder
   public let imageSize: Int
 
+  /// Puts `detector` in evaluation mode: no dropout, normalisation from running statistics.
   public init(detector: GroundingDetector, imageSize: Int) throws {
+    detector.eval()
     self.detector = detector
     self.encoder = try TrainedModel.tokenizingEncoder(of: detector)
     self.imageSize = imageSize
@@ -22,6 +24,39 @@ public struct Predictor {
   public static func prompt(fromPhrases text: String) -> Prompt {
     let phrases = text.split(separator: ".").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     return PromptBuilder.detectionPrompt(classNames: phrases)
+  }
+
+  /// The most tokens a prompt may take, [CLS] and [SEP] included: the encoder's `max_tokens`, or fewer when its
+  /// position table is shorter.
+  public var tokenLimit: Int { min(encoder.maxTokens, encoder.configuration.maxPositions) }
+
+  /// `input` as prompts that each fit `tokenLimit`: a long phrase list is chunked, with global labels.
+  public func prompts(for input: PromptInput) throws -> [Prompt] {
+    try input.chunked(tokenizer: encoder.tokenizer!, maxTokens: tokenLimit)
+  }
+
+  /// The detections of `photo` for class names, prompted in chunks that fit `tokenLimit`; `phraseIndex` indexes
+  /// `classNames`.
+  public func detect(_ photo: RGBImage, classNames: [String]) throws -> [Detection] {
+    detect(photo, prompts: try prompts(for: .phrases(classNames)))
+  }
+
+  /// Detections for one image over several prompts (the chunks of one long prompt), best first, at most
+  /// `maxDetections`; each detection's `phraseIndex` is its phrase's label in its prompt.
+  public func detect(_ photo: RGBImage, prompts: [Prompt], maxDetections: Int = 100) -> [Detection] {
+    if prompts.count == 1 && prompts[0].labels == Array(prompts[0].labels.indices) {
+      return detect(photo, prompt: prompts[0])
+    }
+    var found: [Detection] = []
+    for prompt in prompts {
+      for var detection in detect(photo, prompt: prompt) {
+        detection.phraseIndex = prompt.labels[detection.phraseIndex]
+        found.append(detection)
+      }
+    }
+    // Stable: equal scores keep prompt order.
+    let ranked = found.enumerated().sorted { ($0.element.score, $1.offset) > ($1.element.score, $0.offset) }
+    return ranked.prefix(maxDetections).map(\.element)
   }
 
   /// Detections for one image, best first, with `phraseIndex` indexing `prompt.phraseSpans`.
@@ -41,6 +76,25 @@ public struct Predictor {
       detection.box = [found.box[0] * scaleX, found.box[1] * scaleY, found.box[2] * scaleX, found.box[3] * scaleY]
       return detection
     }
+  }
+
+  /// `detections.json` of `glip predict`: `[{"image": path, "detections": [{"box": [x1, y1, x2, y2], "score": s,
+  /// "phrase": "...", "phrase_index": i}]}]`, one object per image in order, boxes in the image's pixels.
+  public static func detectionsJSON(_ results: [(image: String, detections: [Detection])]) -> String {
+    func quoted(_ text: String) -> String {
+      let data = try! JSONSerialization.data(withJSONObject: [text], options: [.withoutEscapingSlashes])
+      return String(String(data: data, encoding: .utf8)!.dropFirst().dropLast())
+    }
+    let images = results.map { image, detections in
+      let rows = detections.map { detection in
+        let box = detection.box.map { String(format: "%.2f", $0) }.joined(separator: ", ")
+        return "    {\"box\": [\(box)], \"score\": \(String(format: "%.4f", detection.score)), "
+          + "\"phrase\": \(quoted(detection.phrase)), \"phrase_index\": \(detection.phraseIndex)}"
+      }
+      let list = rows.isEmpty ? "[]" : "[\n" + rows.joined(separator: ",\n") + "\n  ]"
+      return "  {\"image\": \(quoted(image)), \"detections\": \(list)}"
+    }
+    return "[\n" + images.joined(separator: ",\n") + "\n]\n"
   }
 
   /// Draws the detections scoring at least `threshold` on a copy of `photo`.

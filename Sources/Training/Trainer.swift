@@ -1,6 +1,7 @@
 import Components
 import Datasets
 import Detection
+import Evaluation
 import Foundation
 import NN
 import TensorCore
@@ -46,6 +47,7 @@ public final class Trainer {
         pixelFormat: experiment.detector.pixelFormat, imageSize: experiment.data.imageSize,
         flip: experiment.data.flip, samplePrompts: experiment.data.samplePrompts),
       options: experiment.training, groups: experiment.tuning.parameterGroups)
+    validation = experiment.data.val.isSet ? experiment.data.val : nil
   }
 
   /// Record indices of step `iteration`: a seeded permutation per pass over the data.
@@ -78,11 +80,97 @@ public final class Trainer {
     return values
   }
 
+  /// Where `run` reports to: each step's numbers, evaluations and checkpoints.
+  public enum Event {
+    /// A step finished; `step` counts the steps done.
+    case step(StepReport)
+    /// `train.eval_every` evaluation after `step` steps; `isBest` when it beat every earlier one.
+    case evaluated(step: Int, metrics: [(name: String, value: Double)], isBest: Bool)
+    /// A checkpoint was written.
+    case checkpoint(path: String)
+  }
+
+  /// One step's numbers for progress displays.
+  public struct StepReport {
+    public var step: Int
+    public var total: Int
+    public var terms: [String: Float]
+    public var learningRate: Float
+    public var stepsPerSecond: Double
+    public var secondsLeft: Double
+    public var loss: Float { terms["loss"] ?? .nan }
+  }
+
+  /// The best evaluation so far: which metric, its value and after how many steps.
+  public struct Best: Equatable {
+    public var metric: String
+    public var value: Double
+    public var step: Int
+  }
+
+  /// The evaluation data of `train.eval_every` (`data.val`); set by `init(experiment:records:)`.
+  public var validation: DataSource?
+  /// The best evaluation so far (restored by `resume(from:)`).
+  public private(set) var best: Best?
+
   /// Runs the steps from `start` on, appending a JSON line per step to `metrics.jsonl` in `directory`, writing
   /// `checkpoints/step_<n>.safetensors` every `checkpoint_every` steps and `checkpoints/final.safetensors` at the end.
-  /// Returns the total loss of each step run.
+  /// `progress` gets a line every `log_every` steps. Returns the total loss of each step run.
   @discardableResult
   public func run(directory: String, config: String, start: Int = 0, progress: (String) -> Void) throws -> [Float] {
+    try train(directory: directory, config: config, start: start) { event in
+      switch event {
+      case .step(let report):
+        if (report.step - 1) % max(options.logEvery, 1) == 0 || report.step == report.total {
+          progress(Trainer.line(report))
+        }
+      case .evaluated(let step, let metrics, let isBest):
+        progress(Trainer.line(evaluation: metrics, step: step, isBest: isBest))
+      case .checkpoint: break
+      }
+    }
+  }
+
+  /// The plain progress line of a step.
+  public static func line(_ report: StepReport) -> String {
+    String(
+      format: "step %5d/%d  loss %.4f  lr %.2e  %.2f it/s  ETA %@", report.step, report.total, report.loss,
+      report.learningRate, report.stepsPerSecond, duration(report.secondsLeft))
+  }
+
+  /// The line of an evaluation: the headline numbers (metrics.jsonl has them all).
+  public static func line(evaluation metrics: [(name: String, value: Double)], step: Int, isBest: Bool) -> String {
+    let shown = metrics.filter { ["AP", "AP50", "AP75", "AR100", "R@1", "R@5", "R@10"].contains($0.name) }
+    return "eval after step \(step): "
+      + shown.map { String(format: "%@ %.4f", $0.name, $0.value) }.joined(separator: "  ")
+      + (isBest ? "  (best so far)" : "")
+  }
+
+  /// `1h02m`, `3m05s` or `42s`.
+  public static func duration(_ seconds: Double) -> String {
+    guard seconds.isFinite else { return "?" }
+    let total = Int(seconds.rounded())
+    if total >= 3600 { return String(format: "%dh%02dm", total / 3600, total % 3600 / 60) }
+    if total >= 60 { return String(format: "%dm%02ds", total / 60, total % 60) }
+    return "\(total)s"
+  }
+
+  /// `run`, reporting each step, evaluation and checkpoint to `events`.
+  ///
+  /// Writes, in `directory`: `config.yaml`; `metrics.jsonl` with one line per step (`{"step": i, "lr", loss terms}`,
+  /// `i` from 0) and one per evaluation (`{"step": i, "eval": {…}}` after step `i`); every `checkpoint_every` steps
+  /// `checkpoints/step_<n>.safetensors` (the model, the AdamW moments under `optimizer/`, and in the metadata the
+  /// config and the optimizer, schedule and random state), keeping the newest `keep_checkpoints`; every `eval_every`
+  /// steps an evaluation on `validation`, and `checkpoints/best.safetensors` when it is the best so far; at the end
+  /// `checkpoints/final.safetensors`. A non-finite loss stops the run with an error that names the last good
+  /// checkpoint; no checkpoint is written after it.
+  @discardableResult
+  public func train(
+    directory: String, config: String, start: Int = 0, events: (Event) -> Void
+  ) throws -> [Float] {
+    if options.evalEvery > 0 && validation?.isSet != true {
+      throw TrainingError(message: "train.eval_every is \(options.evalEvery) but data.val is not set")
+    }
     let root = URL(fileURLWithPath: directory)
     try FileManager.default.createDirectory(
       at: root.appendingPathComponent("checkpoints"), withIntermediateDirectories: true)
@@ -96,46 +184,149 @@ public final class Trainer {
     try metrics.truncate(atOffset: try Trainer.offsetAfter(step: start - 1, inMetrics: metricsPath))
     try metrics.seekToEnd()
     var losses: [Float] = []
+    var lastGood = start > 0 ? lastCheckpoint(in: root, atMost: start) : nil
     let clock = Date()
     for iteration in start..<max(start, options.iterations) {
-      let values = try step(iteration)
+      let values: [String: Float]
+      do {
+        values = try step(iteration)
+      } catch let error as TrainingError where error.message.hasPrefix("non-finite") {
+        let kept =
+          lastGood.map { "the last good checkpoint is \($0)" }
+          ?? "no checkpoint was written before it (set train.checkpoint_every to keep one)"
+        throw TrainingError(message: "\(error.message); \(kept)")
+      }
       losses.append(values["loss"]!)
       let fields =
         ["\"step\": \(iteration)", "\"lr\": \(optimizer.learningRate)"]
         + values.sorted { $0.key < $1.key }.map { "\"\($0.key)\": \($0.value)" }
       metrics.write(("{" + fields.joined(separator: ", ") + "}\n").data(using: .utf8)!)
-      if iteration % max(options.logEvery, 1) == 0 || iteration == options.iterations - 1 {
-        let rate = Double(iteration + 1 - start) / max(Date().timeIntervalSince(clock), 1e-9)
-        progress(
-          String(
-            format: "step %5d/%d  loss %.4f  lr %.2e  %.2f it/s  ETA %.0fs", iteration + 1, options.iterations,
-            values["loss"]!, optimizer.learningRate, rate, Double(options.iterations - iteration - 1) / rate))
+      let rate = Double(iteration + 1 - start) / max(Date().timeIntervalSince(clock), 1e-9)
+      events(
+        .step(
+          StepReport(
+            step: iteration + 1, total: options.iterations, terms: values, learningRate: optimizer.learningRate,
+            stepsPerSecond: rate, secondsLeft: Double(options.iterations - iteration - 1) / rate)))
+      if options.evalEvery > 0 && (iteration + 1) % options.evalEvery == 0 {
+        let (named, isBest) = try evaluate(after: iteration + 1, config: config, root: root)
+        let object = named.map { "\"\($0.name)\": \($0.value)" }.joined(separator: ", ")
+        metrics.write(("{\"step\": \(iteration), \"eval\": {" + object + "}}\n").data(using: .utf8)!)
+        events(.evaluated(step: iteration + 1, metrics: named, isBest: isBest))
+        if isBest { events(.checkpoint(path: root.appendingPathComponent("checkpoints/best.safetensors").path)) }
       }
       if options.checkpointEvery > 0 && (iteration + 1) % options.checkpointEvery == 0 {
-        try writeResumable(after: iteration + 1, config: config, to: root)
+        let path = try writeResumable(after: iteration + 1, config: config, to: root)
+        lastGood = path
+        events(.checkpoint(path: path))
       }
     }
+    let final = root.appendingPathComponent("checkpoints/final.safetensors").path
     try SafetensorsFile(
       tensors: detector.state(), metadata: ["config": config, "iterations": "\(options.iterations)"]
-    ).write(path: root.appendingPathComponent("checkpoints/final.safetensors").path)
+    ).write(path: final)
+    events(.checkpoint(path: final))
     return losses
+  }
+
+  /// Evaluates on `validation` (AP for COCO data, R@1 for captions), and writes `checkpoints/best.safetensors`
+  /// when the primary metric beats every earlier evaluation.
+  func evaluate(after steps: Int, config: String, root: URL) throws -> ([(name: String, value: Double)], Bool) {
+    guard let validation else { return ([], false) }
+    detector.eval()
+    defer { detector.train() }
+    let predictor = try Predictor(detector: detector, imageSize: batches.imageSize)
+    let named: [(name: String, value: Double)]
+    let primary: String
+    switch validation.format {
+    case .coco:
+      let metrics = try DatasetEvaluation.coco(predictor: predictor, source: validation).metrics
+      named = zip(CocoMetrics.names, metrics.values).map { (name: $0, value: $1) }
+      primary = "AP"
+    case .odvg:
+      let recall = try GroundingRecall.evaluate(predictor: predictor, source: validation)
+      named = GroundingRecall.ks.map { ("R@\($0)", recall[$0]!) }
+      primary = "R@1"
+    }
+    let value = named.first { $0.name == primary }!.value
+    guard best.map({ value > $0.value }) ?? true else { return (named, false) }
+    best = Best(metric: primary, value: value, step: steps)
+    var metadata = trainingMetadata(after: steps, config: config)
+    metadata["eval"] = "{" + named.map { "\"\($0.name)\": \($0.value)" }.joined(separator: ", ") + "}"
+    try SafetensorsFile(tensors: detector.state(), metadata: metadata)
+      .write(path: root.appendingPathComponent("checkpoints/best.safetensors").path)
+    return (named, true)
   }
 
   static let optimizerPrefix = "optimizer/"
 
-  /// Model and optimizer state after `steps` steps; `resume(from:)` continues from it.
-  func writeResumable(after steps: Int, config: String, to root: URL) throws {
+  /// The metadata of a checkpoint after `steps` steps: the resolved config, and the optimizer, schedule and random
+  /// state as JSON. Sampling, flips and dropout are seeded from `train.seed` and the step index alone, so the seed
+  /// and the next step are the whole random state.
+  func trainingMetadata(after steps: Int, config: String) -> [String: String] {
+    var metadata = [
+      "config": config, "steps": "\(steps)",
+      "optimizer":
+        "{\"type\": \"AdamW\", \"lr\": \(options.learningRate), \"weight_decay\": \(options.weightDecay), "
+        + "\"betas\": [\(optimizer.beta1), \(optimizer.beta2)], \"eps\": \(optimizer.epsilon), "
+        + "\"moments\": \"tensors under \(Trainer.optimizerPrefix)\"}",
+      "scheduler":
+        "{\"type\": \"linear_warmup_cosine\", \"warmup\": \(options.warmup), \"iterations\": \(options.iterations), "
+        + "\"last_step\": \(steps - 1), \"lr\": \(optimizer.learningRate)}",
+      "rng": "{\"seed\": \(options.seed), \"next_step\": \(steps)}",
+    ]
+    if let best {
+      metadata["best"] = "{\"metric\": \"\(best.metric)\", \"value\": \(best.value), \"step\": \(best.step)}"
+    }
+    return metadata
+  }
+
+  /// Model and optimizer state after `steps` steps; `resume(from:)` continues from it. Older step checkpoints
+  /// beyond `keep_checkpoints` are removed. Returns the path written.
+  @discardableResult
+  func writeResumable(after steps: Int, config: String, to root: URL) throws -> String {
     var tensors = detector.state()
     for (key, value) in optimizer.state() { tensors[Trainer.optimizerPrefix + key] = value }
-    try SafetensorsFile(tensors: tensors, metadata: ["config": config, "steps": "\(steps)"])
-      .write(path: root.appendingPathComponent("checkpoints/step_\(steps).safetensors").path)
+    let path = root.appendingPathComponent("checkpoints/step_\(steps).safetensors").path
+    try SafetensorsFile(tensors: tensors, metadata: trainingMetadata(after: steps, config: config)).write(path: path)
+    if options.keepCheckpoints > 0 {
+      for (_, old) in stepCheckpoints(in: root).dropLast(options.keepCheckpoints) {
+        try? FileManager.default.removeItem(atPath: old)
+      }
+    }
+    return path
+  }
+
+  /// The `step_<n>.safetensors` files of a run, oldest first.
+  public func stepCheckpoints(in root: URL) -> [(steps: Int, path: String)] {
+    let directory = root.appendingPathComponent("checkpoints")
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+    return names.compactMap { name -> (Int, String)? in
+      guard name.hasPrefix("step_"), name.hasSuffix(".safetensors"),
+        let steps = Int(name.dropFirst("step_".count).dropLast(".safetensors".count))
+      else { return nil }
+      return (steps, directory.appendingPathComponent(name).path)
+    }.sorted { $0.0 < $1.0 }
+  }
+
+  func lastCheckpoint(in root: URL, atMost steps: Int) -> String? {
+    stepCheckpoints(in: root).last { $0.steps <= steps }?.path
   }
 
   /// Loads a checkpoint from `checkpoint_every` and returns the step to continue from.
   public func resume(from path: String) throws -> Int {
     let file = try SafetensorsFile.read(path: path)
-    guard let steps = file.metadata["steps"].flatMap(Int.init) else {
-      throw TrainingError(message: "\(path): not a resumable checkpoint (no 'steps' metadata; use a step_<n> file)")
+    guard let steps = file.metadata["steps"].flatMap(Int.init),
+      file.tensors.keys.contains(where: { $0.hasPrefix(Trainer.optimizerPrefix) })
+    else {
+      throw TrainingError(
+        message: "\(path): not a resumable checkpoint (no 'steps' metadata or optimizer state; use a step_<n> file)")
+    }
+    if let rng = file.metadata["rng"].flatMap(Trainer.jsonObject), let seed = (rng["seed"] as? NSNumber)?.intValue,
+      seed != options.seed
+    {
+      throw TrainingError(
+        message:
+          "\(path): was trained with train.seed \(seed), but the config has \(options.seed); resume with the same seed")
     }
     let model = file.tensors.filter { !$0.key.hasPrefix(Trainer.optimizerPrefix) }
     let optimizerState = Dictionary(
@@ -148,18 +339,30 @@ public final class Trainer {
     } catch {
       throw TrainingError(message: "\(path): does not fit this run's model and optimizer: \(error)")
     }
+    if let object = file.metadata["best"].flatMap(Trainer.jsonObject), let metric = object["metric"] as? String,
+      let value = (object["value"] as? NSNumber)?.doubleValue, let step = (object["step"] as? NSNumber)?.intValue
+    {
+      best = Best(metric: metric, value: value, step: step)
+    }
     return steps
   }
 
-  /// Byte offset just past the metrics line of `step` (0 when there is none), so a resumed run rewrites later lines.
+  static func jsonObject(_ text: String) -> [String: Any]? {
+    (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any]
+  }
+
+  /// Byte offset just past the last metrics line of `step` (its evaluation, if any), so a resumed run rewrites later
+  /// lines.
   static func offsetAfter(step: Int, inMetrics path: String) throws -> UInt64 {
     guard step >= 0, let data = FileManager.default.contents(atPath: path) else { return 0 }
     var offset = 0
+    var end: Int?
     for line in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
       let next = offset + line.count + 1
-      if String(decoding: line, as: UTF8.self).hasPrefix("{\"step\": \(step),") { return UInt64(min(next, data.count)) }
+      if String(decoding: line, as: UTF8.self).hasPrefix("{\"step\": \(step),") { end = min(next, data.count) }
       offset = next
     }
-    throw TrainingError(message: "\(path): has no line for step \(step) to resume after")
+    guard let end else { throw TrainingError(message: "\(path): has no line for step \(step) to resume after") }
+    return UInt64(end)
   }
 }

@@ -22,7 +22,11 @@ struct DataCommand: ParsableCommand {
     @Option(help: "Image side in pixels.")
     var size: Int = 320
 
-    @Option(help: "Colour–shape pairs never generated, e.g. \"red circle,blue star\".")
+    @Option(
+      help: """
+        Colour–shape pairs never drawn, e.g. "red circle,blue star" (for compositional tests: hold them out of \
+        the training split, keep them in the validation split).
+        """)
     var holdout: String = ""
 
     func validate() throws {
@@ -31,12 +35,12 @@ struct DataCommand: ParsableCommand {
     }
 
     func run() throws {
-      let pairs = Set(
-        holdout.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+      let pairs = try reportingErrors { try SyntheticShapes.holdout(parsing: holdout) }
       try reportingErrors {
         try SyntheticDatasetWriter.write(to: out, images: images, seed: seed, size: size, holdout: pairs)
       }
       print("wrote \(images) images to \(out): instances_shapes.json, instances_phrases.json, grounding.odvg.jsonl")
+      if !pairs.isEmpty { print("held out: " + pairs.sorted().joined(separator: ", ")) }
     }
   }
 }

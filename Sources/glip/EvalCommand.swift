@@ -1,4 +1,5 @@
 import ArgumentParser
+import Datasets
 import Evaluation
 import Foundation
 import Training
@@ -6,15 +7,23 @@ import Training
 struct EvalCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "eval",
-    abstract: "COCO bbox metrics (pycocotools' protocol) for a trained model on data.val, or for a results file.",
+    abstract:
+      "COCO bbox metrics (pycocotools' protocol) and grounding Recall@k for a trained model, or a results file.",
     discussion: """
-      With --run or --config the model is run on the config's data.val split. With format: coco every image is
-      prompted with all category names and scored with the COCO protocol; with format: odvg each image is prompted
-      with its own caption and scored with phrase-grounding Recall@1/5/10 (IoU >= 0.5). With --annotations and
-      --detections an existing COCO results file is scored.
+      With a model (--checkpoint, --run or --config) and --data DIR, the model runs on a directory written by \
+      glip data synth: COCO metrics for each category set (instances_<set>.json: shapes, and the colour+shape \
+      phrases) with every category name in the prompt (split into prompts that fit the text encoder), and \
+      phrase-grounding Recall@1/5/10 (IoU >= 0.5) on the captions (*.odvg.jsonl), each prompted with its own \
+      caption. --json prints {"detection": {"<set>": {the 12 numbers}, ...}, "grounding": {"R@1", "R@5", "R@10"}}.
+
+      Without --data the model runs on the config's data.val: COCO metrics with format: coco, Recall@k with \
+      format: odvg. With --annotations and --detections an existing COCO results file is scored.
       """)
 
   @OptionGroup var model: ModelSourceOptions
+
+  @Option(help: "A data directory from glip data synth (instances_*.json, *.odvg.jsonl, images/).")
+  var data: String?
 
   @Option(help: "COCO ground-truth JSON (with --detections).")
   var annotations: String?
@@ -22,17 +31,24 @@ struct EvalCommand: ParsableCommand {
   @Option(help: "COCO results JSON: [{image_id, category_id, bbox, score}].")
   var detections: String?
 
-  @Option(help: "Write the model's detections here as a COCO results file.")
+  @Option(help: "Write the model's detections on a coco data.val here as a COCO results file.")
   var saveDetections: String?
 
-  @Flag(help: "Print one JSON object with the 12 standard numbers.")
+  @Flag(help: "With --data, leave out bad records (and count them) instead of failing on the first.")
+  var skipBadRecords = false
+
+  @Flag(help: "Print one JSON object.")
   var json = false
 
   func validate() throws {
     if model.isGiven == (detections != nil) {
-      throw ValidationError("give a model (--run or --config) or --annotations with --detections")
+      throw ValidationError("give a model (--checkpoint, --run or --config) or --annotations with --detections")
     }
     if detections != nil && annotations == nil { throw ValidationError("--detections needs --annotations") }
+    if data != nil && saveDetections != nil { throw ValidationError("--save-detections works on data.val, not --data") }
+    if skipBadRecords && data == nil {
+      throw ValidationError("--skip-bad-records is for --data; for data.val set data.on_bad_record: skip")
+    }
   }
 
   func run() throws {
@@ -43,6 +59,16 @@ struct EvalCommand: ParsableCommand {
       let progress = { (done: Int, total: Int) in
         if done % 16 == 0 || done == total { printError("evaluated \(done)/\(total) images") }
       }
+      if let data {
+        let result = try DatasetEvaluation.directory(
+          predictor: predictor, directory: data, policy: skipBadRecords ? .skip : .fail
+        ) { part, done, total in
+          if done % 16 == 0 || done == total { printError("\(part): evaluated \(done)/\(total) images") }
+        }
+        if result.skipped > 0 { printError("skipped \(result.skipped) bad records") }
+        print(json ? result.json : result.summary)
+        return
+      }
       switch experiment.data.val.format {
       case .odvg:
         if saveDetections != nil { throw ValidationError("--save-detections needs data.val in coco format") }
@@ -50,6 +76,7 @@ struct EvalCommand: ParsableCommand {
           recall: try GroundingRecall.evaluate(predictor: predictor, source: experiment.data.val, progress: progress))
       case .coco:
         let result = try DatasetEvaluation.coco(predictor: predictor, source: experiment.data.val, progress: progress)
+        if result.skipped > 0 { printError("skipped \(result.skipped) bad records (data.on_bad_record: skip)") }
         if let saveDetections {
           try DatasetEvaluation.resultsJSON(result.detections).write(
             toFile: saveDetections, atomically: true, encoding: .utf8)

@@ -4,21 +4,26 @@ import Config
 import Detection
 import Training
 
-/// `--run DIR` or `--config FILE [--checkpoint FILE]`: which trained model a command uses.
+/// Which trained model a command uses: `--checkpoint FILE` alone (the config comes from the checkpoint's metadata),
+/// `--run DIR` (its config.yaml and final checkpoint, or `--checkpoint`), or `--config FILE [--checkpoint FILE]`.
 struct ModelSourceOptions: ParsableArguments {
   @Option(help: "A run directory from glip train (its config.yaml and checkpoints/final.safetensors).")
   var run: String?
 
-  @Option(help: "A config file (instead of --run).")
+  @Option(help: "A config file (instead of --run or the checkpoint's own config).")
   var config: String?
 
-  @Option(help: "A safetensors checkpoint to load over the model (default with --run: the final checkpoint).")
+  @Option(
+    help: """
+      A checkpoint written by glip train (final, best or step_<n>). Alone, the model is built from the config in \
+      its metadata; with --run or --config it replaces the run's final checkpoint.
+      """)
   var checkpoint: String?
 
   @Option(name: .customLong("set"), help: "Override a config key (repeatable).")
   var overrides: [String] = []
 
-  var isGiven: Bool { run != nil || config != nil }
+  var isGiven: Bool { run != nil || config != nil || checkpoint != nil }
 
   func validate() throws {
     if run != nil && config != nil { throw ValidationError("give --run or --config, not both") }
@@ -27,10 +32,13 @@ struct ModelSourceOptions: ParsableArguments {
   /// The loaded config and the detector with the checkpoint's weights.
   func load() throws -> (config: LoadedConfig, experiment: CheckedExperiment) {
     Builtins.registerAll()
-    guard let path = config ?? run.map(TrainedModel.configPath(run:)) else {
-      throw ValidationError("give --run DIR or --config FILE")
+    let loaded: LoadedConfig = try reportingErrors {
+      if let path = config ?? run.map(TrainedModel.configPath(run:)) {
+        return try LoadedConfig(path: path, overrides: overrides)
+      }
+      guard let checkpoint else { throw ValidationError("give --checkpoint FILE, --run DIR or --config FILE") }
+      return try TrainedModel.config(ofCheckpoint: checkpoint, overrides: overrides)
     }
-    let loaded = try reportingErrors { try LoadedConfig(path: path, overrides: overrides) }
     for note in loaded.notes { printError("note: \(note)") }
     let weights = checkpoint ?? run.map(TrainedModel.checkpointPath(run:))
     let experiment = try reportingErrors { try TrainedModel.load(loaded, checkpoint: weights) }

@@ -1,48 +1,93 @@
 import ArgumentParser
+import Detection
 import Foundation
 import Imaging
+import Language
 import Training
 
 struct PredictCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "predict",
-    abstract: "Ground a prompt's phrases in an image and write the image with labelled boxes.")
+    abstract: "Ground a prompt's phrases in images: annotated PNGs and detections.json.",
+    discussion: """
+      The prompt is a list of phrases separated by '.' ("red circle. blue square"; long lists are split into \
+      prompts that fit the text encoder) or a caption with its phrases in brackets ("a [red circle] left of a \
+      [blue square]").
+
+      --out DIR writes DIR/<image name>.png for each image (boxes with phrase and score) and DIR/detections.json: \
+      [{"image": path, "detections": [{"box": [x1, y1, x2, y2], "score": s, "phrase": "...", "phrase_index": i}]}], \
+      boxes in the input image's pixels, best first. --out FILE.png (one image) writes only the annotated image.
+      """)
 
   @OptionGroup var model: ModelSourceOptions
 
-  @Option(help: "A PNG or JPEG image.")
-  var image: String
+  @Option(help: "A PNG or JPEG image (repeatable).")
+  var image: [String] = []
 
-  @Option(help: "Phrases separated by '.', e.g. \"red circle. blue square\".")
+  @Option(help: "Phrases separated by '.' or a caption with [bracketed] phrases.")
   var prompt: String
 
-  @Option(help: "Annotated PNG to write.")
+  @Option(help: "Output directory (or one annotated .png file for a single image).")
   var out: String
 
-  @Option(help: "Draw and list detections scoring at least this.")
+  @Option(help: "Keep detections scoring at least this.")
   var threshold: Float = 0.3
 
-  @Flag(help: "Print the detections as JSON lines.")
+  @Flag(help: "Print detections.json instead of one line per detection.")
   var json = false
 
+  private var singleFile: Bool { out.lowercased().hasSuffix(".png") }
+
+  func validate() throws {
+    guard !image.isEmpty else { throw ValidationError("give at least one --image") }
+    if singleFile && image.count > 1 {
+      throw ValidationError("--out \(out) is one PNG file; give a directory for \(image.count) images")
+    }
+    guard threshold.isFinite else { throw ValidationError("--threshold must be a number") }
+  }
+
   func run() throws {
+    let input = try reportingErrors { try PromptInput(parsing: prompt) }
     let (_, experiment) = try model.load()
     try reportingErrors {
       let predictor = try Predictor(detector: experiment.detector, imageSize: experiment.data.imageSize)
-      let phrases = Predictor.prompt(fromPhrases: prompt)
-      guard !phrases.phraseSpans.isEmpty else { throw ValidationError("--prompt has no phrases") }
-      let photo = try ImageIO.read(path: image)
-      let kept = predictor.detect(photo, prompt: phrases).filter { $0.score >= threshold }
-      for detection in kept {
-        let box = detection.box.map { String(format: "%.1f", $0) }.joined(separator: ", ")
-        let score = String(format: "%.4f", detection.score)
-        print(
-          json
-            ? "{\"phrase\": \"\(detection.phrase.replacingOccurrences(of: "\"", with: "\\\""))\", \"score\": \(score), \"box\": [\(box)]}"
-            : "\(score)  \(detection.phrase)  [\(box)]")
+      let prompts = try predictor.prompts(for: input)
+      var results: [(image: String, detections: [Detection])] = []
+      for path in image {
+        let photo = try ImageIO.read(path: path)
+        let kept = predictor.detect(photo, prompts: prompts).filter { $0.score >= threshold }
+        results.append((path, kept))
+        let annotated = Predictor.annotate(photo, kept, threshold: threshold)
+        if singleFile {
+          try ImageIO.writePNG(annotated, path: out)
+          printError("wrote \(out) with \(kept.count) boxes")
+        }
+        if !json {
+          for detection in kept {
+            let box = detection.box.map { String(format: "%.1f", $0) }.joined(separator: ", ")
+            print(
+              (image.count > 1 ? "\(path)  " : "")
+                + "\(String(format: "%.4f", detection.score))  \(detection.phrase)  [\(box)]")
+          }
+        }
+        if !singleFile { try write(annotated, for: path, index: results.count - 1) }
       }
-      try ImageIO.writePNG(Predictor.annotate(photo, kept, threshold: threshold), path: out)
-      printError("wrote \(out) with \(kept.count) boxes")
+      let document = Predictor.detectionsJSON(results)
+      if !singleFile {
+        let path = URL(fileURLWithPath: out).appendingPathComponent("detections.json").path
+        try document.write(toFile: path, atomically: true, encoding: .utf8)
+        printError("wrote \(image.count) annotated images and \(path)")
+      }
+      if json { print(document, terminator: "") }
     }
+  }
+
+  /// OUT/<stem>.png, or OUT/<index>_<stem>.png when two images share a file name.
+  private func write(_ annotated: RGBImage, for path: String, index: Int) throws {
+    try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+    let names = image.map { URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent }
+    let stem = names[index]
+    let name = names.filter { $0 == stem }.count > 1 ? "\(index)_\(stem).png" : "\(stem).png"
+    try ImageIO.writePNG(annotated, path: URL(fileURLWithPath: out).appendingPathComponent(name).path)
   }
 }

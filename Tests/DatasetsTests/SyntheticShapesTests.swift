@@ -46,11 +46,41 @@ final class SyntheticShapesTests: XCTestCase {
 
   func testHeldOutPairsNeverAppear() {
     let generator = SyntheticShapes(size: 96, holdout: ["red circle", "blue star"])
+    var seen = Set<String>()
     for index in 0..<40 {
-      for object in generator.sample(index: index, seed: 2).objects {
+      let objects = generator.sample(index: index, seed: 2).objects
+      XCTAssertGreaterThanOrEqual(objects.count, 2)
+      for object in objects {
         XCTAssertFalse(["red circle", "blue star"].contains(object.phrase))
+        seen.insert(object.phrase)
       }
     }
+    XCTAssertTrue(seen.contains("red square") && seen.contains("blue circle"), "other pairs of those words stay")
+  }
+
+  func testHoldoutIsParsedStrictlyAndGenerationStaysDeterministic() throws {
+    XCTAssertEqual(try SyntheticShapes.holdout(parsing: " Red  circle,blue star, "), ["red circle", "blue star"])
+    XCTAssertEqual(try SyntheticShapes.holdout(parsing: ""), [])
+    XCTAssertThrowsError(try SyntheticShapes.holdout(parsing: "red circle, bleu star")) { error in
+      XCTAssertTrue("\(error)".hasPrefix("held-out pair 'bleu star' is not a colour and a shape"), "\(error)")
+    }
+    XCTAssertThrowsError(try SyntheticShapes.holdout(parsing: SyntheticShapes.phrases.joined(separator: ",")))
+
+    let (first, second) = (temporary(), temporary())
+    defer { for path in [first, second] { try? FileManager.default.removeItem(atPath: path) } }
+    for path in [first, second] {
+      try SyntheticDatasetWriter.write(to: path, images: 4, seed: 9, size: 64, holdout: ["green ring", "red circle"])
+    }
+    for file in ["instances_phrases.json", "grounding.odvg.jsonl", "images/000003.png"] {
+      XCTAssertEqual(
+        try Data(contentsOf: URL(fileURLWithPath: "\(first)/\(file)")),
+        try Data(contentsOf: URL(fileURLWithPath: "\(second)/\(file)")), file)
+    }
+    let phrases = try GroundingData.loadCOCO(path: first + "/instances_phrases.json", imageRoot: first)
+    XCTAssertEqual(phrases.categories.count, 30, "held-out pairs stay categories, so a val split can score them")
+    let used = Set(phrases.records.flatMap { $0.categories! })
+    let heldOut = Set(phrases.categories.filter { ["green ring", "red circle"].contains($0.name) }.map(\.id))
+    XCTAssertTrue(used.isDisjoint(with: heldOut))
   }
 }
 
@@ -89,7 +119,7 @@ final class GroundingDataTests: XCTestCase {
         separator: "\n"))
       .write(toFile: path, atomically: true, encoding: .utf8)
     XCTAssertThrowsError(try GroundingData.loadODVG(path: path, imageRoot: directory)) { error in
-      XCTAssertTrue("\(error)".hasPrefix("\(path): record 1: box"), "\(error)")
+      XCTAssertTrue("\(error)".hasPrefix("\(path): record 1 (line 2): regions[0]: box"), "\(error)")
       XCTAssertTrue("\(error)".contains("outside the 10×96 image"), "\(error)")
     }
     let (records, skipped) = try GroundingData.loadODVG(path: path, imageRoot: directory, policy: .skip)

@@ -30,8 +30,9 @@ final class ResumeTests: XCTestCase {
         head: {type: fcos, channels: 16, blocks: 1, text_heads: 2}
       data:
         train: {format: odvg, annotations: "\(directory)/data/grounding.odvg.jsonl", images: "\(directory)/data"}
+        val: {format: coco, annotations: "\(directory)/data/instances_shapes.json", images: "\(directory)/data"}
         image_size: 64
-      train: {batch_size: 2, iterations: 6, lr: 0.01, warmup: 2, checkpoint_every: 3}
+      train: {batch_size: 2, iterations: 6, lr: 0.01, warmup: 2, checkpoint_every: 3, eval_every: 2}
       """
     let configPath = directory + "/tiny.yaml"
     try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)
@@ -54,7 +55,7 @@ final class ResumeTests: XCTestCase {
     XCTAssertEqual(
       try String(contentsOfFile: directory + "/a/metrics.jsonl", encoding: .utf8),
       try String(contentsOfFile: directory + "/metrics-a.jsonl", encoding: .utf8),
-      "metrics after step 3 are rewritten, not duplicated")
+      "metrics after step 3 (evaluations included, which leave training untouched) are rewritten, not duplicated")
 
     XCTAssertThrowsError(try resumed.resume(from: directory + "/a/checkpoints/final.safetensors")) { error in
       XCTAssertTrue("\(error)".contains("not a resumable checkpoint"), "\(error)")
