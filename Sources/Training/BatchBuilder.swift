@@ -42,7 +42,12 @@ public struct BatchBuilder {
     var images: [Tensor] = [], captions: [String] = [], boxes: [[[Float]]] = [], phraseSpans: [[[Range<Int>]]] = []
     for index in indices {
       let record = records[index]
-      let photo = try ImageIO.read(path: record.imagePath)
+      let photo: RGBImage
+      do {
+        photo = try ImageIO.read(path: record.imagePath)
+      } catch {
+        throw TrainingError(message: "training record \(index): \(error)")
+      }
       var image = ImageTransforms.resize(
         ImageTransforms.tensor(photo, format: pixelFormat), height: imageSize, width: imageSize)
       let (scaleX, scaleY) = (Float(imageSize) / Float(photo.width), Float(imageSize) / Float(photo.height))

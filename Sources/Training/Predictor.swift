@@ -97,13 +97,14 @@ public struct Predictor {
     return "[\n" + images.joined(separator: ",\n") + "\n]\n"
   }
 
-  /// Draws the detections scoring at least `threshold` on a copy of `photo`.
+  /// Draws the detections (best first) scoring at least `threshold` on a copy of `photo`.
   public static func annotate(_ photo: RGBImage, _ detections: [Detection], threshold: Float) -> RGBImage {
     var canvas = photo
-    for (index, detection) in detections.enumerated() where detection.score >= threshold {
+    // Lowest scores first, so the best boxes and labels are drawn on top; one colour per phrase.
+    for detection in detections.reversed() where detection.score >= threshold {
       let label = String(format: "%@ %.2f", detection.phrase, detection.score)
       Drawing.labelledBox(
-        &canvas, detection.box, label: label, color: Drawing.palette[index % Drawing.palette.count])
+        &canvas, detection.box, label: label, color: Drawing.palette[detection.phraseIndex % Drawing.palette.count])
     }
     return canvas
   }

@@ -162,8 +162,8 @@ public final class Trainer {
   /// `checkpoints/step_<n>.safetensors` (the model, the AdamW moments under `optimizer/`, and in the metadata the
   /// config and the optimizer, schedule and random state), keeping the newest `keep_checkpoints`; every `eval_every`
   /// steps an evaluation on `validation`, and `checkpoints/best.safetensors` when it is the best so far; at the end
-  /// `checkpoints/final.safetensors`. A non-finite loss stops the run with an error that names the last good
-  /// checkpoint; no checkpoint is written after it.
+  /// `checkpoints/final.safetensors`. A non-finite loss, or non-finite weights before a checkpoint or evaluation,
+  /// stops the run with an error that names the last good checkpoint; no checkpoint is written after it.
   @discardableResult
   public func train(
     directory: String, config: String, start: Int = 0, events: (Event) -> Void
@@ -191,10 +191,7 @@ public final class Trainer {
       do {
         values = try step(iteration)
       } catch let error as TrainingError where error.message.hasPrefix("non-finite") {
-        let kept =
-          lastGood.map { "the last good checkpoint is \($0)" }
-          ?? "no checkpoint was written before it (set train.checkpoint_every to keep one)"
-        throw TrainingError(message: "\(error.message); \(kept)")
+        throw TrainingError(message: "\(error.message); \(Trainer.lastGoodNote(lastGood))")
       }
       losses.append(values["loss"]!)
       let fields =
@@ -207,19 +204,23 @@ public final class Trainer {
           StepReport(
             step: iteration + 1, total: options.iterations, terms: values, learningRate: optimizer.learningRate,
             stepsPerSecond: rate, secondsLeft: Double(options.iterations - iteration - 1) / rate)))
-      if options.evalEvery > 0 && (iteration + 1) % options.evalEvery == 0 {
+      let evaluates = options.evalEvery > 0 && (iteration + 1) % options.evalEvery == 0
+      let checkpoints = options.checkpointEvery > 0 && (iteration + 1) % options.checkpointEvery == 0
+      if evaluates || checkpoints { try checkFiniteWeights(after: iteration + 1, lastGood: lastGood) }
+      if evaluates {
         let (named, isBest) = try evaluate(after: iteration + 1, config: config, root: root)
         let object = named.map { "\"\($0.name)\": \($0.value)" }.joined(separator: ", ")
         metrics.write(("{\"step\": \(iteration), \"eval\": {" + object + "}}\n").data(using: .utf8)!)
         events(.evaluated(step: iteration + 1, metrics: named, isBest: isBest))
         if isBest { events(.checkpoint(path: root.appendingPathComponent("checkpoints/best.safetensors").path)) }
       }
-      if options.checkpointEvery > 0 && (iteration + 1) % options.checkpointEvery == 0 {
+      if checkpoints {
         let path = try writeResumable(after: iteration + 1, config: config, to: root)
         lastGood = path
         events(.checkpoint(path: path))
       }
     }
+    try checkFiniteWeights(after: max(start, options.iterations), lastGood: lastGood)
     let final = root.appendingPathComponent("checkpoints/final.safetensors").path
     try SafetensorsFile(
       tensors: detector.state(), metadata: ["config": config, "iterations": "\(options.iterations)"]
@@ -258,6 +259,29 @@ public final class Trainer {
   }
 
   static let optimizerPrefix = "optimizer/"
+
+  /// The first trainable parameter holding a NaN or an infinity (a non-finite gradient can put one there while the
+  /// loss was still finite), so no checkpoint is written from a broken model.
+  func nonFiniteParameter() -> String? {
+    for (key, parameter) in detector.namedParameters() where !parameter.isFrozen {
+      let values = parameter.value.data
+      for index in 0..<parameter.value.count where !values[index].isFinite { return key }
+    }
+    return nil
+  }
+
+  /// Throws when the weights are no longer finite; `lastGood` is named in the message.
+  func checkFiniteWeights(after steps: Int, lastGood: String?) throws {
+    guard let key = nonFiniteParameter() else { return }
+    throw TrainingError(
+      message: "non-finite weights after step \(steps) (first in '\(key)'); training stopped; "
+        + Trainer.lastGoodNote(lastGood))
+  }
+
+  static func lastGoodNote(_ lastGood: String?) -> String {
+    lastGood.map { "the last good checkpoint is \($0)" }
+      ?? "no checkpoint was written before it (set train.checkpoint_every to keep one)"
+  }
 
   /// The metadata of a checkpoint after `steps` steps: the resolved config, and the optimizer, schedule and random
   /// state as JSON. Sampling, flips and dropout are seeded from `train.seed` and the step index alone, so the seed

@@ -148,6 +148,15 @@ final class TrainingOutputTests: XCTestCase {
     XCTAssertThrowsError(try unsaved.run(directory: directory + "/unsaved", config: yaml) { _ in }) { error in
       XCTAssertTrue("\(error)".hasSuffix("set train.checkpoint_every to keep one)"), "\(error)")
     }
+    // Weights can turn non-finite while the loss was still finite (a non-finite gradient); checkpoints check them.
+    XCTAssertThrowsError(try unsaved.checkFiniteWeights(after: 3, lastGood: "run/step_2.safetensors")) { error in
+      XCTAssertEqual(
+        "\(error)",
+        "non-finite weights after step 3 (first in '\(key)'); training stopped; "
+          + "the last good checkpoint is run/step_2.safetensors")
+    }
+    _ = try trainer.resume(from: run + "/checkpoints/step_2.safetensors")
+    XCTAssertNoThrow(try trainer.checkFiniteWeights(after: 2, lastGood: nil), "the checkpoint's weights are finite")
   }
 
   func testEvalEveryNeedsValidationData() throws {
