@@ -212,7 +212,8 @@ public struct SyntheticShapes {
       let reference = objects[referenceIndex]
       let (dx, dy) = (target.centre.x - reference.centre.x, target.centre.y - reference.centre.y)
       let relation = abs(dx) >= abs(dy) ? (dx < 0 ? "left of" : "right of") : (dy < 0 ? "above" : "below")
-      text += " \(relation) a "
+      let article = "aeiou".contains(reference.phrase.first ?? "x") ? "an" : "a"
+      text += " \(relation) \(article) "
       regions.append((referenceIndex, text.count..<(text.count + reference.phrase.count), reference.phrase))
       text += reference.phrase
     }
