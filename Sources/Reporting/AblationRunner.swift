@@ -78,7 +78,6 @@ public final class AblationRunner {
     let relative = AblationRunner.runPath(variant, seed: seed)
     let runDirectory = directory + "/" + relative
     let loaded = try config(for: variant, seed: seed)
-    for note in loaded.notes { log("note: \(note)") }
     let text = YAMLEmitter.emit(loaded.root)
     let written = try? String(contentsOfFile: TrainedModel.configPath(run: runDirectory), encoding: .utf8)
     if let written, written != text {

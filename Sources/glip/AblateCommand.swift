@@ -58,6 +58,9 @@ struct AblateCommand: ParsableCommand {
     for (variant, parameters) in checked {
       let origins = variant.overrides.map(ResultsTable.describe).joined(separator: "; ")
       print("  \(variant.name): \(parameters) parameters\(origins.isEmpty ? "" : "  [\(origins)]")")
+      for note in try reportingErrors({ try plan.config(for: variant, seed: plan.runs[0].seed).notes }) {
+        print("    note: \(note)")
+      }
     }
     if dryRun { return }
     let runner = AblationRunner(plan: plan, directory: out) {
