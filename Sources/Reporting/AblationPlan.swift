@@ -60,7 +60,7 @@ public struct AblationPlan {
   }
 
   /// The config section `glip ablate` reads and everything else ignores.
-  public static let sectionName = "ablation"
+  public static let sectionName = CheckedExperiment.ablationSection
 
   /// Path of the base config.
   public var configPath: String

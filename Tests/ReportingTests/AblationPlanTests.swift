@@ -123,6 +123,33 @@ final class AblationPlanTests: XCTestCase {
     }
   }
 
+  func testEveryAblationUnderConfigsAssemblesEveryVariant() throws {
+    let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .deletingLastPathComponent()
+    let folder = repository.appendingPathComponent("configs/ablations")
+    let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".yaml") }
+    XCTAssertEqual(Set(files), ["fusion.yaml", "backbones.yaml"])
+    guard
+      FileManager.default.fileExists(
+        atPath: repository.appendingPathComponent("pretrained/all-MiniLM-L6-v2/config.json").path)
+        || ProcessInfo.processInfo.environment["CI"] == "true"
+    else { throw XCTSkip("pretrained/all-MiniLM-L6-v2 is missing: run make weights") }
+    let previous = FileManager.default.currentDirectoryPath
+    FileManager.default.changeCurrentDirectoryPath(repository.path)
+    defer { FileManager.default.changeCurrentDirectoryPath(previous) }
+    let fusion = try AblationPlan(configPath: "configs/ablations/fusion.yaml")
+    XCTAssertEqual(fusion.variants.map(\.name), ["fusion.type=none", "fusion.type=bi_attention"])
+    XCTAssertEqual(fusion.seeds, [0, 1])
+    XCTAssertEqual(try fusion.check().count, 2)
+    let backbones = try AblationPlan(configPath: "configs/ablations/backbones.yaml")
+    XCTAssertEqual(backbones.variants.map(\.name), ["tiny_cnn", "resnet18", "mobilenet_v2"])
+    XCTAssertEqual(
+      try backbones.variants.map {
+        RunResult.initialisation(of: try backbones.config(for: $0, seed: 0).root).pretrained
+      }, [["text_encoder"], ["text_encoder"], ["backbone", "text_encoder"]])
+    XCTAssertEqual(try backbones.check().count, 3)
+  }
+
   func testValuesSplitAtTopLevelCommas() {
     XCTAssertEqual(AblationPlan.splitValues("a,[1, 2],'x,y', {b: 1, c: 2}"), ["a", "[1, 2]", "'x,y'", "{b: 1, c: 2}"])
   }
