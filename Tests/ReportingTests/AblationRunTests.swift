@@ -183,6 +183,22 @@ final class AblationRunTests: XCTestCase {
     XCTAssertEqual(data.runs[0].result.metrics, AblationRunTests.results[0].metrics)
     XCTAssertTrue(HTMLReport.render(data, predictions: nil).contains("One variant: nothing to compare"))
 
+    let plain = AblationRunTests.root + "/plain"
+    try FileManager.default.copyItem(atPath: run, toPath: plain)
+    for file in [AblationRunner.resultFile, AblationRunner.timingFile] {
+      try FileManager.default.removeItem(atPath: plain + "/" + file)
+    }
+    let evaluated = try ReportData.load(plain)
+    let result = evaluated.runs[0].result
+    XCTAssertEqual(result.variant, "plain")
+    XCTAssertFalse(evaluated.runs[0].timed)
+    XCTAssertEqual(result.parameters, AblationRunTests.results[0].parameters)
+    XCTAssertEqual(result.trainableParameters, AblationRunTests.results[0].trainableParameters)
+    XCTAssertEqual(
+      result.metrics, AblationRunTests.results[0].metrics.filter { !$0.key.hasPrefix("R@") },
+      "a plain run is scored on its data.val")
+    XCTAssertEqual(try ReportData.load(plain, evaluate: false).runs[0].result.metrics, [:])
+
     XCTAssertThrowsError(try ReportData.load(AblationRunTests.root + "/train")) { error in
       XCTAssertTrue(
         "\(error)".hasSuffix(
