@@ -80,10 +80,11 @@ public enum HTMLReport {
     html.append(
       "<p class=\"caption\">"
         + (seeds > 1 ? "Mean ± sample standard deviation over seeds. " : "")
-        + (all.isEmpty
-          ? "No metrics: the run has not been evaluated."
-          : "AP… are COCO bbox metrics (every category name as the prompt), R@k phrase-grounding recall (each "
-            + "image's caption as the prompt, IoU ≥ 0.5). n/a: no ground truth in that size range.")
+        + (all.isEmpty ? "No metrics: the run has not been evaluated. " : "")
+        + (all.contains("AP")
+          ? "AP… and AR… are COCO bbox metrics (every category name as the prompt; n/a: no ground truth in that "
+            + "size range). " : "")
+        + (all.contains("R@1") ? "R@k is phrase-grounding recall (each image's caption as the prompt, IoU ≥ 0.5)." : "")
         + (groups.count > 1 ? " The best value of each column is highlighted (none when all are equal)." : "")
         + "</p>")
     if all.count > metrics.count && !metrics.isEmpty {
