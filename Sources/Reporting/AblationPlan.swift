@@ -86,6 +86,7 @@ public struct AblationPlan {
     variants = try AblationPlan.grid(axes: axes, overlays: overlays)
     self.seeds = seeds ?? spec.seeds
     validation = spec.validation
+    if let seeds = self.seeds, seeds.isEmpty { throw ConfigError("seeds: expected at least one seed") }
     if let duplicate = Dictionary(grouping: self.seeds ?? [], by: { $0 }).first(where: { $0.value.count > 1 }) {
       throw ConfigError("seed \(duplicate.key) is listed twice")
     }

@@ -58,7 +58,8 @@ struct AblateCommand: ParsableCommand {
     for (variant, parameters) in checked {
       let origins = variant.overrides.map(ResultsTable.describe).joined(separator: "; ")
       print("  \(variant.name): \(parameters) parameters\(origins.isEmpty ? "" : "  [\(origins)]")")
-      for note in try reportingErrors({ try plan.config(for: variant, seed: plan.runs[0].seed).notes }) {
+      let notes = try reportingErrors { try plan.config(for: variant, seed: plan.runs[0].seed).notes }
+      for note in notes where !plan.base.notes.contains(note) {
         print("    note: \(note)")
       }
     }
