@@ -18,6 +18,7 @@ let package = Package(
     .library(name: "Training", targets: ["Training"]),
     .library(name: "Detection", targets: ["Detection"]),
     .library(name: "Components", targets: ["Components"]),
+    .library(name: "Reporting", targets: ["Reporting"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -45,6 +46,11 @@ let package = Package(
       name: "Training",
       dependencies: ["TensorCore", "NN", "Imaging", "Language", "Detection", "Components", "Datasets", "Evaluation"],
       swiftSettings: optimized),
+    .target(
+      name: "Reporting",
+      dependencies: [
+        "TensorCore", "Config", "Imaging", "Language", "Detection", "Components", "Datasets", "Evaluation", "Training",
+      ]),
     .target(name: "Imaging", dependencies: ["TensorCore", "CPNG", "CJPEG"], swiftSettings: optimized),
     .target(name: "Language", dependencies: ["TensorCore"], swiftSettings: optimized),
     .target(
@@ -56,7 +62,7 @@ let package = Package(
       name: "glip",
       dependencies: [
         "TensorCore", "NN", "Config", "Language", "Detection", "Components", "Evaluation", "Datasets", "Training",
-        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        "Reporting", .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: optimized),
     .plugin(
@@ -78,6 +84,12 @@ let package = Package(
       name: "TrainingTests",
       dependencies: [
         "Training", "Datasets", "Components", "Detection", "Config", "TensorCore", "TensorCoreTestSupport",
+      ]),
+    .testTarget(
+      name: "ReportingTests",
+      dependencies: [
+        "Reporting", "Training", "Datasets", "Components", "Detection", "Config", "Imaging", "TensorCore",
+        "TensorCoreTestSupport",
       ]),
     .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Imaging", "Language", "TensorCore"]),
     .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TensorCoreTestSupport"]),

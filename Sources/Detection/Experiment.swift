@@ -228,6 +228,8 @@ public struct DataOptions {
 /// and no key is left unread.
 public struct CheckedExperiment {
   public static let sections = ["model", "data", "train", "eval"]
+  /// The optional section with an ablation's grid: an experiment ignores it.
+  public static let ablationSection = "ablation"
 
   public let detector: GroundingDetector
   public let tuning: TuningOptions
@@ -239,6 +241,7 @@ public struct CheckedExperiment {
     let root = ConfigSection(root: config.root, usage: usage)
     var sections: [String: ConfigSection] = [:]
     for name in CheckedExperiment.sections { sections[name] = try root.section(name) }
+    _ = root.rawNode(CheckedExperiment.ablationSection)  // read and checked by `glip ablate`, not by an experiment
     guard sections["model"]?.node != nil else { throw ConfigError("\(config.path): no 'model' section") }
     detector = try Assembler.assemble(sections["model"]!, shapesOnly: shapesOnly)
     tuning = try TuningOptions(sections["train"]!)

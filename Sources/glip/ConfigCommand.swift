@@ -3,6 +3,7 @@ import Components
 import Config
 import Detection
 import Foundation
+import Reporting
 
 /// Options shared by commands that read a config: the file and `--set` overrides.
 struct ConfigOptions: ParsableArguments {
@@ -71,6 +72,11 @@ struct ConfigCommand: ParsableCommand {
               let table = try RemapTable(file: path)
               print(
                 "ok  \(path)  (remap table: \(table.renames.count) renames, \(table.ignore.count) ignored patterns)")
+            } else if AblationPlan.isAblation(path) {
+              let variants = try AblationPlan(configPath: path, overrides: overrides).check()
+              print(
+                "ok  \(path)  (ablation: "
+                  + variants.map { "\($0.variant.name) \($0.parameters)" }.joined(separator: ", ") + ")")
             } else {
               let experiment = try CheckedExperiment(try LoadedConfig(path: path, overrides: overrides))
               print("ok  \(path)  (\(experiment.detector.parameterCount) parameters)")

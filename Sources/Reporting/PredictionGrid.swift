@@ -1,0 +1,102 @@
+import Config
+import Datasets
+import Detection
+import Foundation
+import Imaging
+import Language
+import Training
+
+/// Annotated predictions of several models on the same validation images, as PNG bytes: one row per image, a
+/// ground-truth column, then one column per model.
+public struct PredictionGrid {
+  public struct Row {
+    public var image: String
+    public var prompt: String
+    /// PNG bytes: the ground truth, then each model's detections.
+    public var cells: [Data]
+  }
+
+  public var columns: [String]
+  public var rows: [Row]
+  public var threshold: Float
+  public var maxBoxes: Int
+
+  /// Runs each run's final model on the first `images` records of the first run's `data.val`. COCO sources are
+  /// prompted with every category name, ODVG sources with each image's caption. Boxes scoring at least
+  /// `threshold` are drawn, at most `maxBoxes` per image, coloured by phrase.
+  public static func make(
+    runs: [(name: String, directory: String)], images: Int, threshold: Float = 0.3, maxBoxes: Int = 5
+  ) throws -> PredictionGrid {
+    guard let first = runs.first else { throw ReportingError("no runs to predict with") }
+    let firstConfig = try LoadedConfig(path: TrainedModel.configPath(run: first.directory))
+    let source = try CheckedExperiment(firstConfig, shapesOnly: true).data.val
+    guard source.isSet else {
+      throw ReportingError("\(TrainedModel.configPath(run: first.directory)): data.val is not set, nothing to show")
+    }
+    let samples: [(record: GroundingRecord, prompt: Prompt)]
+    switch source.format {
+    case .coco:
+      let loaded = try GroundingData.loadCOCO(path: source.annotations, imageRoot: source.images)
+      let prompt = PromptBuilder.detectionPrompt(classNames: loaded.categories.map(\.name))
+      samples = loaded.records.prefix(images).map { ($0, prompt) }
+    case .odvg:
+      samples = try TrainedModel.records(source).prefix(images).map { ($0, GroundingRecall.phrases(of: $0).prompt) }
+    }
+    var rows = try samples.map { sample in
+      Row(
+        image: URL(fileURLWithPath: sample.record.imagePath).lastPathComponent, prompt: sample.prompt.text,
+        cells: [try ImageIO.encodePNG(groundTruth(sample.record, prompt: sample.prompt))])
+    }
+    for run in runs {
+      let loaded = try LoadedConfig(path: TrainedModel.configPath(run: run.directory))
+      let experiment = try TrainedModel.load(loaded, checkpoint: TrainedModel.checkpointPath(run: run.directory))
+      let predictor = try Predictor(detector: experiment.detector, imageSize: experiment.data.imageSize)
+      for (index, sample) in samples.enumerated() {
+        let photo = try ImageIO.read(path: sample.record.imagePath)
+        let found = predictor.detect(photo, prompt: sample.prompt).filter { $0.score >= threshold }.prefix(maxBoxes)
+        let (canvas, scale) = enlarged(photo)
+        var image = canvas
+        for detection in found {
+          Drawing.labelledBox(
+            &image, detection.box.map { $0 * Float(scale) },
+            label: String(format: "%@ %.2f", detection.phrase, detection.score),
+            color: Drawing.palette[detection.phraseIndex % Drawing.palette.count])
+        }
+        rows[index].cells.append(try ImageIO.encodePNG(image))
+      }
+    }
+    return PredictionGrid(
+      columns: ["ground truth"] + runs.map(\.name), rows: rows, threshold: threshold, maxBoxes: maxBoxes)
+  }
+
+  /// The image scaled up by a whole factor (nearest neighbour) until its shorter side reaches 240 pixels, so the
+  /// 5×7 label font stays legible.
+  static func enlarged(_ photo: RGBImage) -> (RGBImage, Int) {
+    let scale = max(1, 240 / max(1, min(photo.width, photo.height)))
+    guard scale > 1 else { return (photo, 1) }
+    var result = RGBImage(width: photo.width * scale, height: photo.height * scale)
+    for y in 0..<result.height {
+      for x in 0..<result.width { result[x, y] = photo[x / scale, y / scale] }
+    }
+    return (result, scale)
+  }
+
+  /// The record's boxes labelled with their phrases, coloured by the phrase's place in the prompt (as predictions are).
+  static func groundTruth(_ record: GroundingRecord, prompt: Prompt) throws -> RGBImage {
+    let (canvas, scale) = enlarged(try ImageIO.read(path: record.imagePath))
+    var image = canvas
+    let scalars = Array(record.caption.unicodeScalars)
+    var phrases: [[Range<Int>]] = []
+    for (box, spans) in zip(record.boxes, record.spans) {
+      if !phrases.contains(spans) { phrases.append(spans) }
+      let text = spans.map { span in
+        String(String.UnicodeScalarView(scalars[max(0, span.lowerBound)..<min(scalars.count, span.upperBound)]))
+      }.joined(separator: " ")
+      Drawing.labelledBox(
+        &image, box.map { $0 * Float(scale) }, label: text,
+        color: Drawing.palette[
+          (prompt.phraseSpans.firstIndex(of: spans) ?? phrases.firstIndex(of: spans)!) % Drawing.palette.count])
+    }
+    return image
+  }
+}
