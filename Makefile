@@ -23,19 +23,27 @@ weights:
 build: deps
 	$(SWIFT) build -c release --product glip
 
-## demo: synthetic shapes -> train a small grounding model -> COCO eval -> annotated prediction, all in runs/demo
+## demo: synthetic shapes -> train a small grounding model -> COCO AP (shapes, colour+shape phrases) and Recall@k
+##       -> annotated predictions, all in runs/demo
 GLIP := .build/release/glip
 DEMO := runs/demo
 demo: build weights
 	rm -rf $(DEMO)
-	$(GLIP) data synth --out $(DEMO)/data/train --images 256 --seed 1 --size 160
-	$(GLIP) data synth --out $(DEMO)/data/val --images 32 --seed 2 --size 160
+	$(GLIP) data synth --out $(DEMO)/data/train --images 512 --seed 1 --size 160
+	$(GLIP) data synth --out $(DEMO)/data/val --images 64 --seed 2 --size 160
 	$(GLIP) train --config configs/demo/shapes_grounding.yaml --out $(DEMO)/run
-	$(GLIP) eval --run $(DEMO)/run --save-detections $(DEMO)/val_detections.json > $(DEMO)/eval.txt
+	$(GLIP) eval --run $(DEMO)/run --data $(DEMO)/data/val > $(DEMO)/eval.txt
 	cat $(DEMO)/eval.txt
 	$(GLIP) predict --run $(DEMO)/run --image $(DEMO)/data/val/images/000000.png \
-	  --prompt "yellow square. purple ring. circle" --out $(DEMO)/prediction.png > $(DEMO)/prediction.txt
-	cat $(DEMO)/prediction.txt
+	  --image $(DEMO)/data/val/images/000001.png --image $(DEMO)/data/val/images/000002.png \
+	  --prompt "yellow square. purple ring. yellow triangle. blue triangle. green square. orange square" \
+	  --out $(DEMO)/predictions > $(DEMO)/predictions.txt
+	cat $(DEMO)/predictions.txt
+	@echo
+	@echo "outputs in $(DEMO)/:"
+	@echo "  run/            metrics.jsonl, config.yaml, checkpoints/final.safetensors"
+	@echo "  eval.txt        COCO AP on the validation shapes and colour+shape phrases, Recall@1/5/10 on its captions"
+	@echo "  predictions/    annotated PNGs and detections.json"
 
 ## test: the whole test suite
 test: deps weights

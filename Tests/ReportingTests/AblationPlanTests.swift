@@ -138,7 +138,7 @@ final class AblationPlanTests: XCTestCase {
     FileManager.default.changeCurrentDirectoryPath(repository.path)
     defer { FileManager.default.changeCurrentDirectoryPath(previous) }
     let fusion = try AblationPlan(configPath: "configs/ablations/fusion.yaml")
-    XCTAssertEqual(fusion.variants.map(\.name), ["fusion.type=none", "fusion.type=bi_attention"])
+    XCTAssertEqual(fusion.variants.map(\.name), ["none", "bi_attention"])
     XCTAssertEqual(fusion.seeds, [0, 1])
     XCTAssertEqual(try fusion.check().count, 2)
     let backbones = try AblationPlan(configPath: "configs/ablations/backbones.yaml")
