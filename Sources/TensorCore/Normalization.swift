@@ -121,10 +121,12 @@ extension Tensor {
       guard let mean = runningMean, let variance = runningVariance else {
         preconditionFailure("batchNorm: evaluation mode needs running statistics")
       }
+      // One pass, as PyTorch's inference kernel: y = x·scale + shift with scale = weight/√(var + eps) and
+      // shift = bias − mean·scale (computed on the [C] vectors, with autograd for weight and bias).
       let inverse = withNoGrad { (variance + epsilon).rsqrt() }
-      let normalized = (input - channelView(mean, rank: input.rank)) * channelView(inverse, rank: input.rank)
-      return affine(
-        normalized, weight.map { channelView($0, rank: input.rank) }, bias.map { channelView($0, rank: input.rank) })
+      let scale = weight.map { $0 * inverse } ?? inverse
+      let shift = bias.map { $0 - mean * scale } ?? -(mean * scale)
+      return channelAffine(input, scale: scale, shift: shift)
     }
     let count = batch * spatial
     precondition(count > 1, "batchNorm: training needs more than one value per channel, got input \(input.shape)")
@@ -141,6 +143,50 @@ extension Tensor {
     }
     return affine(
       normalized, weight.map { channelView($0, rank: input.rank) }, bias.map { channelView($0, rank: input.rank) })
+  }
+
+  /// `input · scale[c] + shift[c]` on `[N, C, *]` in one pass, with scale and shift `[C]`.
+  static func channelAffine(_ input: Tensor, scale: Tensor, shift: Tensor) -> Tensor {
+    let (batch, channels) = (input.shape[0], input.shape[1])
+    let plane = input.count / Swift.max(batch * channels, 1)
+    let output = Tensor(uninitializedShape: input.shape)
+    let (source, scales, shifts, out) = (input.data, scale.data, shift.data, output.mutableData)
+    Parallel.forEach(batch * channels, costPerItem: plane) { index in
+      let (a, b) = (scales[index % channels], shifts[index % channels])
+      let (from, to) = (source + index * plane, out + index * plane)
+      for position in 0..<plane { to[position] = from[position] * a + b }
+    }
+    return record("channel_affine", output: output, inputs: [input, scale, shift]) { grad in
+      let g = grad.data
+      var inputGrad: Tensor?
+      if input.requiresGrad {
+        let result = Tensor(uninitializedShape: input.shape)
+        let target = result.mutableData
+        Parallel.forEach(batch * channels, costPerItem: plane) { index in
+          let a = scales[index % channels]
+          let (from, to) = (g + index * plane, target + index * plane)
+          for position in 0..<plane { to[position] = from[position] * a }
+        }
+        inputGrad = result
+      }
+      guard scale.requiresGrad || shift.requiresGrad else { return [inputGrad, nil, nil] }
+      // Per channel, images in order: a fixed summation order whatever the thread count.
+      let (scaleGrad, shiftGrad) = (Tensor.zeros([channels]), Tensor.zeros([channels]))
+      let (scaleOut, shiftOut) = (scaleGrad.mutableData, shiftGrad.mutableData)
+      Parallel.forEach(channels, costPerItem: batch * plane * 2) { channel in
+        var (products, sums): (Float, Float) = (0, 0)
+        for image in 0..<batch {
+          let offset = (image * channels + channel) * plane
+          for position in 0..<plane {
+            products += g[offset + position] * source[offset + position]
+            sums += g[offset + position]
+          }
+        }
+        scaleOut[channel] = products
+        shiftOut[channel] = sums
+      }
+      return [inputGrad, scaleGrad, shiftGrad]
+    }
   }
 
   private static func checkChannelParameters(_ weight: Tensor?, _ bias: Tensor?, channels: Int, op: String) {
