@@ -84,7 +84,10 @@ extension Tensor {
       let result = Tensor(uninitializedShape: output.shape)
       let (y, g, target) = (output.data, grad.data, result.mutableData)
       Parallel.forEachChunk(output.count) { range in
-        for index in range { target[index] = y[index] > 0 ? g[index] : 0 }
+        for index in range {
+          let value = g[index]
+          target[index] = y[index] > 0 ? value : 0
+        }
       }
       return [result]
     }
@@ -101,7 +104,10 @@ extension Tensor {
       let result = Tensor(uninitializedShape: output.shape)
       let (x, g, target) = (source.data, grad.data, result.mutableData)
       Parallel.forEachChunk(output.count) { range in
-        for index in range { target[index] = x[index] > 0 && x[index] < 6 ? g[index] : 0 }
+        for index in range {
+          let (value, input) = (g[index], x[index])
+          target[index] = (input > 0) == (input < 6) ? value : 0
+        }
       }
       return [result]
     }
