@@ -4,7 +4,8 @@ the same fields and case labels as `glip bench --json`.
 
 Usage: python scripts/reference/bench_torch.py [--train] [--repeat N] [--batch B] [--size S] [--tokens T] [CASE ...]
 
-Forward cases run under torch.inference_mode() in eval mode; training steps are forward, backward and AdamW, as in
+OpenMP waits passively (OMP_WAIT_POLICY=PASSIVE unless set): on a shared machine, spin-waiting threads slow PyTorch
+down many times over. Forward cases run under torch.inference_mode() in eval mode; training steps are forward, backward and AdamW, as in
 `glip bench --train`. Models have random weights (timing does not depend on them):
   gemm          torch.mm 1024×1024×1024
   conv3x3       conv2d 3×3 256→256 on 1×256×64×64 (train: backward for input and weight)
@@ -20,14 +21,20 @@ The training loss of the backbone cases is the sum over output maps of mean(map�
 """
 import argparse
 import json
+import os
 import pathlib
 import resource
 import statistics
 import sys
 import time
 
-import torch
-import torch.nn.functional as F
+# OpenMP threads wait passively: with OpenMP's default spin-waiting, PyTorch ran up to 14× slower on a machine shared
+# with other jobs (its threads spin on cores the others need); passive waiting is its best case there. Set before
+# torch loads its OpenMP runtime; an explicit OMP_WAIT_POLICY in the environment wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from torchvision_shim import torchvision  # noqa: E402,F401
