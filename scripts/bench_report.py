@@ -20,9 +20,10 @@ from safetensors.numpy import load_file
 ANALYSIS = "## Analysis"
 # Targets of the performance issue, as ratios ours / PyTorch.
 FORWARD_TARGET, TRAIN_TARGET = 1.0, 1.2
-# The unpinned kernel's results must match the pinned ones: max |a − b| ≤ RELATIVE · max |a| per tensor. Different
-# sgemm kernels sum in different orders; deep random-weight networks amplify that a little.
-RELATIVE = 2e-3
+# The unpinned kernel's results must match the pinned ones: max |a − b| ≤ tolerance · max |a| per tensor. Different
+# sgemm kernels sum in different orders; deep random-weight networks amplify that a little, and a training step's
+# first-layer gradient (through every layer's backward and batch statistics) more: a wrong kernel is off by O(1).
+RELATIVE, RELATIVE_TRAIN = 2e-3, 1e-2
 FLOPS = {"gemm": 2 * 1024 ** 3, "conv3x3": 2 * 256 * 256 * 9 * 64 * 64, "conv3x3 train": 3 * 2 * 256 * 256 * 9 * 64 * 64}
 IDS = {"gemm": "gemm", "conv3x3": "conv3x3", "resnet50": "resnet50", "resnet18": "resnet18",
        "mobilenet_v2": "mobilenet_v2", "swin_t": "swin_t", "bert_base 256 tokens": "bert_base",
@@ -84,7 +85,7 @@ def check(out, case_id):
             return "mismatch", float("inf")
         scale = float(np.max(np.abs(reference))) or 1.0
         worst = max(worst, float(np.max(np.abs(reference - other))) / scale)
-    return ("ok" if worst <= RELATIVE else "mismatch"), worst
+    return ("ok" if worst <= (RELATIVE_TRAIN if case_id.endswith("train") else RELATIVE) else "mismatch"), worst
 
 
 def main():
@@ -144,7 +145,8 @@ def main():
                 line += f" {status}" + (f" ({worst:.1e})" if worst is not None else "") + " |"
             print(line)
     print(f"\n\"vs pinned\": the unpinned run's result tensors (outputs, or a training step's loss and a gradient) "
-          f"against the pinned run's, as max |difference| / max |value|; ok up to {RELATIVE:.0e}.")
+          f"against the pinned run's, as max |difference| / max |value|; ok up to {RELATIVE:.0e} for forward passes and "
+          f"{RELATIVE_TRAIN:.0e} for training steps (a first-layer gradient after the whole backward).")
     print("PyTorch's peak RSS includes the interpreter and the torch library (about 300 MB before any model).")
     print("PyTorch runs with OMP_WAIT_POLICY=PASSIVE: with OpenMP's default spin-waiting it ran up to 14× slower on")
     print("this shared machine, which would flatter the ratios.")
