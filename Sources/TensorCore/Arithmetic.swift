@@ -1,21 +1,21 @@
 /// The four arithmetic operators with broadcasting, and negation. Backward rules sit beside each forward rule.
 extension Tensor {
   public static func + (lhs: Tensor, rhs: Tensor) -> Tensor {
-    let output = broadcastBinary(lhs, rhs, op: "add", +)
+    let output = broadcastBinary(lhs, rhs, op: "add", AddKernel.self)
     return record("add", output: output, inputs: [lhs, rhs]) { grad in
       [grad.sum(toShape: lhs.shape), grad.sum(toShape: rhs.shape)]
     }
   }
 
   public static func - (lhs: Tensor, rhs: Tensor) -> Tensor {
-    let output = broadcastBinary(lhs, rhs, op: "sub", -)
+    let output = broadcastBinary(lhs, rhs, op: "sub", SubtractKernel.self)
     return record("sub", output: output, inputs: [lhs, rhs]) { grad in
       [grad.sum(toShape: lhs.shape), grad.mapValues { -$0 }.sum(toShape: rhs.shape)]
     }
   }
 
   public static func * (lhs: Tensor, rhs: Tensor) -> Tensor {
-    let output = broadcastBinary(lhs, rhs, op: "mul", *)
+    let output = broadcastBinary(lhs, rhs, op: "mul", MultiplyKernel.self)
     return record("mul", output: output, inputs: [lhs, rhs]) { grad in
       [
         lhs.requiresGrad ? (grad * rhs).sum(toShape: lhs.shape) : nil,
@@ -25,7 +25,7 @@ extension Tensor {
   }
 
   public static func / (lhs: Tensor, rhs: Tensor) -> Tensor {
-    let output = broadcastBinary(lhs, rhs, op: "div", /)
+    let output = broadcastBinary(lhs, rhs, op: "div", DivideKernel.self)
     return record("div", output: output, inputs: [lhs, rhs]) { grad in
       [
         lhs.requiresGrad ? (grad / rhs).sum(toShape: lhs.shape) : nil,

@@ -175,13 +175,8 @@ extension Tensor {
       row.update(repeating: 0, count: count)
       return
     }
-    var total: Float = 0
-    for column in 0..<count {
-      let shifted = Foundation.exp(row[column] - maximum)
-      row[column] = shifted
-      total += shifted
-    }
-    let inverse = 1 / total
+    for column in 0..<count { row[column] = fastExp(row[column] - maximum) }
+    let inverse = 1 / laneSum(row, count: count)
     for column in 0..<count { row[column] *= inverse }
   }
 

@@ -29,7 +29,8 @@ extension Tensor {
     }
   }
 
-  /// Elementwise `op(lhs, rhs)` with broadcasting; parallel over rows of the result's last axis.
+  /// Elementwise `op(lhs, rhs)` with broadcasting; parallel over rows of the result's last axis. The op is a closure
+  /// called per element; the arithmetic operators use the specialised `broadcastBinary(_:_:op:_:)` with a kernel type.
   @inline(__always)
   static func broadcastBinary(_ lhs: Tensor, _ rhs: Tensor, op name: String, _ op: (Float, Float) -> Float) -> Tensor {
     if lhs.shape == rhs.shape {
@@ -40,40 +41,52 @@ extension Tensor {
       }
       return result
     }
-    let shape = broadcastShapeOrFail(lhs.shape, rhs.shape, op: name)
-    let result = Tensor(uninitializedShape: shape)
-    if rhs.count == 1 {
-      let left = lhs.data, scalar = rhs.data[0], out = result.mutableData
-      Parallel.forEachChunk(result.count) { range in
-        for index in range { out[index] = op(left[index], scalar) }
-      }
-      return result
-    }
-    if lhs.count == 1 {
-      let scalar = lhs.data[0], right = rhs.data, out = result.mutableData
-      Parallel.forEachChunk(result.count) { range in
-        for index in range { out[index] = op(scalar, right[index]) }
-      }
-      return result
-    }
-    let leftStrides = broadcastStrides(lhs.shape, to: shape)
-    let rightStrides = broadcastStrides(rhs.shape, to: shape)
-    let inner = shape.last ?? 1
-    let rows = result.count / Swift.max(inner, 1)
-    let leftInner = leftStrides.last ?? 0, rightInner = rightStrides.last ?? 0
+    let plan = BroadcastPlan(lhs.shape, rhs.shape, op: name)
+    let result = Tensor(uninitializedShape: plan.shape)
     let left = lhs.data, right = rhs.data, out = result.mutableData
-    Parallel.forEachChunk(rows, costPerItem: inner) { range in
+    Parallel.forEachChunk(plan.rows, costPerItem: plan.inner) { range in
       for row in range {
-        var remaining = row, leftBase = 0, rightBase = 0
-        for axis in stride(from: shape.count - 2, through: 0, by: -1) {
-          let coordinate = remaining % shape[axis]
-          remaining /= shape[axis]
-          leftBase += coordinate * leftStrides[axis]
-          rightBase += coordinate * rightStrides[axis]
+        let (leftBase, rightBase) = plan.bases(row)
+        let rowOut = out + row * plan.inner
+        for column in 0..<plan.inner {
+          rowOut[column] = op(left[leftBase + column * plan.leftInner], right[rightBase + column * plan.rightInner])
         }
-        let rowOut = out + row * inner
-        for column in 0..<inner {
-          rowOut[column] = op(left[leftBase + column * leftInner], right[rightBase + column * rightInner])
+      }
+    }
+    return result
+  }
+
+  /// `Op.apply(lhs, rhs)` with broadcasting, specialised per kernel type so the inner loops vectorise: contiguous
+  /// rows against contiguous rows or against one broadcast value, after merging axes that broadcast alike.
+  @inline(__always)
+  static func broadcastBinary<Op: BinaryKernel>(_ lhs: Tensor, _ rhs: Tensor, op name: String, _: Op.Type) -> Tensor {
+    let plan = BroadcastPlan(lhs.shape, rhs.shape, op: name)
+    let result = Tensor(uninitializedShape: plan.shape)
+    let left = lhs.data, right = rhs.data, out = result.mutableData
+    if plan.rows == 1 && plan.leftInner == 1 && plan.rightInner == 1 {
+      Parallel.forEachChunk(plan.inner) { range in
+        for index in range { out[index] = Op.apply(left[index], right[index]) }
+      }
+      return result
+    }
+    Parallel.forEachChunk(plan.rows, costPerItem: plan.inner) { range in
+      for row in range {
+        let (leftBase, rightBase) = plan.bases(row)
+        let rowOut = out + row * plan.inner
+        let rowLeft = left + leftBase, rowRight = right + rightBase
+        switch (plan.leftInner, plan.rightInner) {
+        case (1, 1):
+          for column in 0..<plan.inner { rowOut[column] = Op.apply(rowLeft[column], rowRight[column]) }
+        case (1, 0):
+          let value = rowRight[0]
+          for column in 0..<plan.inner { rowOut[column] = Op.apply(rowLeft[column], value) }
+        case (0, 1):
+          let value = rowLeft[0]
+          for column in 0..<plan.inner { rowOut[column] = Op.apply(value, rowRight[column]) }
+        default:
+          for column in 0..<plan.inner {
+            rowOut[column] = Op.apply(rowLeft[column * plan.leftInner], rowRight[column * plan.rightInner])
+          }
         }
       }
     }
@@ -123,6 +136,84 @@ extension Tensor {
   /// Same-shape sum with no graph; used to accumulate gradients.
   func adding(_ other: Tensor) -> Tensor {
     precondition(shape == other.shape, "adding: shape \(shape) != \(other.shape)")
-    return Tensor.broadcastBinary(self, other, op: "add", +)
+    return Tensor.broadcastBinary(self, other, op: "add", AddKernel.self)
+  }
+}
+
+/// An elementwise binary operation as a type, so generic kernels specialise and inline it.
+protocol BinaryKernel {
+  static func apply(_ lhs: Float, _ rhs: Float) -> Float
+}
+
+enum AddKernel: BinaryKernel {
+  @inline(__always) static func apply(_ lhs: Float, _ rhs: Float) -> Float { lhs + rhs }
+}
+
+enum SubtractKernel: BinaryKernel {
+  @inline(__always) static func apply(_ lhs: Float, _ rhs: Float) -> Float { lhs - rhs }
+}
+
+enum MultiplyKernel: BinaryKernel {
+  @inline(__always) static func apply(_ lhs: Float, _ rhs: Float) -> Float { lhs * rhs }
+}
+
+enum DivideKernel: BinaryKernel {
+  @inline(__always) static func apply(_ lhs: Float, _ rhs: Float) -> Float { lhs / rhs }
+}
+
+/// How a broadcast binary op walks its operands: the result's shape, and the result as `rows` rows of `inner`
+/// values, with each operand's start per row and its step along a row (0 when broadcast). Adjacent axes that both
+/// operands read the same way (contiguous together, or broadcast together) are merged first, so that `[N, C, H, W]`
+/// against `[1, C, 1, 1]` runs `N·C` rows of `H·W` values.
+struct BroadcastPlan {
+  let shape: [Int]
+  let rows: Int
+  let inner: Int
+  let leftInner: Int
+  let rightInner: Int
+  /// Merged outer axes (all but the last): extents and strides of each operand, innermost first.
+  private let outerExtents: [Int]
+  private let outerLeft: [Int]
+  private let outerRight: [Int]
+
+  init(_ lhs: [Int], _ rhs: [Int], op: String) {
+    shape = lhs == rhs ? lhs : Tensor.broadcastShapeOrFail(lhs, rhs, op: op)
+    let leftStrides = Tensor.broadcastStrides(lhs, to: shape)
+    let rightStrides = Tensor.broadcastStrides(rhs, to: shape)
+    var extents: [Int] = [], left: [Int] = [], right: [Int] = []
+    for axis in 0..<shape.count where shape[axis] != 1 {
+      if let last = extents.last, left.last! == leftStrides[axis] * shape[axis],
+        right.last! == rightStrides[axis] * shape[axis]
+      {
+        extents[extents.count - 1] = last * shape[axis]
+        left[left.count - 1] = leftStrides[axis]
+        right[right.count - 1] = rightStrides[axis]
+      } else {
+        extents.append(shape[axis])
+        left.append(leftStrides[axis])
+        right.append(rightStrides[axis])
+      }
+    }
+    if extents.isEmpty { (extents, left, right) = ([1], [0], [0]) }
+    inner = extents.last!
+    leftInner = left.last!
+    rightInner = right.last!
+    rows = extents.dropLast().reduce(1, *)
+    outerExtents = extents.dropLast().reversed()
+    outerLeft = left.dropLast().reversed()
+    outerRight = right.dropLast().reversed()
+  }
+
+  /// Where row `row` starts in each operand.
+  @inline(__always)
+  func bases(_ row: Int) -> (Int, Int) {
+    var remaining = row, leftBase = 0, rightBase = 0
+    for axis in 0..<outerExtents.count {
+      let coordinate = remaining % outerExtents[axis]
+      remaining /= outerExtents[axis]
+      leftBase += coordinate * outerLeft[axis]
+      rightBase += coordinate * outerRight[axis]
+    }
+    return (leftBase, rightBase)
   }
 }

@@ -225,6 +225,34 @@ extension Tensor {
 
   // MARK: Depthwise (groups == channels): direct kernel
 
+  /// Σ a[x]·b[x·stride] over eight lanes (a fixed order); strides 1 and 2 load whole vectors.
+  @inline(__always)
+  static func stridedDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, stride: Int, count: Int) -> Float {
+    var lanes = SIMD8<Float>()
+    var index = 0
+    if stride == 1 {
+      while index + 8 <= count {
+        lanes +=
+          UnsafeRawPointer(a + index).loadUnaligned(as: SIMD8<Float>.self)
+          * UnsafeRawPointer(b + index).loadUnaligned(as: SIMD8<Float>.self)
+        index += 8
+      }
+    } else if stride == 2 {
+      // The last vector would read one value past the row's last sample; stop one vector early instead.
+      while index + 9 <= count {
+        let pairs = UnsafeRawPointer(b + 2 * index).loadUnaligned(as: SIMD16<Float>.self)
+        lanes += UnsafeRawPointer(a + index).loadUnaligned(as: SIMD8<Float>.self) * pairs.evenHalf
+        index += 8
+      }
+    }
+    var total = lanes.sum()
+    while index < count {
+      total += a[index] * b[index * stride]
+      index += 1
+    }
+    return total
+  }
+
   private static func depthwiseForward(_ input: Tensor, _ weight: Tensor, _ bias: Tensor?, _ g: ConvGeometry) -> Tensor
   {
     let output = Tensor(uninitializedShape: [g.batch, g.outChannels, g.outHeight, g.outWidth])
@@ -288,8 +316,9 @@ extension Tensor {
               let rowOffset = sourceY * g.width + j * g.dilation.1 - g.padding.1
               let rowGrad = outGrad + y * g.outWidth
               if wGrad != nil {
-                let rowIn = source + rowOffset
-                for x in validStart..<validEnd { tapGrad += rowGrad[x] * rowIn[x * g.stride.1] }
+                tapGrad += stridedDot(
+                  rowGrad + validStart, source + rowOffset + validStart * g.stride.1, stride: g.stride.1,
+                  count: validEnd - validStart)
               }
               if let sourceGrad {
                 let rowInGrad = sourceGrad + rowOffset

@@ -122,11 +122,6 @@ extension Tensor {
     return hy * hx * c.topLeft + hy * c.lx * c.topRight + c.ly * hx * c.bottomLeft + c.ly * c.lx * c.bottomRight
   }
 
-  @inline(__always)
-  static func deformSample(_ plane: UnsafePointer<Float>, height: Int, width: Int, y: Float, x: Float) -> Float {
-    bilinearValue(deformCorners(plane, height: height, width: width, y: y, x: x))
-  }
-
   /// Adds `value` times the bilinear weights of (y, x) to the corners inside the image.
   @inline(__always)
   static func deformScatter(
@@ -152,6 +147,9 @@ extension Tensor {
 
   /// Deformable im2col for one image: columns `[C·kh·kw, Ho·Wo]`, row `c·K + k` holding tap k of channel c sampled
   /// at every output position and scaled by the mask.
+  ///
+  /// The sample positions depend on the offset group, tap and output position only, so each is resolved once (corner
+  /// indices and bilinear weights, 0 for corners outside the image) and shared by the group's channels.
   private static func deformColumns(
     image: Int, _ input: Tensor, _ offset: Tensor, _ mask: Tensor?, _ d: DeformGeometry,
     into columns: UnsafeMutablePointer<Float>
@@ -159,23 +157,58 @@ extension Tensor {
     let g = d.conv
     let taps = d.taps
     let (source, offsets, masks) = (input.data, offset.data, mask?.data)
-    Parallel.forEachChunk(g.channels * taps, costPerItem: g.outArea * 16) { rows in
+    let samples = d.offsetGroups * taps * g.outArea
+    let indices = UnsafeMutablePointer<Int32>.allocate(capacity: samples * 4)
+    let weights = UnsafeMutablePointer<Float>.allocate(capacity: samples * 4)
+    defer {
+      indices.deallocate()
+      weights.deallocate()
+    }
+    Parallel.forEach(d.offsetGroups * taps, costPerItem: g.outArea * 16) { groupTap in
+      let (group, tap) = (groupTap / taps, groupTap % taps)
+      let offsetY = offsets + d.offsetStart(image: image, group: group, tap: tap)
+      let offsetX = offsetY + g.outArea
+      let origin = d.tapOrigin(tap)
+      let (slotIndices, slotWeights) = (indices + groupTap * g.outArea * 4, weights + groupTap * g.outArea * 4)
+      for y in 0..<g.outHeight {
+        let rowY = Float(y * g.stride.0 + origin.y)
+        for x in 0..<g.outWidth {
+          let position = y * g.outWidth + x
+          let (sampleY, sampleX) = (rowY + offsetY[position], Float(x * g.stride.1 + origin.x) + offsetX[position])
+          let (index, weight) = (slotIndices + position * 4, slotWeights + position * 4)
+          index.update(repeating: 0, count: 4)
+          weight.update(repeating: 0, count: 4)
+          // The bounds of `deformCorners`, and `bilinearValue`'s weights.
+          guard sampleY >= -1 && sampleY < Float(g.height) && sampleX >= -1 && sampleX < Float(g.width) else {
+            continue
+          }
+          let (yFloor, xFloor) = (sampleY.rounded(.down), sampleX.rounded(.down))
+          let (top, left) = (Int(yFloor), Int(xFloor))
+          let (ly, lx) = (sampleY - yFloor, sampleX - xFloor)
+          let (hy, hx) = (1 - ly, 1 - lx)
+          let topValid = top >= 0, bottomValid = top + 1 < g.height
+          let leftValid = left >= 0, rightValid = left + 1 < g.width
+          let corner = top * g.width + left
+          if topValid && leftValid { (index[0], weight[0]) = (Int32(corner), hy * hx) }
+          if topValid && rightValid { (index[1], weight[1]) = (Int32(corner + 1), hy * lx) }
+          if bottomValid && leftValid { (index[2], weight[2]) = (Int32(corner + g.width), ly * hx) }
+          if bottomValid && rightValid { (index[3], weight[3]) = (Int32(corner + g.width + 1), ly * lx) }
+        }
+      }
+    }
+    Parallel.forEachChunk(g.channels * taps, costPerItem: g.outArea * 8) { rows in
       for row in rows {
         let (channel, tap) = (row / taps, row % taps)
         let group = channel / d.channelsPerOffsetGroup
         let plane = source + (image * g.channels + channel) * g.inArea
-        let offsetY = offsets + d.offsetStart(image: image, group: group, tap: tap)
-        let offsetX = offsetY + g.outArea
+        let slot = (group * taps + tap) * g.outArea * 4
+        let (index, weight) = (indices + slot, weights + slot)
         let destination = columns + row * g.outArea
-        let origin = d.tapOrigin(tap)
-        for y in 0..<g.outHeight {
-          let rowY = Float(y * g.stride.0 + origin.y)
-          for x in 0..<g.outWidth {
-            let position = y * g.outWidth + x
-            destination[position] = deformSample(
-              plane, height: g.height, width: g.width, y: rowY + offsetY[position],
-              x: Float(x * g.stride.1 + origin.x) + offsetX[position])
-          }
+        for position in 0..<g.outArea {
+          let at = position * 4
+          destination[position] =
+            weight[at] * plane[Int(index[at])] + weight[at + 1] * plane[Int(index[at + 1])]
+            + weight[at + 2] * plane[Int(index[at + 2])] + weight[at + 3] * plane[Int(index[at + 3])]
         }
         if let masks {
           let modulation = masks + d.maskStart(image: image, group: group, tap: tap)

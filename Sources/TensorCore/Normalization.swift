@@ -7,6 +7,12 @@ extension Tensor {
     let groups: Int, groupStride: Int, blocks: Int, blockLength: Int, blockStride: Int
     var groupSize: Int { blocks * blockLength }
 
+    /// Calls `body` with the start of each of the group's contiguous blocks.
+    @inline(__always)
+    func forEachBlock(in group: Int, _ body: (Int) -> Void) {
+      for block in 0..<blocks { body(group * groupStride + block * blockStride) }
+    }
+
     @inline(__always)
     func forEach(in group: Int, _ body: (Int) -> Void) {
       for block in 0..<blocks {
@@ -14,6 +20,63 @@ extension Tensor {
         for index in start..<(start + blockLength) { body(index) }
       }
     }
+  }
+
+  /// Σ x in double precision, over eight lanes (a fixed order, so results are the same on every run).
+  @inline(__always)
+  static func sum(_ values: UnsafePointer<Float>, count: Int) -> Double {
+    var lanes = SIMD8<Double>()
+    var index = 0
+    while index + 8 <= count {
+      lanes += SIMD8<Double>(UnsafeRawPointer(values + index).loadUnaligned(as: SIMD8<Float>.self))
+      index += 8
+    }
+    var total = lanes.sum()
+    while index < count {
+      total += Double(values[index])
+      index += 1
+    }
+    return total
+  }
+
+  /// Σ a·b and Σ a over `count` floats, over eight lanes each (a fixed order).
+  @inline(__always)
+  static func dotAndSum(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> (dot: Float, sum: Float) {
+    var (products, sums) = (SIMD8<Float>(), SIMD8<Float>())
+    var index = 0
+    while index + 8 <= count {
+      let left = UnsafeRawPointer(a + index).loadUnaligned(as: SIMD8<Float>.self)
+      products += left * UnsafeRawPointer(b + index).loadUnaligned(as: SIMD8<Float>.self)
+      sums += left
+      index += 8
+    }
+    var (dot, sum) = (products.sum(), sums.sum())
+    while index < count {
+      dot += a[index] * b[index]
+      sum += a[index]
+      index += 1
+    }
+    return (dot, sum)
+  }
+
+  /// Σ (x − mean)² in double precision, over eight lanes.
+  @inline(__always)
+  static func squaredDeviations(_ values: UnsafePointer<Float>, count: Int, from mean: Float) -> Double {
+    var lanes = SIMD8<Double>()
+    let center = SIMD8<Float>(repeating: mean)
+    var index = 0
+    while index + 8 <= count {
+      let centered = SIMD8<Double>(UnsafeRawPointer(values + index).loadUnaligned(as: SIMD8<Float>.self) - center)
+      lanes += centered * centered
+      index += 8
+    }
+    var total = lanes.sum()
+    while index < count {
+      let centered = Double(values[index] - mean)
+      total += centered * centered
+      index += 1
+    }
+    return total
   }
 
   /// x̂ = (x − mean) / √(var + eps) per group, with biased variance. Returns x̂ and each group's mean and variance.
@@ -31,12 +94,11 @@ extension Tensor {
         inverseDeviations.withUnsafeMutableBufferPointer { inverseBuffer in
           Parallel.forEach(layout.groups, costPerItem: layout.groupSize * 3) { group in
             var total: Double = 0
-            layout.forEach(in: group) { total += Double(source[$0]) }
+            layout.forEachBlock(in: group) { total += Tensor.sum(source + $0, count: layout.blockLength) }
             let mean = Float(total / Double(count))
             var squares: Double = 0
-            layout.forEach(in: group) {
-              let centered = Double(source[$0] - mean)
-              squares += centered * centered
+            layout.forEachBlock(in: group) {
+              squares += Tensor.squaredDeviations(source + $0, count: layout.blockLength, from: mean)
             }
             let variance = Float(squares / Double(count))
             let inverse = 1 / (variance + epsilon).squareRoot()
@@ -53,9 +115,10 @@ extension Tensor {
       let (xhat, g, target) = (output.data, grad.data, inputGrad.mutableData)
       Parallel.forEach(layout.groups, costPerItem: layout.groupSize * 3) { group in
         var gradSum: Float = 0, projection: Float = 0
-        layout.forEach(in: group) {
-          gradSum += g[$0]
-          projection += g[$0] * xhat[$0]
+        layout.forEachBlock(in: group) {
+          let (dot, sum) = Tensor.dotAndSum(g + $0, xhat + $0, count: layout.blockLength)
+          gradSum += sum
+          projection += dot
         }
         let (meanGrad, meanProjection) = (gradSum / count, projection / count)
         let inverse = inverseDeviations[group]
@@ -96,8 +159,7 @@ extension Tensor {
     let layout = GroupLayout(
       groups: input.shape[0] * groups, groupStride: groupLength, blocks: 1, blockLength: groupLength, blockStride: 0)
     let normalized = input.normalized(layout, epsilon: epsilon, op: "group_norm").normalized
-    return affine(
-      normalized, weight.map { channelView($0, rank: input.rank) }, bias.map { channelView($0, rank: input.rank) })
+    return channelAffine(normalized, weight: weight, bias: bias)
   }
 
   /// `F.batch_norm` on `[N, C, *]`.
@@ -121,10 +183,12 @@ extension Tensor {
       guard let mean = runningMean, let variance = runningVariance else {
         preconditionFailure("batchNorm: evaluation mode needs running statistics")
       }
+      // One pass, as PyTorch's inference kernel: y = x·scale + shift with scale = weight/√(var + eps) and
+      // shift = bias − mean·scale (computed on the [C] vectors, with autograd for weight and bias).
       let inverse = withNoGrad { (variance + epsilon).rsqrt() }
-      let normalized = (input - channelView(mean, rank: input.rank)) * channelView(inverse, rank: input.rank)
-      return affine(
-        normalized, weight.map { channelView($0, rank: input.rank) }, bias.map { channelView($0, rank: input.rank) })
+      let scale = weight.map { $0 * inverse } ?? inverse
+      let shift = bias.map { $0 - mean * scale } ?? -(mean * scale)
+      return channelAffine(input, scale: scale, shift: shift)
     }
     let count = batch * spatial
     precondition(count > 1, "batchNorm: training needs more than one value per channel, got input \(input.shape)")
@@ -139,8 +203,60 @@ extension Tensor {
         shape: [channels],
         values: (0..<channels).map { (1 - momentum) * variance[flat: $0] + momentum * variances[$0] * unbiased })
     }
-    return affine(
-      normalized, weight.map { channelView($0, rank: input.rank) }, bias.map { channelView($0, rank: input.rank) })
+    return channelAffine(normalized, weight: weight, bias: bias)
+  }
+
+  /// The per-channel affine step after group or batch normalisation, in one pass when both are given.
+  private static func channelAffine(_ normalized: Tensor, weight: Tensor?, bias: Tensor?) -> Tensor {
+    guard let weight, let bias else {
+      return affine(
+        normalized, weight.map { channelView($0, rank: normalized.rank) },
+        bias.map { channelView($0, rank: normalized.rank) })
+    }
+    return channelAffine(normalized, scale: weight, shift: bias)
+  }
+
+  /// `input · scale[c] + shift[c]` on `[N, C, *]` in one pass, with scale and shift `[C]`.
+  static func channelAffine(_ input: Tensor, scale: Tensor, shift: Tensor) -> Tensor {
+    let (batch, channels) = (input.shape[0], input.shape[1])
+    let plane = input.count / Swift.max(batch * channels, 1)
+    let output = Tensor(uninitializedShape: input.shape)
+    let (source, scales, shifts, out) = (input.data, scale.data, shift.data, output.mutableData)
+    Parallel.forEach(batch * channels, costPerItem: plane) { index in
+      let (a, b) = (scales[index % channels], shifts[index % channels])
+      let (from, to) = (source + index * plane, out + index * plane)
+      for position in 0..<plane { to[position] = from[position] * a + b }
+    }
+    return record("channel_affine", output: output, inputs: [input, scale, shift]) { grad in
+      let g = grad.data
+      var inputGrad: Tensor?
+      if input.requiresGrad {
+        let result = Tensor(uninitializedShape: input.shape)
+        let target = result.mutableData
+        Parallel.forEach(batch * channels, costPerItem: plane) { index in
+          let a = scales[index % channels]
+          let (from, to) = (g + index * plane, target + index * plane)
+          for position in 0..<plane { to[position] = from[position] * a }
+        }
+        inputGrad = result
+      }
+      guard scale.requiresGrad || shift.requiresGrad else { return [inputGrad, nil, nil] }
+      // Per channel, images in order: a fixed summation order whatever the thread count.
+      let (scaleGrad, shiftGrad) = (Tensor.zeros([channels]), Tensor.zeros([channels]))
+      let (scaleOut, shiftOut) = (scaleGrad.mutableData, shiftGrad.mutableData)
+      Parallel.forEach(channels, costPerItem: batch * plane * 2) { channel in
+        var (products, sums): (Float, Float) = (0, 0)
+        for image in 0..<batch {
+          let offset = (image * channels + channel) * plane
+          let (dot, sum) = Tensor.dotAndSum(g + offset, source + offset, count: plane)
+          products += dot
+          sums += sum
+        }
+        scaleOut[channel] = products
+        shiftOut[channel] = sums
+      }
+      return [inputGrad, scaleGrad, shiftGrad]
+    }
   }
 
   private static func checkChannelParameters(_ weight: Tensor?, _ bias: Tensor?, channels: Int, op: String) {

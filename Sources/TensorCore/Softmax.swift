@@ -18,10 +18,15 @@ extension Tensor {
       for step in 0..<size { maximum = Swift.max(maximum, input[step * inner]) }
       if maximum == -.infinity { maximum = 0 }
       var total: Float = 0
-      for step in 0..<size {
-        let shifted = Foundation.exp(input[step * inner] - maximum)
-        result[step * inner] = shifted
-        total += shifted
+      if inner == 1 {
+        for step in 0..<size { result[step] = Tensor.fastExp(input[step] - maximum) }
+        total = Tensor.laneSum(result, count: size)
+      } else {
+        for step in 0..<size {
+          let shifted = Tensor.fastExp(input[step * inner] - maximum)
+          result[step * inner] = shifted
+          total += shifted
+        }
       }
       if logarithmic {
         let logTotal = Foundation.log(total) + maximum
@@ -53,5 +58,49 @@ extension Tensor {
       }
       return [inputGrad]
     }
+  }
+}
+
+extension Tensor {
+  /// e^x in float without a library call, so loops over it vectorise: x = n·ln 2 + r with |r| ≤ ln 2 / 2, a degree-6
+  /// polynomial for e^r (Cephes' expf coefficients, within 2 ulp of the exact value) and 2^n from the exponent bits.
+  /// NaN stays NaN; 0 below −87.3 (where floats go subnormal) and for −∞; e^88 for x in (88, 88.7], +∞ above (softmax only feeds it
+  /// x ≤ 0).
+  @inline(__always)
+  static func fastExp(_ value: Float) -> Float {
+    let x = Swift.min(Swift.max(value, -87.3), 88)
+    let n = (x * 1.442_695_04).rounded(.toNearestOrEven)
+    let r = x - n * 0.693_359_375 + n * 2.121_944_4e-4
+    var p: Float = 1.987_569_15e-4
+    p = p * r + 1.398_199_95e-3
+    p = p * r + 8.333_451_9e-3
+    p = p * r + 4.166_579_59e-2
+    p = p * r + 1.666_666_55e-1
+    p = p * r + 5.000_000_12e-1
+    let y = p * r * r + r + 1
+    let scaled = y * Float(bitPattern: UInt32(bitPattern: Int32(n) + 127) << 23)
+    return value < -87.3 ? 0 : (value > 88.7 ? .infinity : (value.isNaN ? value : scaled))
+  }
+
+  /// Σ values over eight lanes (a fixed order).
+  @inline(__always)
+  static func laneSum(_ values: UnsafePointer<Float>, count: Int) -> Float {
+    var lanes = SIMD8<Float>()
+    var index = 0
+    while index + 8 <= count {
+      lanes += UnsafeRawPointer(values + index).loadUnaligned(as: SIMD8<Float>.self)
+      index += 8
+    }
+    var total = lanes.sum()
+    while index < count {
+      total += values[index]
+      index += 1
+    }
+    return total
+  }
+
+  @inline(__always)
+  static func laneSum(_ values: UnsafeMutablePointer<Float>, count: Int) -> Float {
+    laneSum(UnsafePointer(values), count: count)
   }
 }

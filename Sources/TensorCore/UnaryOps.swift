@@ -73,10 +73,44 @@ extension Tensor {
 
   // MARK: Activations
 
-  public func relu() -> Tensor { unary("relu", { Swift.max($0, 0) }, derivative: { x, _ in x > 0 ? 1 : 0 }) }
+  public func relu() -> Tensor {
+    // Written out rather than through `unary` so that both loops vectorise (no closure call per element).
+    let output = Tensor(uninitializedShape: shape)
+    let (input, out) = (data, output.mutableData)
+    Parallel.forEachChunk(count) { range in
+      for index in range { out[index] = Swift.max(input[index], 0) }
+    }
+    return Tensor.record("relu", output: output, inputs: [self]) { grad in
+      let result = Tensor(uninitializedShape: output.shape)
+      let (y, g, target) = (output.data, grad.data, result.mutableData)
+      Parallel.forEachChunk(output.count) { range in
+        for index in range {
+          let value = g[index]
+          target[index] = y[index] > 0 ? value : 0
+        }
+      }
+      return [result]
+    }
+  }
 
   public func relu6() -> Tensor {
-    unary("relu6", { Swift.min(Swift.max($0, 0), 6) }, derivative: { x, _ in x > 0 && x < 6 ? 1 : 0 })
+    let output = Tensor(uninitializedShape: shape)
+    let (input, out) = (data, output.mutableData)
+    Parallel.forEachChunk(count) { range in
+      for index in range { out[index] = Swift.min(Swift.max(input[index], 0), 6) }
+    }
+    let source = self
+    return Tensor.record("relu6", output: output, inputs: [self]) { grad in
+      let result = Tensor(uninitializedShape: output.shape)
+      let (x, g, target) = (source.data, grad.data, result.mutableData)
+      Parallel.forEachChunk(output.count) { range in
+        for index in range {
+          let (value, input) = (g[index], x[index])
+          target[index] = (input > 0) == (input < 6) ? value : 0
+        }
+      }
+      return [result]
+    }
   }
 
   public func leakyRelu(negativeSlope: Float = 0.01) -> Tensor {
@@ -117,13 +151,50 @@ extension Tensor {
           return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x)
         })
     }
-    return unary(
-      "gelu", { x in 0.5 * x * (1 + erf(x * Float(0.707_106_781_186_547_5))) },
-      derivative: { x, _ in
-        let cdf = 0.5 * (1 + erf(x * Float(0.707_106_781_186_547_5)))
-        let pdf = Foundation.exp(-0.5 * x * x) * Float(0.398_942_280_401_432_7)
-        return cdf + x * pdf
-      })
+    // The forward loop calls no library function, so it vectorises (erf as a rational approximation).
+    let output = Tensor(uninitializedShape: shape)
+    let (input, out) = (data, output.mutableData)
+    Parallel.forEachChunk(count) { range in
+      for index in range {
+        let x = input[index]
+        out[index] = 0.5 * x * (1 + Tensor.fastErf(x * Float(0.707_106_781_186_547_5)))
+      }
+    }
+    let source = self
+    return Tensor.record("gelu", output: output, inputs: [self]) { grad in
+      let result = Tensor(uninitializedShape: source.shape)
+      let (x, g, target) = (source.data, grad.data, result.mutableData)
+      Parallel.forEachChunk(source.count) { range in
+        for index in range {
+          let value = x[index]
+          let cdf = 0.5 * (1 + Tensor.fastErf(value * Float(0.707_106_781_186_547_5)))
+          let pdf = Foundation.exp(-0.5 * value * value) * Float(0.398_942_280_401_432_7)
+          target[index] = g[index] * (cdf + value * pdf)
+        }
+      }
+      return [result]
+    }
+  }
+
+  /// erf(x) in float as a rational function of x² on [−4, 4] (±1 beyond), within 5e-7 of the exact value; plain
+  /// arithmetic, so loops over it vectorise.
+  @inline(__always)
+  static func fastErf(_ value: Float) -> Float {
+    let x = Swift.min(Swift.max(value, -4), 4)
+    let square = x * x
+    var p: Float = -2.726_142_258_013_06e-10
+    p = p * square + 2.770_681_424_959_02e-08
+    p = p * square - 2.101_024_020_825_08e-06
+    p = p * square - 5.692_506_394_623_46e-05
+    p = p * square - 7.349_906_303_268_55e-04
+    p = p * square - 2.954_599_808_540_25e-03
+    p = p * square - 1.609_603_332_624_15e-02
+    var q: Float = -1.456_607_184_649_96e-05
+    q = q * square - 2.133_740_552_789_05e-04
+    q = q * square - 1.682_826_974_382_03e-03
+    q = q * square - 7.373_329_167_204_68e-03
+    q = q * square - 1.426_473_905_141_89e-02
+    return x * p / q
   }
 
   /// PyTorch's softplus: log(1 + e^(βx))/β, and x itself where βx > threshold.
