@@ -125,7 +125,7 @@ public final class AblationRunner {
     throws
   {
     let experiment = try CheckedExperiment(loaded, shapesOnly: false)
-    let records = try TrainedModel.records(experiment.data.train)
+    let records = try TrainedModel.records(experiment.data.trainSources)
     let trainer = try Trainer(experiment: experiment, records: records)
     var start = 0
     if resumable, let checkpoint = AblationRunner.newestStepCheckpoint(in: runDirectory) {
