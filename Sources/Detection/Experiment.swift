@@ -178,6 +178,10 @@ public struct DataOptions {
     public static let imageSize = ConfigKey<Int>("image_size", default: 320, "images are resized to this square side")
     public static let flip = ConfigKey<Bool>(
       "flip", default: true, "random horizontal flips in training (captions swap left/right)")
+    public static let multiScale = ConfigKey<[Int]>(
+      "multi_scale", default: [],
+      "multi-scale training: each batch is resized to a side drawn from this list (empty: image_size); evaluation "
+        + "and prediction use image_size")
     public static let samplePrompts = ConfigKey<Bool>(
       "sample_prompts", default: true,
       "detection data in training: each image's prompt holds its own classes and a random number of other classes, "
@@ -191,7 +195,8 @@ public struct DataOptions {
         name: "train", type: "a mapping or a list of mappings", defaultText: "none",
         doc: "training records (`glip train`); a list mixes sources (e.g. ODVG captions and COCO detection)"),
       KeyDocumentation(name: "val", type: "a mapping", defaultText: "none", doc: "evaluation records (`glip eval`)"),
-      imageSize.documentation, flip.documentation, samplePrompts.documentation, onBadRecord.documentation,
+      imageSize.documentation, multiScale.documentation, flip.documentation, samplePrompts.documentation,
+      onBadRecord.documentation,
     ]
   }
 
@@ -201,6 +206,7 @@ public struct DataOptions {
   /// Every training source, in config order; `train` is the first.
   public var trainSources: [DataSource]
   public var train: DataSource, val: DataSource, imageSize: Int, flip: Bool, samplePrompts: Bool
+  public var multiScale: [Int]
   public var onBadRecord: BadRecordAction
 
   public init(_ data: ConfigSection) throws {
@@ -216,6 +222,10 @@ public struct DataOptions {
     imageSize = try data.read(Keys.imageSize)
     flip = try data.read(Keys.flip)
     samplePrompts = try data.read(Keys.samplePrompts)
+    multiScale = try data.read(Keys.multiScale)
+    if let small = multiScale.first(where: { $0 < 32 }) {
+      throw data.error("multi_scale", "expected sides of at least 32, got \(small)")
+    }
     onBadRecord = try data.read(Keys.onBadRecord)
     for index in trainSources.indices { trainSources[index].onBadRecord = onBadRecord }
     train = trainSources[0]

@@ -18,12 +18,15 @@ public struct BatchBuilder {
   /// Detection records get GLIP's sampled prompts (their classes plus random others, shuffled) instead of the fixed
   /// all-class prompt.
   public let samplePrompts: Bool
+  /// Multi-scale training: each batch is resized to a side drawn from these (empty: always `imageSize`).
+  public let scales: [Int]
 
   public init(
     records: [GroundingRecord], encoder: BertTextEncoder, pixelFormat: PixelFormat, imageSize: Int, flip: Bool,
-    samplePrompts: Bool = false
+    samplePrompts: Bool = false, scales: [Int] = []
   ) {
     self.samplePrompts = samplePrompts
+    self.scales = scales
     self.records = records
     self.encoder = encoder
     self.pixelFormat = pixelFormat
@@ -37,8 +40,9 @@ public struct BatchBuilder {
     public var targets: [GroundingTarget]
   }
 
-  /// The batch of `indices`; `random` decides the flips.
+  /// The batch of `indices`; `random` decides the scale, the prompts and the flips.
   public func batch(_ indices: [Int], random: inout SeededGenerator) throws -> Batch {
+    let side = scales.isEmpty ? imageSize : scales[Int(random.next() % UInt64(scales.count))]
     var images: [Tensor] = [], captions: [String] = [], boxes: [[[Float]]] = [], phraseSpans: [[[Range<Int>]]] = []
     for index in indices {
       let record = records[index]
@@ -49,8 +53,8 @@ public struct BatchBuilder {
         throw TrainingError(message: "training record \(index): \(error)")
       }
       var image = ImageTransforms.resize(
-        ImageTransforms.tensor(photo, format: pixelFormat), height: imageSize, width: imageSize)
-      let (scaleX, scaleY) = (Float(imageSize) / Float(photo.width), Float(imageSize) / Float(photo.height))
+        ImageTransforms.tensor(photo, format: pixelFormat), height: side, width: side)
+      let (scaleX, scaleY) = (Float(side) / Float(photo.width), Float(side) / Float(photo.height))
       var scaled = record.boxes.map { [$0[0] * scaleX, $0[1] * scaleY, $0[2] * scaleX, $0[3] * scaleY] }
       var (caption, spans) = (record.caption, record.spans)
       if samplePrompts, let categories = record.categories, let names = record.categoryNames {

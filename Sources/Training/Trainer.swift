@@ -45,7 +45,7 @@ public final class Trainer {
       batches: BatchBuilder(
         records: records, encoder: try TrainedModel.tokenizingEncoder(of: experiment.detector),
         pixelFormat: experiment.detector.pixelFormat, imageSize: experiment.data.imageSize,
-        flip: experiment.data.flip, samplePrompts: experiment.data.samplePrompts),
+        flip: experiment.data.flip, samplePrompts: experiment.data.samplePrompts, scales: experiment.data.multiScale),
       options: experiment.training, groups: experiment.tuning.parameterGroups)
     validation = experiment.data.val.isSet ? experiment.data.val : nil
   }

@@ -3,13 +3,14 @@ import Config
 import Datasets
 import Detection
 import Foundation
+import TensorCore
 import TensorCoreTestSupport
 import XCTest
 
 @testable import Training
 
 final class MixedSourcesTests: XCTestCase {
-  private func experiment(train: String) throws -> CheckedExperiment {
+  private func experiment(train: String, extra: String = "") throws -> CheckedExperiment {
     Builtins.registerAll()
     let directory = NSTemporaryDirectory() + "mixed-\(getpid())-\(UUID().uuidString)"
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -23,6 +24,7 @@ final class MixedSourcesTests: XCTestCase {
         head: {type: fcos, channels: 8, blocks: 1}
       data:
         train: \(train.replacingOccurrences(of: "DIR", with: directory + "/data"))
+      \(extra)
       """
     try yaml.write(toFile: directory + "/mixed.yaml", atomically: true, encoding: .utf8)
     return try CheckedExperiment(try LoadedConfig(path: directory + "/mixed.yaml"), shapesOnly: false)
@@ -48,5 +50,31 @@ final class MixedSourcesTests: XCTestCase {
     XCTAssertThrowsError(try experiment(train: "[{format: coco, annotation: x}]")) {
       XCTAssertTrue("\($0)".contains("unknown key 'annotation' in data.train[0]"), "\($0)")
     }
+  }
+
+  func testMultiScaleBatchesDrawTheirSideAndScaleTheBoxes() throws {
+    let mixed = try experiment(
+      train: "{format: coco, annotations: DIR/instances_shapes.json, images: DIR}", extra: "  multi_scale: [64, 96]")
+    XCTAssertEqual(mixed.data.multiScale, [64, 96])
+    let builder = BatchBuilder(
+      records: try TrainedModel.records(mixed.data.trainSources),
+      encoder: try TrainedModel.tokenizingEncoder(of: mixed.detector), pixelFormat: mixed.detector.pixelFormat,
+      imageSize: 64, flip: false, scales: mixed.data.multiScale)
+    var sides = Set<Int>()
+    for seed in 0..<12 {
+      var random = SeededGenerator(seed: UInt64(seed))
+      let batch = try builder.batch([0, 1], random: &random)
+      let side = batch.images.shape[3]
+      sides.insert(side)
+      XCTAssertEqual(batch.images.shape[2], side)
+      let largest = batch.targets.flatMap(\.boxes).flatMap { $0 }.max() ?? 0
+      XCTAssertLessThanOrEqual(largest, Float(side), "boxes follow the batch's side")
+      if side == 96 { XCTAssertGreaterThan(largest, 64, "boxes of a 64-pixel image are scaled up at 96") }
+    }
+    XCTAssertEqual(sides, [64, 96])
+    XCTAssertThrowsError(
+      try experiment(
+        train: "{format: coco, annotations: DIR/instances_shapes.json, images: DIR}", extra: "  multi_scale: [16]")
+    ) { XCTAssertTrue("\($0)".contains("data.multi_scale: expected sides of at least 32"), "\($0)") }
   }
 }
