@@ -203,9 +203,11 @@ public struct DataOptions {
   /// What loaders do with an unusable record.
   public enum BadRecordAction: String, ConfigEnum, Sendable { case fail, skip }
 
-  /// Every training source, in config order; `train` is the first.
+  /// Every training source, in config order.
   public var trainSources: [DataSource]
-  public var train: DataSource, val: DataSource, imageSize: Int, flip: Bool, samplePrompts: Bool
+  /// The first training source (the only one when `data.train` is a mapping).
+  public var train: DataSource { trainSources[0] }
+  public var val: DataSource, imageSize: Int, flip: Bool, samplePrompts: Bool
   public var multiScale: [Int]
   public var onBadRecord: BadRecordAction
 
@@ -228,7 +230,6 @@ public struct DataOptions {
     }
     onBadRecord = try data.read(Keys.onBadRecord)
     for index in trainSources.indices { trainSources[index].onBadRecord = onBadRecord }
-    train = trainSources[0]
     val.onBadRecord = onBadRecord
     guard imageSize >= 32 else { throw data.error("image_size", "expected at least 32, got \(imageSize)") }
   }
