@@ -154,21 +154,36 @@ public struct DataSource: Sendable {
     public static let annotations = ConfigKey<String>(
       "annotations", default: "", "annotation file (path from the working directory)")
     public static let images = ConfigKey<String>("images", default: "", "folder the record file names are relative to")
-    public static let all: [KeyDocumentation] = [format.documentation, annotations.documentation, images.documentation]
+    public static let repeatCount = ConfigKey<Int>(
+      "repeat", default: 1,
+      "training sources only: how many times the records appear in one pass over the mix, to weight the sources "
+        + "(a dataset ratio)")
+    public static let all: [KeyDocumentation] = [
+      format.documentation, annotations.documentation, images.documentation, repeatCount.documentation,
+    ]
   }
 
   public var format: Format, annotations: String, images: String
+  /// How many times the records appear in a mixed training set (1 for `data.val`).
+  public var repeatCount: Int
   /// Where the section sits, for error messages (`data.train`).
   public var name: String
   /// `data.on_bad_record`, which applies to both sources.
   public var onBadRecord: DataOptions.BadRecordAction = .fail
   public var isSet: Bool { !annotations.isEmpty }
 
-  init(_ section: ConfigSection, name: String) throws {
+  init(_ section: ConfigSection, name: String, training: Bool) throws {
     self.name = name
     format = try section.read(Keys.format)
     annotations = try section.read(Keys.annotations)
     images = try section.read(Keys.images)
+    repeatCount = try section.read(Keys.repeatCount)
+    guard repeatCount >= 1 else {
+      throw section.error(Keys.repeatCount.name, "expected at least 1, got \(repeatCount)")
+    }
+    guard training || repeatCount == 1 else {
+      throw section.error(Keys.repeatCount.name, "applies to training sources only; evaluation reads each record once")
+    }
   }
 }
 
@@ -215,12 +230,12 @@ public struct DataOptions {
     if let items = data.node?["train"]?.items {
       guard !items.isEmpty else { throw data.error("train", "expected at least one source in the list") }
       trainSources = try data.sections("train").enumerated().map {
-        try DataSource($0.element, name: "data.train[\($0.offset)]")
+        try DataSource($0.element, name: "data.train[\($0.offset)]", training: true)
       }
     } else {
-      trainSources = [try DataSource(data.section("train"), name: "data.train")]
+      trainSources = [try DataSource(data.section("train"), name: "data.train", training: true)]
     }
-    val = try DataSource(data.section("val"), name: "data.val")
+    val = try DataSource(data.section("val"), name: "data.val", training: false)
     imageSize = try data.read(Keys.imageSize)
     flip = try data.read(Keys.flip)
     samplePrompts = try data.read(Keys.samplePrompts)

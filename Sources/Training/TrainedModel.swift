@@ -57,17 +57,17 @@ public enum TrainedModel {
     return encoder
   }
 
-  /// The records of several sources, concatenated in order (a mixed training set), and how many bad records were
-  /// skipped in all.
+  /// The records of several sources, concatenated in order (a mixed training set), each `repeat` times, and how many
+  /// bad records were skipped in all.
   public static func loadRecords(_ sources: [DataSource]) throws -> (records: [GroundingRecord], skipped: Int) {
     try sources.reduce(into: (records: [GroundingRecord](), skipped: 0)) { total, source in
       let loaded = try loadRecords(source)
-      total.records += loaded.records
+      for _ in 0..<source.repeatCount { total.records += loaded.records }
       total.skipped += loaded.skipped
     }
   }
 
-  /// The records of several sources, concatenated in order.
+  /// The records of several sources, concatenated in order, each `repeat` times.
   public static func records(_ sources: [DataSource]) throws -> [GroundingRecord] { try loadRecords(sources).records }
 
   /// The records of `source` in its declared format; bad records fail or are skipped as `data.on_bad_record` says.

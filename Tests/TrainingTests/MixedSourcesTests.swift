@@ -43,6 +43,33 @@ final class MixedSourcesTests: XCTestCase {
     XCTAssertNotNil(records[5].categoryNames, "then detection records that can sample prompts")
   }
 
+  func testRepeatWeightsASourceInTheMix() throws {
+    let mixed = try experiment(
+      train: """
+        [{format: coco, annotations: DIR/instances_phrases.json, images: DIR, repeat: 3},
+                 {format: coco, annotations: DIR/instances_shapes.json, images: DIR}]
+        """)
+    XCTAssertEqual(mixed.data.trainSources.map(\.repeatCount), [3, 1])
+    let records = try TrainedModel.records(mixed.data.trainSources)
+    XCTAssertEqual(records.count, 12, "3 phrase images three times, then 3 shape images once")
+    XCTAssertEqual(records[0].imagePath, records[3].imagePath)
+    XCTAssertEqual(Set(records[0..<9].compactMap { $0.categoryNames?.count }), [30], "phrases first")
+    XCTAssertEqual(Set(records[9...].compactMap { $0.categoryNames?.count }), [5])
+  }
+
+  func testRepeatMustBePositiveAndIsForTrainingOnly() throws {
+    XCTAssertThrowsError(try experiment(train: "{format: coco, annotations: DIR/instances_shapes.json, repeat: 0}")) {
+      XCTAssertTrue("\($0)".contains("data.train.repeat: expected at least 1, got 0"), "\($0)")
+    }
+    XCTAssertThrowsError(
+      try experiment(
+        train: "{format: coco, annotations: DIR/instances_shapes.json}",
+        extra: "  val: {format: coco, annotations: DIR/instances_shapes.json, repeat: 2}")
+    ) {
+      XCTAssertTrue("\($0)".contains("data.val.repeat: applies to training sources only"), "\($0)")
+    }
+  }
+
   func testAnEmptyListOrAnUnknownKeyInASourceIsReported() throws {
     XCTAssertThrowsError(try experiment(train: "[]")) {
       XCTAssertTrue("\($0)".contains("data.train: expected at least one source"), "\($0)")
