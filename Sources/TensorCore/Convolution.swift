@@ -85,8 +85,9 @@ extension Tensor {
 
   // MARK: Dense and grouped (im2col + GEMM)
 
-  private static func denseConvForward(_ input: Tensor, _ weight: Tensor, _ bias: Tensor?, _ g: ConvGeometry) -> Tensor
-  {
+  static func denseConvForward(
+    _ input: Tensor, _ weight: Tensor, _ bias: Tensor?, _ g: ConvGeometry, epilogue: ConvEpilogue? = nil
+  ) -> Tensor {
     let output = Tensor(uninitializedShape: [g.batch, g.outChannels, g.outHeight, g.outWidth])
     let columns = g.isPointwise ? nil : Tensor(uninitializedShape: [g.columnRows, g.outArea])
     let (inData, weightData, out) = (input.data, weight.data, output.mutableData)
@@ -111,6 +112,12 @@ extension Tensor {
           transposeA: false, transposeB: false, m: g.groupOutChannels, n: g.outArea, k: g.columnRows,
           a: weightData + group * g.groupOutChannels * g.columnRows, lda: g.columnRows, b: columnData, ldb: g.outArea,
           beta: bias == nil ? 0 : 1, c: outImage + group * g.groupOutChannels * g.outArea, ldc: g.outArea)
+      }
+      if let epilogue {
+        Parallel.forEach(g.outChannels, costPerItem: g.outArea) { channel in
+          epilogue.apply(
+            to: out, offset: (image * g.outChannels + channel) * g.outArea, count: g.outArea, channel: channel)
+        }
       }
     }
     return output
@@ -253,8 +260,9 @@ extension Tensor {
     return total
   }
 
-  private static func depthwiseForward(_ input: Tensor, _ weight: Tensor, _ bias: Tensor?, _ g: ConvGeometry) -> Tensor
-  {
+  static func depthwiseForward(
+    _ input: Tensor, _ weight: Tensor, _ bias: Tensor?, _ g: ConvGeometry, epilogue: ConvEpilogue? = nil
+  ) -> Tensor {
     let output = Tensor(uninitializedShape: [g.batch, g.outChannels, g.outHeight, g.outWidth])
     let multiplier = g.groupOutChannels
     let (inData, weightData, out) = (input.data, weight.data, output.mutableData)
@@ -283,6 +291,7 @@ extension Tensor {
           }
         }
       }
+      epilogue?.apply(to: out, offset: plane * g.outArea, count: g.outArea, channel: outChannel)
     }
     return output
   }
