@@ -47,6 +47,33 @@ extension Tensor {
       width, kernel: kernel.1, stride: stride.1, padding: padding.1, dilation: dilation.1, ceilMode: ceilMode)
     checkPooledSize(input, outHeight, outWidth, kernel: kernel, padding: padding, op: "maxPool2d")
     let output = Tensor(uninitializedShape: [input.shape[0], input.shape[1], outHeight, outWidth])
+    if !(GradMode.isEnabled && input.requiresGrad) {
+      // Nothing will ask for the argmax: a running maximum over the window's taps, a whole output row at a time.
+      let (source, out) = (input.data, output.mutableData)
+      Parallel.forEach(planes, costPerItem: outHeight * outWidth * kernel.0 * kernel.1) { plane in
+        let planeIn = source + plane * height * width
+        for y in 0..<outHeight {
+          let rowOut = out + (plane * outHeight + y) * outWidth
+          rowOut.update(repeating: -.infinity, count: outWidth)
+          for i in 0..<kernel.0 {
+            let sourceY = y * stride.0 - padding.0 + i * dilation.0
+            guard sourceY >= 0 && sourceY < height else { continue }
+            let rowIn = planeIn + sourceY * width
+            for j in 0..<kernel.1 {
+              let offset = j * dilation.1 - padding.1
+              let (start, end) = validRange(offset: offset, stride: stride.1, size: width, count: outWidth)
+              // NaN wins and stays, as in the recorded path.
+              for x in start..<end {
+                let value = rowIn[x * stride.1 + offset]
+                let best = rowOut[x]
+                rowOut[x] = value > best || value.isNaN ? value : best
+              }
+            }
+          }
+        }
+      }
+      return output
+    }
     var argmax = [Int32](repeating: -1, count: output.count)
     let (source, out) = (input.data, output.mutableData)
     argmax.withUnsafeMutableBufferPointer { indices in

@@ -90,6 +90,26 @@ final class ConvolutionTests: XCTestCase {
       .check(seed: 9)
     NaiveConv(batch: 2, channels: 16, size: 24, outChannels: 32, kernel: 3, stride: 1, padding: 1, groups: 16)
       .check(seed: 12)
+    // Few output channels over many columns: the forward runs tile by tile (bands of output rows).
+    NaiveConv(batch: 2, channels: 64, size: 34, outChannels: 8, kernel: 3, stride: 1, padding: 1, groups: 1)
+      .check(seed: 15)
+    NaiveConv(batch: 1, channels: 64, size: 35, outChannels: 8, kernel: 3, stride: 2, padding: 1, groups: 1)
+      .check(seed: 18)
+  }
+
+  func testTiledConvAddsBiasAndFusedEpilogue() {
+    let input = Tensor.normal([2, 64, 34, 34], seed: 1)
+    let weight = Tensor.normal([8, 64, 3, 3], std: 0.05, seed: 2)
+    let (bias, scale) = (Tensor.normal([8], seed: 3), Tensor.normal([8], seed: 4))
+    let plain = Tensor.conv2d(input, weight: weight, padding: (1, 1))
+    assertClose(
+      Tensor.conv2d(input, weight: weight, bias: bias, padding: (1, 1)), plain + bias.reshaped([1, 8, 1, 1]),
+      tolerance: 1e-5)
+    let residual = Tensor.normal(plain.shape, seed: 5)
+    assertClose(
+      Tensor.fusedConv2d(
+        input, weight: weight, scale: scale, shift: bias, residual: residual, activation: .relu, padding: (1, 1)),
+      (plain * scale.reshaped([1, 8, 1, 1]) + bias.reshaped([1, 8, 1, 1]) + residual).relu(), tolerance: 0)
   }
 
   /// The fused epilogue gives the unfused ops' values exactly (dense, strided, grouped and depthwise convolutions), and
