@@ -190,7 +190,7 @@ extension Tensor {
   /// Bytes of columns per tile: a quarter of a core's L2 on current x86 and ARM server cores.
   static let tileBytes = 256 << 10
 
-  /// The tiled forward (see `tileRows`): tiles are bands of output rows of one image, split over cores.
+  /// The tiled forward (see `tileRows`): tiles are bands of output rows of one image, handed to the cores one by one.
   private static func tiledConvForward(
     _ input: Tensor, _ weight: Tensor, _ bias: Tensor?, _ g: ConvGeometry, rowsPerTile: Int,
     epilogue: ConvEpilogue?, into output: Tensor
@@ -199,31 +199,27 @@ extension Tensor {
     let (inData, weightData, out) = (input.data, weight.data, output.mutableData)
     let biasData = bias?.data
     let columnCapacity = g.columnRows * rowsPerTile * g.outWidth
-    Parallel.forEachChunk(g.batch * tilesPerImage, costPerItem: g.outChannels * g.columnRows * rowsPerTile * g.outWidth)
-    {
-      tiles in
+    Parallel.forEachBalanced(g.batch * tilesPerImage) { tile in
       let scratch = Tensor(uninitializedShape: [columnCapacity])
       let columns = scratch.mutableData
-      for tile in tiles {
-        let (image, band) = (tile / tilesPerImage, tile % tilesPerImage)
-        let rows = (band * rowsPerTile)..<Swift.min(g.outHeight, (band + 1) * rowsPerTile)
-        let (start, count) = (rows.lowerBound * g.outWidth, rows.count * g.outWidth)
-        let imageInput = inData + image * g.channels * g.inArea
-        let outTile = out + image * g.outChannels * g.outArea + start
-        if let biasData {
-          for channel in 0..<g.outChannels {
-            (outTile + channel * g.outArea).update(repeating: biasData[channel], count: count)
-          }
+      let (image, band) = (tile / tilesPerImage, tile % tilesPerImage)
+      let rows = (band * rowsPerTile)..<Swift.min(g.outHeight, (band + 1) * rowsPerTile)
+      let (start, count) = (rows.lowerBound * g.outWidth, rows.count * g.outWidth)
+      let imageInput = inData + image * g.channels * g.inArea
+      let outTile = out + image * g.outChannels * g.outArea + start
+      if let biasData {
+        for channel in 0..<g.outChannels {
+          (outTile + channel * g.outArea).update(repeating: biasData[channel], count: count)
         }
-        for row in 0..<g.columnRows { unfold(imageInput, g, row: row, outputRows: rows, into: columns + row * count) }
-        gemm(
-          transposeA: false, transposeB: false, m: g.outChannels, n: count, k: g.columnRows, a: weightData,
-          lda: g.columnRows, b: columns, ldb: count, beta: bias == nil ? 0 : 1, c: outTile, ldc: g.outArea)
-        if let epilogue {
-          for channel in 0..<g.outChannels {
-            epilogue.apply(
-              to: out, offset: (image * g.outChannels + channel) * g.outArea + start, count: count, channel: channel)
-          }
+      }
+      for row in 0..<g.columnRows { unfold(imageInput, g, row: row, outputRows: rows, into: columns + row * count) }
+      gemm(
+        transposeA: false, transposeB: false, m: g.outChannels, n: count, k: g.columnRows, a: weightData,
+        lda: g.columnRows, b: columns, ldb: count, beta: bias == nil ? 0 : 1, c: outTile, ldc: g.outArea)
+      if let epilogue {
+        for channel in 0..<g.outChannels {
+          epilogue.apply(
+            to: out, offset: (image * g.outChannels + channel) * g.outArea + start, count: count, channel: channel)
         }
       }
     }

@@ -10,13 +10,17 @@ public enum Parallel {
   /// Below this many elements of work a loop runs on the calling thread.
   public static let minimumWork = 1 << 15
 
-  /// Calls `body` on disjoint chunks covering `0..<count`, in parallel when `count * costPerItem` is large enough.
+  /// Chunks per core that a large loop is cut into. The threads take chunks as they come free, so when a core is
+  /// shared with other work the loop is not left waiting on one late half.
+  public static let chunksPerCore = 4
 
+  /// Calls `body` on disjoint chunks covering `0..<count`, in parallel when `count * costPerItem` is large enough.
+  /// The chunks depend only on `count`, `costPerItem` and the core count, never on timing.
   public static func forEachChunk(
     _ count: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Void
   ) {
     guard count > 0 else { return }
-    let chunks = Swift.min(coreCount, Swift.max(1, count * costPerItem / minimumWork), count)
+    let chunks = Swift.min(chunksPerCore * coreCount, Swift.max(1, count * costPerItem / minimumWork), count)
     if chunks <= 1 {
       body(0..<count)
       return
@@ -28,6 +32,18 @@ public enum Parallel {
         body(start..<end)
       }
     }
+  }
+
+  /// Calls `body(index)` for every index in `0..<count` on all cores, handing the indices out one at a time as threads
+  /// come free. For a modest number of sizeable, independent items (their results must not depend on which thread
+  /// runs them): on a core shared with other work, fixed halves leave one thread idle while the other's half waits
+  /// for its core; handed out one by one, the items go to whichever thread runs.
+  public static func forEachBalanced(_ count: Int, _ body: (Int) -> Void) {
+    guard count > 1, coreCount > 1 else {
+      for index in 0..<count { body(index) }
+      return
+    }
+    BLAS.withThreads(1) { DispatchQueue.concurrentPerform(iterations: count, execute: body) }
   }
 
   /// Calls `body(index)` for every index in `0..<count`, split into chunks as `forEachChunk` does.
