@@ -345,19 +345,14 @@ extension Tensor {
     ]
   }
 
-  /// Row-major `C = alpha · op(A) · op(B)` straight on `cblas_sgemm`; an empty inner dimension gives zeros.
+  /// Row-major `C = alpha · op(A) · op(B)` (`Tensor.gemm` with beta 0); an empty inner dimension gives zeros.
   private static func attentionGemm(
     transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
     a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int
   ) {
-    guard m > 0, n > 0 else { return }
-    guard k > 0 else {
-      for row in 0..<m { (c + row * ldc).update(repeating: 0, count: n) }
-      return
-    }
-    cblas_sgemm(
-      CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-      Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), 0, c, Int32(ldc))
+    gemm(
+      transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+      c: c, ldc: ldc)
   }
 
   /// Zeroes each element with probability `probability` and scales the rest by 1/(1 − p), in training only.

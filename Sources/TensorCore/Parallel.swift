@@ -56,10 +56,29 @@ public enum Parallel {
 }
 
 /// OpenBLAS threading and kernel identification.
+///
+/// OpenBLAS runs single-threaded: `Tensor.gemm` splits large products over the cores itself (see there for why), so
+/// OpenBLAS's worker threads never get work and go to sleep instead of spinning between calls.
 public enum BLAS {
   private static let lock = NSLock()
   nonisolated(unsafe) private static var singleThreadDepth = 0
-  public static let defaultThreads = Parallel.coreCount
+  public static let defaultThreads = 1
+
+  private static let configured: Bool = {
+    openblas_set_num_threads(Int32(defaultThreads))
+    return true
+  }()
+
+  /// Sets OpenBLAS to `defaultThreads` once, before the first product.
+  @inline(__always)
+  static func configure() { _ = configured }
+
+  /// Whether one of our parallel loops is running (products inside it must not split again).
+  static var isInParallelRegion: Bool {
+    lock.lock()
+    defer { lock.unlock() }
+    return singleThreadDepth > 0
+  }
 
   /// Runs `body` with OpenBLAS limited to `threads` threads, restoring the default afterwards.
 
@@ -73,14 +92,14 @@ public enum BLAS {
     lock.lock()
     defer { lock.unlock() }
     singleThreadDepth += 1
-    if singleThreadDepth == 1 { openblas_set_num_threads(Int32(threads)) }
+    if singleThreadDepth == 1 && threads != defaultThreads { openblas_set_num_threads(Int32(threads)) }
   }
 
   static func leave() {
     lock.lock()
     defer { lock.unlock() }
     singleThreadDepth -= 1
-    if singleThreadDepth == 0 { openblas_set_num_threads(Int32(defaultThreads)) }
+    if singleThreadDepth == 0 && BLAS.threadCount != defaultThreads { openblas_set_num_threads(Int32(defaultThreads)) }
   }
 
   /// The kernel OpenBLAS chose (for example "Haswell" or "SkylakeX"), as `openblas_get_corename` reports it.
