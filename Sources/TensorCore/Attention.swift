@@ -51,11 +51,45 @@ extension Tensor {
       broadcastShapeOrFail(
         Array(query.shape.dropLast(2)), Array(key.shape.dropLast(2)), op: "attention (query and key batch axes)"),
       Array(value.shape.dropLast(2)), op: "attention (value batch axes)")
-    let scoresShape = batchShape + [targetLength, sourceLength]
     let layout = AttentionLayout(
       batchShape: batchShape, targetLength: targetLength, sourceLength: sourceLength, embedding: embedding,
       valueEmbedding: valueEmbedding, query: query.shape, key: key.shape, value: value.shape)
+    return attention(query: query, key: key, value: value, mask: mask, scale: scale, layout: layout)
+  }
 
+  /// Multi-head attention on packed heads, as linear projections write them: head h of `query [B, L, heads·E]`
+  /// is its columns h·E..<(h+1)·E, likewise for `key [B, S, heads·E]` and `value [B, S, heads·Ev]`, and the result
+  /// `[B, L, heads·Ev]` packs the heads' outputs the same way.
+  ///
+  /// The values are those of splitting the heads (`[B, heads, L, E]`), `scaledDotProductAttention` and merging the
+  /// heads back; the GEMMs read and write the packed layout through their leading dimensions, so none of those
+  /// transposed copies is made. `mask` is additive and broadcasts to `[B, heads, L, S]`; `scale` defaults to 1/√E.
+  public static func multiHeadAttention(
+    query: Tensor, key: Tensor, value: Tensor, heads: Int, mask: Tensor? = nil, scale: Float? = nil
+  ) -> Tensor {
+    precondition(
+      query.rank == 3 && key.rank == 3 && value.rank == 3,
+      "multiHeadAttention: query, key and value must be [B, T, heads·E], got \(query.shape), \(key.shape), "
+        + "\(value.shape)")
+    let batch = query.shape[0]
+    precondition(
+      heads > 0 && key.shape[0] == batch && value.shape[0] == batch && key.shape[1] == value.shape[1]
+        && query.shape[2] % heads == 0 && value.shape[2] % heads == 0 && key.shape[2] == query.shape[2],
+      "multiHeadAttention: expected query [B, L, heads·E], key [B, S, heads·E], value [B, S, heads·Ev] with "
+        + "\(heads) heads; got \(query.shape), \(key.shape), \(value.shape)")
+    let layout = AttentionLayout(
+      packedHeads: heads, batch: batch, targetLength: query.shape[1], sourceLength: key.shape[1],
+      embedding: query.shape[2] / heads, valueEmbedding: value.shape[2] / heads)
+    return attention(query: query, key: key, value: value, mask: mask, scale: scale, layout: layout)
+  }
+
+  /// The fused forward shared by both entry points, with its backward rule.
+  private static func attention(
+    query: Tensor, key: Tensor, value: Tensor, mask: Tensor?, scale: Float?, layout: AttentionLayout
+  ) -> Tensor {
+    let (batchShape, targetLength, sourceLength) = (layout.batchShape, layout.targetLength, layout.sourceLength)
+    let (embedding, valueEmbedding) = (layout.embedding, layout.valueEmbedding)
+    let scoresShape = batchShape + [targetLength, sourceLength]
     var maskLayout: (offsets: [Int], rowStride: Int, columnStride: Int)?
     if let mask {
       precondition(
@@ -70,7 +104,7 @@ extension Tensor {
     let factor = scale ?? 1 / Float(embedding).squareRoot()
 
     let probabilities = Tensor(uninitializedShape: scoresShape)
-    let output = Tensor(uninitializedShape: batchShape + [targetLength, valueEmbedding])
+    let output = Tensor(uninitializedShape: layout.outputShape)
     let (q, k, v) = (query.data, key.data, value.data)
     let (weights, out) = (probabilities.mutableData, output.mutableData)
     let maskData = mask?.data
@@ -78,8 +112,8 @@ extension Tensor {
       let scores = weights + batch * targetLength * sourceLength
       attentionGemm(
         transposeA: false, transposeB: true, m: targetLength, n: sourceLength, k: embedding, alpha: factor,
-        a: q + layout.queryOffsets[batch], lda: embedding, b: k + layout.keyOffsets[batch], ldb: embedding,
-        c: scores, ldc: sourceLength)
+        a: q + layout.queryOffsets[batch], lda: layout.queryRowStride, b: k + layout.keyOffsets[batch],
+        ldb: layout.keyRowStride, c: scores, ldc: sourceLength)
       let rowMask = maskLayout.map { (maskData! + $0.offsets[batch], $0.rowStride, $0.columnStride) }
       func normalizeRow(_ row: Int) {
         softmaxRowInPlace(
@@ -93,8 +127,8 @@ extension Tensor {
       }
       attentionGemm(
         transposeA: false, transposeB: false, m: targetLength, n: valueEmbedding, k: sourceLength, alpha: 1,
-        a: scores, lda: sourceLength, b: v + layout.valueOffsets[batch], ldb: valueEmbedding,
-        c: out + batch * targetLength * valueEmbedding, ldc: valueEmbedding)
+        a: scores, lda: sourceLength, b: v + layout.valueOffsets[batch], ldb: layout.valueRowStride,
+        c: out + layout.outputOffsets[batch], ldc: layout.outputRowStride)
     }
 
     let needs = (query: query.requiresGrad, key: key.requiresGrad, value: value.requiresGrad)
@@ -112,6 +146,14 @@ extension Tensor {
     let queryShape: [Int], keyShape: [Int], valueShape: [Int]
     /// Element offsets of each broadcast batch's query, key and value matrices.
     let queryOffsets: [Int], keyOffsets: [Int], valueOffsets: [Int]
+    /// Offsets of each batch's output matrix, which is also where its gradient is read.
+    let outputOffsets: [Int]
+    /// Distance between consecutive rows of each operand's matrices (their width unless heads are packed).
+    let queryRowStride: Int, keyRowStride: Int, valueRowStride: Int, outputRowStride: Int
+    let outputShape: [Int]
+    /// Whether query, key and value are `[B, T, heads·E]` with packed heads (batch matrix b·heads + h), rather than
+    /// `[B…, T, E]` matrices; packed operands never broadcast, so their gradients take their own layout.
+    let packed: Bool
 
     init(
       batchShape: [Int], targetLength: Int, sourceLength: Int, embedding: Int, valueEmbedding: Int,
@@ -129,6 +171,35 @@ extension Tensor {
       queryOffsets = offsets(query, matrix: targetLength * embedding)
       keyOffsets = offsets(key, matrix: sourceLength * embedding)
       valueOffsets = offsets(value, matrix: sourceLength * valueEmbedding)
+      outputOffsets = (0..<batchCount).map { $0 * targetLength * valueEmbedding }
+      (queryRowStride, keyRowStride) = (embedding, embedding)
+      (valueRowStride, outputRowStride) = (valueEmbedding, valueEmbedding)
+      outputShape = batchShape + [targetLength, valueEmbedding]
+      packed = false
+    }
+
+    /// Packed heads: batch matrix b·heads + h starts at row b, column h·E of its `[B, T, heads·E]` operand.
+    init(packedHeads heads: Int, batch: Int, targetLength: Int, sourceLength: Int, embedding: Int, valueEmbedding: Int)
+    {
+      batchShape = [batch, heads]
+      batchCount = batch * heads
+      (self.targetLength, self.sourceLength) = (targetLength, sourceLength)
+      (self.embedding, self.valueEmbedding) = (embedding, valueEmbedding)
+      let (width, valueWidth) = (heads * embedding, heads * valueEmbedding)
+      queryShape = [batch, targetLength, width]
+      keyShape = [batch, sourceLength, width]
+      valueShape = [batch, sourceLength, valueWidth]
+      outputShape = [batch, targetLength, valueWidth]
+      func offsets(length: Int, width: Int, headWidth: Int) -> [Int] {
+        (0..<batch * heads).map { ($0 / heads) * length * width + ($0 % heads) * headWidth }
+      }
+      queryOffsets = offsets(length: targetLength, width: width, headWidth: embedding)
+      keyOffsets = offsets(length: sourceLength, width: width, headWidth: embedding)
+      valueOffsets = offsets(length: sourceLength, width: valueWidth, headWidth: valueEmbedding)
+      outputOffsets = offsets(length: targetLength, width: valueWidth, headWidth: valueEmbedding)
+      (queryRowStride, keyRowStride) = (width, width)
+      (valueRowStride, outputRowStride) = (valueWidth, valueWidth)
+      packed = true
     }
 
     /// Runs `body` for every batch matrix: spread over cores when the matrices are small (BLAS single-threaded
@@ -162,15 +233,10 @@ extension Tensor {
   static func softmaxRowInPlace(
     _ row: UnsafeMutablePointer<Float>, count: Int, mask: UnsafePointer<Float>?, maskStride: Int
   ) {
-    var maximum = -Float.infinity
     if let mask {
-      for column in 0..<count {
-        row[column] += mask[column * maskStride]
-        maximum = Swift.max(maximum, row[column])
-      }
-    } else {
-      for column in 0..<count { maximum = Swift.max(maximum, row[column]) }
+      for column in 0..<count { row[column] += mask[column * maskStride] }
     }
+    let maximum = rowMaximum(row, count: count)
     guard maximum != -.infinity else {
       row.update(repeating: 0, count: count)
       return
@@ -178,6 +244,32 @@ extension Tensor {
     for column in 0..<count { row[column] = fastExp(row[column] - maximum) }
     let inverse = 1 / laneSum(row, count: count)
     for column in 0..<count { row[column] *= inverse }
+  }
+
+  /// The largest of `count` values (−∞ for none) over eight independent running maxima, which the compiler can
+  /// keep in vector registers; a single running maximum is one long dependency chain.
+  @inline(__always)
+  static func rowMaximum(_ values: UnsafePointer<Float>, count: Int) -> Float {
+    var (m0, m1, m2, m3) = (-Float.infinity, -Float.infinity, -Float.infinity, -Float.infinity)
+    var (m4, m5, m6, m7) = (m0, m1, m2, m3)
+    var index = 0
+    while index + 8 <= count {
+      let row = values + index
+      (m0, m1, m2, m3) = (
+        row[0] > m0 ? row[0] : m0, row[1] > m1 ? row[1] : m1, row[2] > m2 ? row[2] : m2, row[3] > m3 ? row[3] : m3
+      )
+      (m4, m5, m6, m7) = (
+        row[4] > m4 ? row[4] : m4, row[5] > m5 ? row[5] : m5, row[6] > m6 ? row[6] : m6, row[7] > m7 ? row[7] : m7
+      )
+      index += 8
+    }
+    var maximum = Swift.max(
+      Swift.max(Swift.max(m0, m1), Swift.max(m2, m3)), Swift.max(Swift.max(m4, m5), Swift.max(m6, m7)))
+    while index < count {
+      maximum = Swift.max(maximum, values[index])
+      index += 1
+    }
+    return maximum
   }
 
   /// With P the probabilities and G the output gradient: dV = Pᵀ·G, dS = P ⊙ (G·Vᵀ − rowsum(P ⊙ G·Vᵀ)),
@@ -189,25 +281,37 @@ extension Tensor {
     let (lengthL, lengthS) = (layout.targetLength, layout.sourceLength)
     let (embedding, valueEmbedding) = (layout.embedding, layout.valueEmbedding)
     let batchShape = layout.batchShape
-    let queryGrad = needs.query ? Tensor(uninitializedShape: batchShape + [lengthL, embedding]) : nil
-    let keyGrad = needs.key ? Tensor(uninitializedShape: batchShape + [lengthS, embedding]) : nil
-    let valueGrad = needs.value ? Tensor(uninitializedShape: batchShape + [lengthS, valueEmbedding]) : nil
+    // Unpacked gradients are dense per broadcast batch and summed to each operand's shape at the end; packed ones
+    // take the operands' own layout.
+    let packed = layout.packed
+    let queryGrad =
+      needs.query ? Tensor(uninitializedShape: packed ? layout.queryShape : batchShape + [lengthL, embedding]) : nil
+    let keyGrad =
+      needs.key ? Tensor(uninitializedShape: packed ? layout.keyShape : batchShape + [lengthS, embedding]) : nil
+    let valueGrad =
+      needs.value
+      ? Tensor(uninitializedShape: packed ? layout.valueShape : batchShape + [lengthS, valueEmbedding]) : nil
+    let (queryGradStride, keyGradStride, valueGradStride) =
+      packed
+      ? (layout.queryRowStride, layout.keyRowStride, layout.valueRowStride) : (embedding, embedding, valueEmbedding)
     let scoreGrad = needs.query || needs.key ? Tensor(uninitializedShape: probabilities.shape) : nil
     let (q, k, v) = (saved.query.data, saved.key.data, saved.value.data)
     let (weights, g) = (probabilities.data, grad.data)
     layout.forEachBatch { batch, rowsInParallel in
-      let (p, outputGrad) = (weights + batch * lengthL * lengthS, g + batch * lengthL * valueEmbedding)
+      let (p, outputGrad) = (weights + batch * lengthL * lengthS, g + layout.outputOffsets[batch])
+      let gradStride = layout.outputRowStride
       if let valueGrad {
         attentionGemm(
           transposeA: true, transposeB: false, m: lengthS, n: valueEmbedding, k: lengthL, alpha: 1, a: p,
-          lda: lengthS, b: outputGrad, ldb: valueEmbedding,
-          c: valueGrad.mutableData + batch * lengthS * valueEmbedding, ldc: valueEmbedding)
+          lda: lengthS, b: outputGrad, ldb: gradStride,
+          c: valueGrad.mutableData + (packed ? layout.valueOffsets[batch] : batch * lengthS * valueEmbedding),
+          ldc: valueGradStride)
       }
       guard let scoreGrad else { return }
       let ds = scoreGrad.mutableData + batch * lengthL * lengthS
       attentionGemm(
         transposeA: false, transposeB: true, m: lengthL, n: lengthS, k: valueEmbedding, alpha: 1, a: outputGrad,
-        lda: valueEmbedding, b: v + layout.valueOffsets[batch], ldb: valueEmbedding, c: ds, ldc: lengthS)
+        lda: gradStride, b: v + layout.valueOffsets[batch], ldb: layout.valueRowStride, c: ds, ldc: lengthS)
       func softmaxBackwardRow(_ row: Int) {
         let (probabilityRow, gradRow) = (p + row * lengthS, ds + row * lengthS)
         var projection: Float = 0
@@ -222,35 +326,33 @@ extension Tensor {
       if let queryGrad {
         attentionGemm(
           transposeA: false, transposeB: false, m: lengthL, n: embedding, k: lengthS, alpha: scale, a: ds,
-          lda: lengthS, b: k + layout.keyOffsets[batch], ldb: embedding,
-          c: queryGrad.mutableData + batch * lengthL * embedding, ldc: embedding)
+          lda: lengthS, b: k + layout.keyOffsets[batch], ldb: layout.keyRowStride,
+          c: queryGrad.mutableData + (packed ? layout.queryOffsets[batch] : batch * lengthL * embedding),
+          ldc: queryGradStride)
       }
       if let keyGrad {
         attentionGemm(
           transposeA: true, transposeB: false, m: lengthS, n: embedding, k: lengthL, alpha: scale, a: ds,
-          lda: lengthS, b: q + layout.queryOffsets[batch], ldb: embedding,
-          c: keyGrad.mutableData + batch * lengthS * embedding, ldc: embedding)
+          lda: lengthS, b: q + layout.queryOffsets[batch], ldb: layout.queryRowStride,
+          c: keyGrad.mutableData + (packed ? layout.keyOffsets[batch] : batch * lengthS * embedding),
+          ldc: keyGradStride)
       }
     }
+    if packed { return [queryGrad, keyGrad, valueGrad] }
     return [
       queryGrad?.sum(toShape: layout.queryShape), keyGrad?.sum(toShape: layout.keyShape),
       valueGrad?.sum(toShape: layout.valueShape),
     ]
   }
 
-  /// Row-major `C = alpha · op(A) · op(B)` straight on `cblas_sgemm`; an empty inner dimension gives zeros.
+  /// Row-major `C = alpha · op(A) · op(B)` (`Tensor.gemm` with beta 0); an empty inner dimension gives zeros.
   private static func attentionGemm(
     transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
     a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int
   ) {
-    guard m > 0, n > 0 else { return }
-    guard k > 0 else {
-      for row in 0..<m { (c + row * ldc).update(repeating: 0, count: n) }
-      return
-    }
-    cblas_sgemm(
-      CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-      Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), 0, c, Int32(ldc))
+    gemm(
+      transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+      c: c, ldc: ldc)
   }
 
   /// Zeroes each element with probability `probability` and scales the rest by 1/(1 − p), in training only.

@@ -3,6 +3,13 @@ import COpenBLAS
 /// Matrix products on OpenBLAS. Transposes are passed to `cblas_sgemm` as flags, never materialised.
 extension Tensor {
   /// Row-major `C = alpha · op(A) · op(B) + beta · C` on raw pointers.
+  ///
+  /// OpenBLAS itself runs single-threaded (see `BLAS`): a large product is cut into column (or row) blocks of C,
+  /// each an independent single-threaded sgemm, which the cores take as they come free. OpenBLAS's own threads
+  /// synchronise inside every product by spinning on `sched_yield`; on a machine whose cores are shared with other
+  /// work that spinning cost up to 60% of a convolution's time, while independent blocks need no synchronisation
+  /// but the final join. Each element of C comes from one sgemm call over the whole inner dimension, so the result
+  /// does not depend on which thread computed it.
   static func gemm(
     transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
     a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
@@ -13,9 +20,59 @@ extension Tensor {
       if beta == 0 { for row in 0..<m { (c + row * ldc).update(repeating: 0, count: n) } }
       return
     }
+    BLAS.configure()
+    let plan = GemmBlocks(m: m, n: n, k: k)
+    guard plan.count > 1, !BLAS.isInParallelRegion else {
+      sgemm(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+      return
+    }
+    Parallel.forEachBalanced(plan.count) { block in
+      let range = plan.range(block)
+      if plan.alongColumns {
+        // Columns s..<e of C need columns s..<e of op(B): column s of B, or row s of Bᵀ.
+        sgemm(
+          transposeA, transposeB, m, range.count, k, alpha, a, lda,
+          b + (transposeB ? range.lowerBound * ldb : range.lowerBound), ldb, beta, c + range.lowerBound, ldc)
+      } else {
+        sgemm(
+          transposeA, transposeB, range.count, n, k, alpha,
+          a + (transposeA ? range.lowerBound : range.lowerBound * lda), lda, b, ldb, beta,
+          c + range.lowerBound * ldc, ldc)
+      }
+    }
+  }
+
+  @inline(__always)
+  private static func sgemm(
+    _ transposeA: Bool, _ transposeB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+    _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ beta: Float,
+    _ c: UnsafeMutablePointer<Float>, _ ldc: Int
+  ) {
     cblas_sgemm(
       CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
       Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+  }
+
+  /// How a product is cut into blocks of C: along its longer side (each block packs the other operand again, so
+  /// the one packed repeatedly is the smaller), two blocks per core, each at least 64 wide and a multiple of 16
+  /// (the micro-kernels' width). Products under 2²¹ multiply-adds stay whole.
+  struct GemmBlocks {
+    let alongColumns: Bool
+    let extent: Int, step: Int, count: Int
+
+    init(m: Int, n: Int, k: Int) {
+      alongColumns = n >= m
+      extent = alongColumns ? n : m
+      let blocks = m * n * k < 1 << 21 ? 1 : Swift.min(2 * Parallel.coreCount, extent / 64)
+      guard blocks > 1 else {
+        (step, count) = (extent, 1)
+        return
+      }
+      step = ((extent + blocks - 1) / blocks + 15) / 16 * 16
+      count = (extent + step - 1) / step
+    }
+
+    func range(_ block: Int) -> Range<Int> { (block * step)..<Swift.min(extent, (block + 1) * step) }
   }
 
   /// Matrix product with `torch.matmul` semantics.

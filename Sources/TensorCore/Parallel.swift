@@ -10,13 +10,17 @@ public enum Parallel {
   /// Below this many elements of work a loop runs on the calling thread.
   public static let minimumWork = 1 << 15
 
-  /// Calls `body` on disjoint chunks covering `0..<count`, in parallel when `count * costPerItem` is large enough.
+  /// Chunks per core that a large loop is cut into. The threads take chunks as they come free, so when a core is
+  /// shared with other work the loop is not left waiting on one late half.
+  public static let chunksPerCore = 4
 
+  /// Calls `body` on disjoint chunks covering `0..<count`, in parallel when `count * costPerItem` is large enough.
+  /// The chunks depend only on `count`, `costPerItem` and the core count, never on timing.
   public static func forEachChunk(
     _ count: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Void
   ) {
     guard count > 0 else { return }
-    let chunks = Swift.min(coreCount, Swift.max(1, count * costPerItem / minimumWork), count)
+    let chunks = Swift.min(chunksPerCore * coreCount, Swift.max(1, count * costPerItem / minimumWork), count)
     if chunks <= 1 {
       body(0..<count)
       return
@@ -30,6 +34,18 @@ public enum Parallel {
     }
   }
 
+  /// Calls `body(index)` for every index in `0..<count` on all cores, handing the indices out one at a time as threads
+  /// come free. For a modest number of sizeable, independent items (their results must not depend on which thread
+  /// runs them): on a core shared with other work, fixed halves leave one thread idle while the other's half waits
+  /// for its core; handed out one by one, the items go to whichever thread runs.
+  public static func forEachBalanced(_ count: Int, _ body: (Int) -> Void) {
+    guard count > 1, coreCount > 1 else {
+      for index in 0..<count { body(index) }
+      return
+    }
+    BLAS.withThreads(1) { DispatchQueue.concurrentPerform(iterations: count, execute: body) }
+  }
+
   /// Calls `body(index)` for every index in `0..<count`, split into chunks as `forEachChunk` does.
 
   public static func forEach(_ count: Int, costPerItem: Int = 1, _ body: (Int) -> Void) {
@@ -40,10 +56,29 @@ public enum Parallel {
 }
 
 /// OpenBLAS threading and kernel identification.
+///
+/// OpenBLAS runs single-threaded: `Tensor.gemm` splits large products over the cores itself (see there for why), so
+/// OpenBLAS's worker threads never get work and go to sleep instead of spinning between calls.
 public enum BLAS {
   private static let lock = NSLock()
   nonisolated(unsafe) private static var singleThreadDepth = 0
-  public static let defaultThreads = Parallel.coreCount
+  public static let defaultThreads = 1
+
+  private static let configured: Bool = {
+    openblas_set_num_threads(Int32(defaultThreads))
+    return true
+  }()
+
+  /// Sets OpenBLAS to `defaultThreads` once, before the first product.
+  @inline(__always)
+  static func configure() { _ = configured }
+
+  /// Whether one of our parallel loops is running (products inside it must not split again).
+  static var isInParallelRegion: Bool {
+    lock.lock()
+    defer { lock.unlock() }
+    return singleThreadDepth > 0
+  }
 
   /// Runs `body` with OpenBLAS limited to `threads` threads, restoring the default afterwards.
 
@@ -57,14 +92,14 @@ public enum BLAS {
     lock.lock()
     defer { lock.unlock() }
     singleThreadDepth += 1
-    if singleThreadDepth == 1 { openblas_set_num_threads(Int32(threads)) }
+    if singleThreadDepth == 1 && threads != defaultThreads { openblas_set_num_threads(Int32(threads)) }
   }
 
   static func leave() {
     lock.lock()
     defer { lock.unlock() }
     singleThreadDepth -= 1
-    if singleThreadDepth == 0 { openblas_set_num_threads(Int32(defaultThreads)) }
+    if singleThreadDepth == 0 && BLAS.threadCount != defaultThreads { openblas_set_num_threads(Int32(defaultThreads)) }
   }
 
   /// The kernel OpenBLAS chose (for example "Haswell" or "SkylakeX"), as `openblas_get_corename` reports it.

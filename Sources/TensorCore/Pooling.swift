@@ -47,6 +47,11 @@ extension Tensor {
       width, kernel: kernel.1, stride: stride.1, padding: padding.1, dilation: dilation.1, ceilMode: ceilMode)
     checkPooledSize(input, outHeight, outWidth, kernel: kernel, padding: padding, op: "maxPool2d")
     let output = Tensor(uninitializedShape: [input.shape[0], input.shape[1], outHeight, outWidth])
+    if !(GradMode.isEnabled && input.requiresGrad) {
+      maxPoolValues(
+        input, into: output, kernel: kernel, stride: stride, padding: padding, dilation: dilation)
+      return output
+    }
     var argmax = [Int32](repeating: -1, count: output.count)
     let (source, out) = (input.data, output.mutableData)
     argmax.withUnsafeMutableBufferPointer { indices in
@@ -93,6 +98,65 @@ extension Tensor {
         }
       }
       return [inputGrad]
+    }
+  }
+
+  /// Max pooling without the argmax (nothing will ask for it), separably: each input row's maxima over the window's
+  /// columns, then for each output row the maximum of its window's rows, whose loop runs along contiguous rows.
+  /// NaN wins and stays, as in the recorded path.
+  private static func maxPoolValues(
+    _ input: Tensor, into output: Tensor, kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int),
+    dilation: (Int, Int)
+  ) {
+    let (height, width) = (input.shape[2], input.shape[3])
+    let (outHeight, outWidth) = (output.shape[2], output.shape[3])
+    let planes = input.shape[0] * input.shape[1]
+    let (source, out) = (input.data, output.mutableData)
+    Parallel.forEachChunk(planes, costPerItem: outHeight * outWidth * kernel.0 * kernel.1) { range in
+      let rowMaxima = Tensor(uninitializedShape: [height, outWidth])
+      let maxima = rowMaxima.mutableData
+      for plane in range {
+        let planeIn = source + plane * height * width
+        // Without NaN a plain comparison picks the maximum, and compiles to a branch-free max instruction; with NaN
+        // the comparison must also let NaN through.
+        var nanCount = 0
+        for index in 0..<height * width where planeIn[index].isNaN { nanCount += 1 }
+        if nanCount == 0 {
+          maxPoolPlane(planeIn, out + plane * outHeight * outWidth, maxima, propagatingNaN: false)
+        } else {
+          maxPoolPlane(planeIn, out + plane * outHeight * outWidth, maxima, propagatingNaN: true)
+        }
+      }
+    }
+
+    @inline(__always)
+    func maxPoolPlane(
+      _ planeIn: UnsafePointer<Float>, _ planeOut: UnsafeMutablePointer<Float>, _ maxima: UnsafeMutablePointer<Float>,
+      propagatingNaN: Bool
+    ) {
+      @inline(__always)
+      func larger(_ value: Float, _ best: Float) -> Float {
+        propagatingNaN ? (value > best || value.isNaN ? value : best) : (value > best ? value : best)
+      }
+      for row in 0..<height {
+        let (rowIn, rowOut) = (planeIn + row * width, maxima + row * outWidth)
+        rowOut.update(repeating: -.infinity, count: outWidth)
+        for j in 0..<kernel.1 {
+          let offset = j * dilation.1 - padding.1
+          let (start, end) = validRange(offset: offset, stride: stride.1, size: width, count: outWidth)
+          for x in start..<end { rowOut[x] = larger(rowIn[x * stride.1 + offset], rowOut[x]) }
+        }
+      }
+      for y in 0..<outHeight {
+        let rowOut = planeOut + y * outWidth
+        rowOut.update(repeating: -.infinity, count: outWidth)
+        for i in 0..<kernel.0 {
+          let sourceY = y * stride.0 - padding.0 + i * dilation.0
+          guard sourceY >= 0 && sourceY < height else { continue }
+          let rowIn = maxima + sourceY * outWidth
+          for x in 0..<outWidth { rowOut[x] = larger(rowIn[x], rowOut[x]) }
+        }
+      }
     }
   }
 

@@ -62,7 +62,7 @@ struct BenchCommand: ParsableCommand {
   func run() throws {
     let selected =
       cases.isEmpty ? BenchCase.all.filter { !train || $0.trains } : cases.compactMap { BenchCase.named($0) }
-    if !json { print("OpenBLAS kernel: \(BLAS.coreName), \(BLAS.threadCount) threads") }
+    if !json { print("OpenBLAS kernel: \(BLAS.coreName), products split over \(Parallel.coreCount) threads") }
     for benchCase in selected {
       var shape = benchCase.defaults(train)
       if let batch { shape.batch = batch }

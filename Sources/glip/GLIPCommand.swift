@@ -25,6 +25,6 @@ struct VersionCommand: ParsableCommand {
 
   func run() {
     print("glip \(ToolkitVersion.string)")
-    print("OpenBLAS kernel: \(BLAS.coreName), \(BLAS.threadCount) threads")
+    print("OpenBLAS kernel: \(BLAS.coreName), products split over \(Parallel.coreCount) threads")
   }
 }

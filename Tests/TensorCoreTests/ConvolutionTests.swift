@@ -90,6 +90,65 @@ final class ConvolutionTests: XCTestCase {
       .check(seed: 9)
     NaiveConv(batch: 2, channels: 16, size: 24, outChannels: 32, kernel: 3, stride: 1, padding: 1, groups: 16)
       .check(seed: 12)
+    // Few output channels over many columns: the forward runs tile by tile (bands of output rows).
+    NaiveConv(batch: 2, channels: 64, size: 34, outChannels: 8, kernel: 3, stride: 1, padding: 1, groups: 1)
+      .check(seed: 15)
+    NaiveConv(batch: 1, channels: 64, size: 35, outChannels: 8, kernel: 3, stride: 2, padding: 1, groups: 1)
+      .check(seed: 18)
+  }
+
+  func testTiledConvAddsBiasAndFusedEpilogue() {
+    let input = Tensor.normal([2, 64, 34, 34], seed: 1)
+    let weight = Tensor.normal([8, 64, 3, 3], std: 0.05, seed: 2)
+    let (bias, scale) = (Tensor.normal([8], seed: 3), Tensor.normal([8], seed: 4))
+    let plain = Tensor.conv2d(input, weight: weight, padding: (1, 1))
+    assertClose(
+      Tensor.conv2d(input, weight: weight, bias: bias, padding: (1, 1)), plain + bias.reshaped([1, 8, 1, 1]),
+      tolerance: 1e-5)
+    let residual = Tensor.normal(plain.shape, seed: 5)
+    assertClose(
+      Tensor.fusedConv2d(
+        input, weight: weight, scale: scale, shift: bias, residual: residual, activation: .relu, padding: (1, 1)),
+      (plain * scale.reshaped([1, 8, 1, 1]) + bias.reshaped([1, 8, 1, 1]) + residual).relu(), tolerance: 0)
+  }
+
+  /// The fused epilogue gives the unfused ops' values exactly (dense, strided, grouped and depthwise convolutions), and
+  /// under autograd the unfused ops' gradients.
+  func testFusedConvMatchesUnfusedOps() {
+    let cases: [(weight: [Int], stride: Int, padding: Int, groups: Int)] = [
+      ([24, 16, 1, 1], 1, 0, 1), ([24, 16, 3, 3], 2, 1, 1), ([24, 4, 3, 3], 1, 1, 4), ([32, 1, 3, 3], 1, 1, 16),
+      ([16, 1, 3, 3], 2, 1, 16),
+    ]
+    for (index, testCase) in cases.enumerated() {
+      let seed = UInt64(10 * index)
+      let input = Tensor.normal([2, 16, 20, 20], seed: seed + 1)
+      let weight = Tensor.normal(testCase.weight, std: 0.1, seed: seed + 2)
+      let (scale, shift) = (
+        Tensor.normal([testCase.weight[0]], seed: seed + 3), Tensor.normal([testCase.weight[0]], seed: seed + 4)
+      )
+      let (stride, padding) = ((testCase.stride, testCase.stride), (testCase.padding, testCase.padding))
+      let convolved = Tensor.conv2d(input, weight: weight, stride: stride, padding: padding, groups: testCase.groups)
+      let affine = convolved * scale.reshaped([1, -1, 1, 1]) + shift.reshaped([1, -1, 1, 1])
+      let residual = Tensor.normal(convolved.shape, seed: seed + 5)
+      let expectations: [(Tensor?, Tensor.FusedActivation, Tensor)] = [
+        (nil, .none, affine), (nil, .relu, affine.relu()), (residual, .relu, (affine + residual).relu()),
+        (residual, .relu6, (affine + residual).relu6()), (residual, .none, affine + residual),
+      ]
+      for (residual, activation, expected) in expectations {
+        let fused = Tensor.fusedConv2d(
+          input, weight: weight, scale: scale, shift: shift, residual: residual, activation: activation,
+          stride: stride, padding: padding, groups: testCase.groups)
+        assertClose(fused, expected, tolerance: 0, "case \(index), \(activation)")
+      }
+    }
+    GradientChecker.check([
+      Tensor.normal([1, 4, 5, 5], seed: 1), Tensor.normal([6, 4, 3, 3], seed: 2), Tensor.normal([6], seed: 3),
+      Tensor.normal([6], seed: 4), Tensor.normal([1, 6, 3, 3], seed: 5),
+    ]) {
+      Tensor.fusedConv2d(
+        $0[0], weight: $0[1], scale: $0[2], shift: $0[3], residual: $0[4], activation: .none, stride: (2, 2),
+        padding: (1, 1))
+    }
   }
 
   func testMaxPoolGradientGoesToFirstMaximum() {

@@ -77,4 +77,34 @@ final class MatMulTests: XCTestCase {
     }
     assertClose(product, expected, tolerance: 1e-5)
   }
+
+  /// Products large enough to be split into blocks of C over the cores (along columns when C is wide, along rows
+  /// when it is tall), with every transpose combination, against a naive loop.
+  func testSplitProductsAgreeWithNaiveLoopForEveryTranspose() {
+    for (m, n, k) in [(70, 600, 64), (600, 70, 64), (70, 40, 800)] {
+      let a = Tensor.normal([m, k], seed: 20), b = Tensor.normal([k, n], seed: 21)
+      let (aValues, bValues) = (a.scalars, b.scalars)
+      var expected = [Float](repeating: 0, count: m * n)
+      for row in 0..<m {
+        for column in 0..<n {
+          var total: Float = 0
+          for inner in 0..<k { total += aValues[row * k + inner] * bValues[inner * n + column] }
+          expected[row * n + column] = total
+        }
+      }
+      let bT = b.transposed(0, 1)
+      assertClose(a.matmul(b), expected, tolerance: 1e-4, "A·B \(m)×\(n)")
+      assertClose(a.matmulTransposed(bT), expected, tolerance: 1e-4, "A·(Bᵀ)ᵀ \(m)×\(n)")
+      // d(A·B)/dA = G·Bᵀ and d(A·B)/dB = Aᵀ·G take the transposed operands: with G = ones, every row of dA holds
+      // B's row sums and every column of dB holds A's column sums.
+      var (left, right) = (a, b)
+      left.requiresGrad = true
+      right.requiresGrad = true
+      left.matmul(right).sum().backward()
+      let rowSums = (0..<k).map { inner in (0..<n).reduce(Float(0)) { $0 + bValues[inner * n + $1] } }
+      let columnSums = (0..<k).map { inner in (0..<m).reduce(Float(0)) { $0 + aValues[$1 * k + inner] } }
+      assertClose(left.grad!, (0..<m * k).map { rowSums[$0 % k] }, tolerance: 1e-4, "dA \(m)×\(n)")
+      assertClose(right.grad!, (0..<k * n).map { columnSums[$0 / n] }, tolerance: 1e-4, "dB \(m)×\(n)")
+    }
+  }
 }

@@ -110,6 +110,30 @@ final class NeuralOpsTests: XCTestCase {
     ) { Tensor.scaledDotProductAttention(query: $0[0], key: $0[1], value: $0[2]) }
   }
 
+  /// Packed heads give what splitting the heads, attending and merging them back gives, forward and backward.
+  func testMultiHeadAttentionOnPackedHeadsMatchesSplitHeads() {
+    let (batch, heads, targetLength, sourceLength, embedding, valueEmbedding) = (2, 3, 4, 5, 2, 3)
+    let mask = Tensor.normal([batch, 1, 1, sourceLength], seed: 30)
+    func split(_ packed: Tensor, _ length: Int, _ width: Int) -> Tensor {
+      packed.reshaped([batch, length, heads, width]).permuted(0, 2, 1, 3)
+    }
+    let operands = [
+      Tensor.normal([batch, targetLength, heads * embedding], seed: 31),
+      Tensor.normal([batch, sourceLength, heads * embedding], seed: 32),
+      Tensor.normal([batch, sourceLength, heads * valueEmbedding], seed: 33),
+    ]
+    let packed = Tensor.multiHeadAttention(
+      query: operands[0], key: operands[1], value: operands[2], heads: heads, mask: mask, scale: 0.6)
+    let reference = Tensor.scaledDotProductAttention(
+      query: split(operands[0], targetLength, embedding), key: split(operands[1], sourceLength, embedding),
+      value: split(operands[2], sourceLength, valueEmbedding), mask: mask, scale: 0.6
+    ).permuted(0, 2, 1, 3).reshaped([batch, targetLength, heads * valueEmbedding])
+    assertClose(packed, reference, tolerance: 1e-6)
+    GradientChecker.check(operands) {
+      Tensor.multiHeadAttention(query: $0[0], key: $0[1], value: $0[2], heads: heads, mask: mask)
+    }
+  }
+
   func testAttentionFullyMaskedRowIsZeroAndMaskGetsNoGradient() {
     var query = Tensor.normal([1, 2, 3], seed: 23)
     query.requiresGrad = true

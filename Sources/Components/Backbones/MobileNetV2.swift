@@ -45,9 +45,11 @@ public final class MobileNetV2: Module, Backbone {
       register("conv", Sequential(layers))
     }
 
+    /// The projection conv, its norm and the residual add as one fused convolution where the norm allows it.
     public func callAsFunction(_ input: Tensor) -> Tensor {
-      let output = layers.reduce(input) { $1($0) }
-      return residual ? input + output : output
+      let hidden = layers.dropLast(2).reduce(input) { $1($0) }
+      guard let projection = layers[layers.count - 2] as? Conv2d else { fatalError("InvertedResidual: no projection") }
+      return projection(hidden, norm: layers[layers.count - 1], residual: residual ? input : nil)
     }
   }
 

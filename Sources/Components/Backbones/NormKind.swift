@@ -42,12 +42,11 @@ public final class ConvNormActivation: Module, UnaryLayer {
   }
 
   public func callAsFunction(_ input: Tensor) -> Tensor {
-    let normalized = norm(conv(input))
     switch activation {
-    case .relu: return normalized.relu()
-    case .relu6: return normalized.relu6()
-    case .none: return normalized
-    case .some(let other): return Activation(other)(normalized)
+    case .relu: return conv(input, norm: norm, activation: .relu)
+    case .relu6: return conv(input, norm: norm, activation: .relu6)
+    case .none: return conv(input, norm: norm)
+    case .some(let other): return Activation(other)(norm(conv(input)))
     }
   }
 

@@ -58,13 +58,17 @@ public final class ResNet: Module, Backbone {
       if let downsample { register("downsample", downsample) }
     }
 
+    /// Each conv with its norm (and the residual add) as one fused convolution where the norm allows it.
     func callAsFunction(_ input: Tensor) -> Tensor {
       var hidden = input
-      for (index, (conv, norm)) in zip(convs, norms).enumerated() {
-        hidden = norm(conv(hidden))
-        if index < convs.count - 1 { hidden = hidden.relu() }
+      for (conv, norm) in zip(convs.dropLast(), norms.dropLast()) {
+        hidden = conv(hidden, norm: norm, activation: .relu)
       }
-      return (hidden + (downsample.map { $0(input) } ?? input)).relu()
+      var identity = input
+      if let downsample {
+        identity = (downsample.layers[0] as? Conv2d)?(input, norm: downsample.layers[1]) ?? downsample(input)
+      }
+      return convs.last!(hidden, norm: norms.last!, residual: identity, activation: .relu)
     }
   }
 
@@ -137,7 +141,8 @@ public final class ResNet: Module, Backbone {
   }
 
   public func features(_ images: Tensor) -> [Tensor] {
-    var hidden = Tensor.maxPool2d(bn1(conv1(images)).relu(), kernel: (3, 3), stride: (2, 2), padding: (1, 1))
+    var hidden = Tensor.maxPool2d(
+      conv1(images, norm: bn1, activation: .relu), kernel: (3, 3), stride: (2, 2), padding: (1, 1))
     var outputs: [Tensor] = []
     for (index, blocks) in stages.enumerated() {
       for block in blocks { hidden = block(hidden) }

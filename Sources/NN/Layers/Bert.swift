@@ -142,15 +142,23 @@ public final class BertLayer: Module {
   public func callAsFunction(_ hidden: Tensor, additiveMask: Tensor?) -> Tensor {
     let (batch, length, width) = (hidden.shape[0], hidden.shape[1], hidden.shape[2])
     let headDim = width / heads
-    func split(_ projected: Tensor) -> Tensor {
-      projected.reshaped([batch, length, heads, headDim]).permuted(0, 2, 1, 3)
+    let context: Tensor
+    if scoreClamp == nil && (!attentionDropout.isTraining || attentionDropout.probability == 0) {
+      // Nothing between the scores and the softmax but the mask: one fused kernel on the packed projections.
+      context = Tensor.multiHeadAttention(
+        query: query(hidden), key: key(hidden), value: value(hidden), heads: heads, mask: additiveMask,
+        scale: 1 / Float(headDim).squareRoot())
+    } else {
+      func split(_ projected: Tensor) -> Tensor {
+        projected.reshaped([batch, length, heads, headDim]).permuted(0, 2, 1, 3)
+      }
+      let (q, k, v) = (split(query(hidden)), split(key(hidden)), split(value(hidden)))
+      var scores = q.matmulTransposed(k) * (1 / Float(headDim).squareRoot())
+      if let scoreClamp { scores = scores.clamp(min: -scoreClamp, max: scoreClamp) }
+      if let additiveMask { scores = scores + additiveMask }
+      context = attentionDropout(scores.softmax(axis: -1)).matmul(v).permuted(0, 2, 1, 3)
+        .reshaped([batch, length, width])
     }
-    let (q, k, v) = (split(query(hidden)), split(key(hidden)), split(value(hidden)))
-    var scores = q.matmulTransposed(k) * (1 / Float(headDim).squareRoot())
-    if let scoreClamp { scores = scores.clamp(min: -scoreClamp, max: scoreClamp) }
-    if let additiveMask { scores = scores + additiveMask }
-    let context = attentionDropout(scores.softmax(axis: -1)).matmul(v).permuted(0, 2, 1, 3)
-      .reshaped([batch, length, width])
     let attended = attentionNorm(hiddenDropout(attentionOutput(context)) + hidden)
     return outputNorm(outputDropout(output(intermediate(attended).gelu())) + attended)
   }

@@ -45,6 +45,26 @@ public final class Conv2d: Module, UnaryLayer {
       groups: groups)
   }
 
+  /// `activation(norm(self(input)) + residual)`. When `norm` is at the moment a fixed per-channel affine map and the
+  /// convolution has no bias, this is one fused convolution (`Tensor.fusedConv2d`): the same values without a pass
+  /// per step; otherwise the steps run one after another.
+  public func callAsFunction(
+    _ input: Tensor, norm: any UnaryLayer, residual: Tensor? = nil, activation: Tensor.FusedActivation = .none
+  ) -> Tensor {
+    if bias == nil, let affine = (norm as? any ChannelAffineNormalization)?.fixedChannelAffine {
+      return Tensor.fusedConv2d(
+        input, weight: weight.value, scale: affine.scale, shift: affine.shift, residual: residual,
+        activation: activation, stride: stride, padding: padding, dilation: dilation, groups: groups)
+    }
+    var output = norm(self(input))
+    if let residual { output = output + residual }
+    switch activation {
+    case .none: return output
+    case .relu: return output.relu()
+    case .relu6: return output.relu6()
+    }
+  }
+
   override public var hyperParameters: String {
     let shape = weight.shape
     var parts = ["\(shape[1] * groups) → \(shape[0])", "kernel: \(shape[2])×\(shape[3])"]

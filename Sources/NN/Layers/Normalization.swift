@@ -1,8 +1,16 @@
 import TensorCore
 
+/// A normalisation that can be, for the moment, a fixed per-channel affine map `x·scale[c] + shift[c]` on `[N, C, *]`
+/// (BatchNorm in evaluation mode, FrozenBatchNorm), so that a convolution before it can apply it in its epilogue.
+public protocol ChannelAffineNormalization {
+  /// The `[C]` scale and shift of the map, computed as the layer's own forward computes them, or nil while the
+  /// layer depends on its input (BatchNorm in training mode).
+  var fixedChannelAffine: (scale: Tensor, shift: Tensor)? { get }
+}
+
 /// `nn.BatchNorm2d` (works on any `[N, C, *]`): batch statistics and running-statistics updates in training mode,
 /// running statistics in evaluation mode. Keys: weight, bias, running_mean, running_var, num_batches_tracked.
-public final class BatchNorm2d: Module, UnaryLayer, NormalizationLayer {
+public final class BatchNorm2d: Module, UnaryLayer, NormalizationLayer, ChannelAffineNormalization {
   public let weight: Parameter
   public let bias: Parameter
   public let runningMean: Buffer
@@ -40,13 +48,21 @@ public final class BatchNorm2d: Module, UnaryLayer, NormalizationLayer {
     return output
   }
 
+  /// In evaluation mode, the map `Tensor.batchNorm` applies (with autograd for weight and bias).
+  public var fixedChannelAffine: (scale: Tensor, shift: Tensor)? {
+    guard !isTraining else { return nil }
+    let inverse = withNoGrad { (runningVariance.value + epsilon).rsqrt() }
+    let scale = weight.value * inverse
+    return (scale, bias.value - runningMean.value * scale)
+  }
+
   override public var hyperParameters: String { "\(weight.count), eps: \(epsilon), momentum: \(momentum)" }
 }
 
 /// BatchNorm with fixed statistics and affine parameters (torchvision's `FrozenBatchNorm2d`): y = x·scale + shift
 /// with scale = weight/√(running_var + eps), shift = bias − running_mean·scale, in training and evaluation alike.
 /// Its weight and bias are frozen parameters, so they load from checkpoints but never train.
-public final class FrozenBatchNorm2d: Module, UnaryLayer, NormalizationLayer {
+public final class FrozenBatchNorm2d: Module, UnaryLayer, NormalizationLayer, ChannelAffineNormalization {
   public let weight: Parameter
   public let bias: Parameter
   public let runningMean: Buffer
@@ -66,11 +82,15 @@ public final class FrozenBatchNorm2d: Module, UnaryLayer, NormalizationLayer {
     register("running_var", runningVariance)
   }
 
-  public func callAsFunction(_ input: Tensor) -> Tensor {
-    let (scale, shift) = withNoGrad { () -> (Tensor, Tensor) in
+  public var fixedChannelAffine: (scale: Tensor, shift: Tensor)? {
+    withNoGrad {
       let scale = weight.value * (runningVariance.value + epsilon).rsqrt()
       return (scale, bias.value - runningMean.value * scale)
     }
+  }
+
+  public func callAsFunction(_ input: Tensor) -> Tensor {
+    let (scale, shift) = fixedChannelAffine!
     let view = [1, scale.count] + [Int](repeating: 1, count: max(input.rank - 2, 0))
     return input * scale.reshaped(view) + shift.reshaped(view)
   }

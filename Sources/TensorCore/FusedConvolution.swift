@@ -1,0 +1,87 @@
+/// Convolution with its per-channel affine step, residual add and activation applied as one epilogue.
+///
+/// A ResNet block in evaluation mode is conv → BatchNorm (a fixed per-channel affine map) → [+ identity] → ReLU:
+/// unfused, every step is a full pass over the feature map, and together they cost as much as the convolutions of
+/// the small layers. Fused, the epilogue runs on each output plane right after the convolution writes it.
+extension Tensor {
+  /// The activation a fused convolution ends with.
+  public enum FusedActivation: Sendable {
+    case none, relu, relu6
+  }
+
+  /// `activation(conv2d(input, weight) · scale[o] + shift[o] + residual)` on `[N, C, H, W]`, with `scale` and `shift`
+  /// `[O]` (nil: 1 and 0) and `residual` of the output's shape. The values equal the unfused ops' (same operations in
+  /// the same order). When autograd would record (grad mode on and an operand requires grad) it runs the unfused
+  /// ops, so gradients are always those of the composition.
+  public static func fusedConv2d(
+    _ input: Tensor, weight: Tensor, scale: Tensor? = nil, shift: Tensor? = nil, residual: Tensor? = nil,
+    activation: FusedActivation = .none, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
+    dilation: (Int, Int) = (1, 1), groups: Int = 1
+  ) -> Tensor {
+    let operands = [input, weight] + [scale, shift, residual].compactMap { $0 }
+    if GradMode.isEnabled && operands.contains(where: \.requiresGrad) {
+      var output = conv2d(input, weight: weight, stride: stride, padding: padding, dilation: dilation, groups: groups)
+      if scale != nil || shift != nil {
+        let channels = output.shape[1]
+        output = channelAffine(
+          output, scale: scale ?? .ones([channels]), shift: shift ?? .zeros([channels]))
+      }
+      if let residual { output = output + residual }
+      switch activation {
+      case .none: return output
+      case .relu: return output.relu()
+      case .relu6: return output.relu6()
+      }
+    }
+    let geometry = convGeometry(
+      input, weight, stride: stride, padding: padding, dilation: dilation, groups: groups, op: "fusedConv2d")
+    for (name, vector) in [("scale", scale), ("shift", shift)] {
+      guard let vector else { continue }
+      precondition(
+        vector.shape == [geometry.outChannels],
+        "fusedConv2d: \(name) must be [\(geometry.outChannels)], got \(vector.shape)")
+    }
+    if let residual {
+      let outShape = [geometry.batch, geometry.outChannels, geometry.outHeight, geometry.outWidth]
+      precondition(residual.shape == outShape, "fusedConv2d: residual must be \(outShape), got \(residual.shape)")
+    }
+    let epilogue = ConvEpilogue(
+      scale: scale?.data, shift: shift?.data, residual: residual?.data, activation: activation)
+    // The operands must outlive the raw pointers the epilogue holds.
+    return withExtendedLifetime((scale, shift, residual)) {
+      geometry.isDepthwise
+        ? depthwiseForward(input, weight, nil, geometry, epilogue: epilogue)
+        : denseConvForward(input, weight, nil, geometry, epilogue: epilogue)
+    }
+  }
+}
+
+/// Per-output-channel epilogue of a fused convolution: `activation(value · scale + shift + residual)`.
+struct ConvEpilogue {
+  let scale: UnsafePointer<Float>?
+  let shift: UnsafePointer<Float>?
+  /// Same layout as the output.
+  let residual: UnsafePointer<Float>?
+  let activation: Tensor.FusedActivation
+
+  /// Applies the epilogue to `count` values of output channel `channel`, at `offset` in the output.
+  @inline(__always)
+  func apply(to output: UnsafeMutablePointer<Float>, offset: Int, count: Int, channel: Int) {
+    let plane = output + offset
+    let (a, b) = (scale?[channel] ?? 1, shift?[channel] ?? 0)
+    // The activations as clamps (min(max(v, low), high) keeps v and NaN where a bound is infinite), so that one
+    // branch-free loop per residual case covers them all and vectorises.
+    let (low, high): (Float, Float)
+    switch activation {
+    case .none: (low, high) = (-.infinity, .infinity)
+    case .relu: (low, high) = (0, .infinity)
+    case .relu6: (low, high) = (0, 6)
+    }
+    if let residual {
+      let identity = residual + offset
+      for index in 0..<count { plane[index] = Swift.min(Swift.max(plane[index] * a + b + identity[index], low), high) }
+    } else {
+      for index in 0..<count { plane[index] = Swift.min(Swift.max(plane[index] * a + b, low), high) }
+    }
+  }
+}
