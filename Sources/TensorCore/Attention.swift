@@ -1,4 +1,3 @@
-import COpenBLAS
 import Foundation
 
 /// Dropout and scaled dot-product attention.
@@ -110,7 +109,7 @@ extension Tensor {
     let maskData = mask?.data
     layout.forEachBatch { batch, rowsInParallel in
       let scores = weights + batch * targetLength * sourceLength
-      attentionGemm(
+      gemm(
         transposeA: false, transposeB: true, m: targetLength, n: sourceLength, k: embedding, alpha: factor,
         a: q + layout.queryOffsets[batch], lda: layout.queryRowStride, b: k + layout.keyOffsets[batch],
         ldb: layout.keyRowStride, c: scores, ldc: sourceLength)
@@ -125,7 +124,7 @@ extension Tensor {
       } else {
         for row in 0..<targetLength { normalizeRow(row) }
       }
-      attentionGemm(
+      gemm(
         transposeA: false, transposeB: false, m: targetLength, n: valueEmbedding, k: sourceLength, alpha: 1,
         a: scores, lda: sourceLength, b: v + layout.valueOffsets[batch], ldb: layout.valueRowStride,
         c: out + layout.outputOffsets[batch], ldc: layout.outputRowStride)
@@ -301,7 +300,7 @@ extension Tensor {
       let (p, outputGrad) = (weights + batch * lengthL * lengthS, g + layout.outputOffsets[batch])
       let gradStride = layout.outputRowStride
       if let valueGrad {
-        attentionGemm(
+        gemm(
           transposeA: true, transposeB: false, m: lengthS, n: valueEmbedding, k: lengthL, alpha: 1, a: p,
           lda: lengthS, b: outputGrad, ldb: gradStride,
           c: valueGrad.mutableData + (packed ? layout.valueOffsets[batch] : batch * lengthS * valueEmbedding),
@@ -309,7 +308,7 @@ extension Tensor {
       }
       guard let scoreGrad else { return }
       let ds = scoreGrad.mutableData + batch * lengthL * lengthS
-      attentionGemm(
+      gemm(
         transposeA: false, transposeB: true, m: lengthL, n: lengthS, k: valueEmbedding, alpha: 1, a: outputGrad,
         lda: gradStride, b: v + layout.valueOffsets[batch], ldb: layout.valueRowStride, c: ds, ldc: lengthS)
       func softmaxBackwardRow(_ row: Int) {
@@ -324,14 +323,14 @@ extension Tensor {
         for row in 0..<lengthL { softmaxBackwardRow(row) }
       }
       if let queryGrad {
-        attentionGemm(
+        gemm(
           transposeA: false, transposeB: false, m: lengthL, n: embedding, k: lengthS, alpha: scale, a: ds,
           lda: lengthS, b: k + layout.keyOffsets[batch], ldb: layout.keyRowStride,
           c: queryGrad.mutableData + (packed ? layout.queryOffsets[batch] : batch * lengthL * embedding),
           ldc: queryGradStride)
       }
       if let keyGrad {
-        attentionGemm(
+        gemm(
           transposeA: true, transposeB: false, m: lengthS, n: embedding, k: lengthL, alpha: scale, a: ds,
           lda: lengthS, b: q + layout.queryOffsets[batch], ldb: layout.queryRowStride,
           c: keyGrad.mutableData + (packed ? layout.keyOffsets[batch] : batch * lengthS * embedding),
@@ -343,16 +342,6 @@ extension Tensor {
       queryGrad?.sum(toShape: layout.queryShape), keyGrad?.sum(toShape: layout.keyShape),
       valueGrad?.sum(toShape: layout.valueShape),
     ]
-  }
-
-  /// Row-major `C = alpha · op(A) · op(B)` (`Tensor.gemm` with beta 0); an empty inner dimension gives zeros.
-  private static func attentionGemm(
-    transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
-    a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int
-  ) {
-    gemm(
-      transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
-      c: c, ldc: ldc)
   }
 
   /// Zeroes each element with probability `probability` and scales the rest by 1/(1 − p), in training only.

@@ -9,6 +9,15 @@ extension Tensor {
     case none, relu, relu6
   }
 
+  /// This tensor through `activation`, as separate ops (the unfused form of a fused convolution's last step).
+  public func activated(_ activation: FusedActivation) -> Tensor {
+    switch activation {
+    case .none: return self
+    case .relu: return relu()
+    case .relu6: return relu6()
+    }
+  }
+
   /// `activation(conv2d(input, weight) · scale[o] + shift[o] + residual)` on `[N, C, H, W]`, with `scale` and `shift`
   /// `[O]` (nil: 1 and 0) and `residual` of the output's shape. The values equal the unfused ops' (same operations in
   /// the same order). When autograd would record (grad mode on and an operand requires grad) it runs the unfused
@@ -27,11 +36,7 @@ extension Tensor {
           output, scale: scale ?? .ones([channels]), shift: shift ?? .zeros([channels]))
       }
       if let residual { output = output + residual }
-      switch activation {
-      case .none: return output
-      case .relu: return output.relu()
-      case .relu6: return output.relu6()
-      }
+      return output.activated(activation)
     }
     let geometry = convGeometry(
       input, weight, stride: stride, padding: padding, dilation: dilation, groups: groups, op: "fusedConv2d")

@@ -58,11 +58,7 @@ public final class Conv2d: Module, UnaryLayer {
     }
     var output = norm(self(input))
     if let residual { output = output + residual }
-    switch activation {
-    case .none: return output
-    case .relu: return output.relu()
-    case .relu6: return output.relu6()
-    }
+    return output.activated(activation)
   }
 
   override public var hyperParameters: String {
