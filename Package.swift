@@ -95,6 +95,7 @@ let package = Package(
     .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TensorCoreTestSupport"]),
     .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TensorCore", "TensorCoreTestSupport"]),
     .testTarget(name: "LanguageTests", dependencies: ["Language", "TensorCore", "TensorCoreTestSupport"]),
+    .testTarget(name: "ToolingTests", dependencies: ["TensorCoreTestSupport"]),
     .testTarget(name: "CustomPluginTests", dependencies: ["Components", "Detection", "Config", "NN", "TensorCore"]),
     .testTarget(
       name: "ComponentsTests",

@@ -103,11 +103,7 @@ struct BenchResult {
     maximum = sorted.last!
   }
 
-  static var peakRSSMegabytes: Double {
-    var usage = rusage()
-    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
-    return Double(usage.ru_maxrss) / 1024
-  }
+  static var peakRSSMegabytes: Double { Double(ProcessMemory.peakResidentBytes ?? 0) / (1024 * 1024) }
 
   var line: String {
     let rate = flops > 0 ? String(format: "  %7.1f GFLOP/s", flops / median / 1e6) : ""
