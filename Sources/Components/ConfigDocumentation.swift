@@ -30,6 +30,12 @@ public enum ConfigDocumentation {
       "`prompt_offset`; `language_prompt_v1` the text encoder; `language_prompt_v3` the text encoder and the linear-probe",
       "set; `language_prompt_v4` the linear-probe set and `prompt_offset`; `custom` only `freeze`/`unfreeze`. A preset",
       "skips parts the model does not have; patterns you write must match something.",
+      "", "Freezing happens in one order, and an explicit setting is never silently undone: (1) the model section",
+      "freezes at assembly (a slot's `freeze: true`, a backbone's `frozen_stages`); (2) the `mode` preset freezes",
+      "everything outside its trainable set and never unfreezes (a parameter it trains that step 1 froze is an error",
+      "unless `unfreeze` names it); (3) `freeze` patterns freeze more; (4) `unfreeze` patterns unfreeze what they",
+      "match. Frozen batch norm's affine parameters are fixed: they never train, are never counted as trainable, and",
+      "an `unfreeze` pattern that matches only them is an error.",
     ]
     lines += ["", "The training loop:", ""] + table(TrainingOptions.Keys.all)
     lines += ["", "## data", ""] + table(DataOptions.Keys.all)

@@ -79,6 +79,8 @@ public struct TuningOptions {
   public func apply(to model: Module, train: ConfigSection) throws {
     do {
       try mode.apply(to: model, freeze: freeze, unfreeze: unfreeze)
+    } catch let error as TuningError {
+      throw train.error("mode", error.description)
     } catch let error as ModuleError {
       let key = freeze.contains { error.description.contains("'\($0)'") } ? "freeze" : "unfreeze"
       throw train.error(key, error.description)

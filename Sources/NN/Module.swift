@@ -4,6 +4,7 @@ import TensorCore
 /// Errors from module operations on user-supplied keys, patterns and state; each names the keys involved.
 public enum ModuleError: Error, CustomStringConvertible, Equatable {
   case patternMatchesNothing(pattern: String, suggestions: [String])
+  case patternMatchesOnlyFixed(pattern: String)
   case loadMismatch(LoadReport)
 
   public var description: String {
@@ -11,6 +12,8 @@ public enum ModuleError: Error, CustomStringConvertible, Equatable {
     case .patternMatchesNothing(let pattern, let suggestions):
       let hint = suggestions.isEmpty ? "" : " (close matches: \(suggestions.joined(separator: ", ")))"
       return "pattern '\(pattern)' matches no parameter key\(hint)"
+    case .patternMatchesOnlyFixed(let pattern):
+      return "pattern '\(pattern)' matches only fixed parameters (frozen batch norm), which never train"
     case .loadMismatch(let report):
       return report.description
     }
@@ -189,6 +192,11 @@ open class Module: CustomStringConvertible {
   }
 
   private func setFrozen(_ frozen: Bool, matching patterns: [String]) throws {
+    if !frozen {
+      for pattern in patterns where try parameters(matching: [pattern]).allSatisfy(\.parameter.isFixed) {
+        throw ModuleError.patternMatchesOnlyFixed(pattern: pattern)
+      }
+    }
     for (_, parameter) in try parameters(matching: patterns) { parameter.isFrozen = frozen }
   }
 

@@ -3,17 +3,27 @@ import TensorCore
 /// A trainable tensor owned by a `Module`. A reference type, so the module, the optimizer and the caller share it.
 ///
 /// A frozen parameter's tensor does not require grad: no graph is recorded through it, it gets no gradient and the
-/// optimizer keeps no state for it.
+/// optimizer keeps no state for it. A *fixed* parameter (frozen batch norm's affine) is frozen for good: the layer
+/// never passes it a gradient, so unfreezing leaves it frozen and it never counts as trainable.
 public final class Parameter {
   public private(set) var value: Tensor
+  /// Never trainable, whatever is unfrozen.
+  public let isFixed: Bool
+  private var frozenSetting: Bool
+
   public var isFrozen: Bool {
-    didSet { value.requiresGrad = !isFrozen }
+    get { isFixed || frozenSetting }
+    set {
+      frozenSetting = newValue
+      value.requiresGrad = !isFrozen
+    }
   }
 
-  public init(_ value: Tensor, frozen: Bool = false) {
+  public init(_ value: Tensor, frozen: Bool = false, fixed: Bool = false) {
     self.value = value.detached()
-    self.isFrozen = frozen
-    self.value.requiresGrad = !frozen
+    self.isFixed = fixed
+    self.frozenSetting = frozen
+    self.value.requiresGrad = !(frozen || fixed)
   }
 
   public var shape: [Int] { value.shape }

@@ -116,6 +116,33 @@ final class AssemblyTests: XCTestCase {
     XCTAssertThrowsError(try TuningMode.custom.apply(to: detector, unfreeze: ["head.towr.*"]))
   }
 
+  func testAPresetNeverUnfreezesWhatTheModelSectionFroze() throws {
+    let frozenText = tinyConfig.replacingOccurrences(of: "hidden: 16}", with: "hidden: 16, freeze: true}")
+    let (detector, _, _) = try assemble(frozenText)
+    XCTAssertThrowsError(try TuningMode.languagePromptV1.apply(to: detector)) { error in
+      XCTAssertEqual(
+        error as? TuningError, .presetTrainsFrozen(.languagePromptV1, keys: ["text_encoder.embedding.weight"]))
+    }
+    XCTAssertTrue(
+      detector.namedParameters().filter { $0.key.hasPrefix("text_encoder.") }.allSatisfy(\.parameter.isFrozen))
+    let (explicit, _, _) = try assemble(frozenText)
+    try TuningMode.languagePromptV1.apply(to: explicit, unfreeze: ["text_encoder.*"])
+    XCTAssertEqual(
+      Set(explicit.namedParameters().filter { !$0.parameter.isFrozen }.map(\.key)), ["text_encoder.embedding.weight"])
+  }
+
+  func testAPresetConflictIsReportedAtTrainMode() throws {
+    Builtins.registerAll()
+    let config = try LoadedConfig(
+      text: tinyConfig.replacingOccurrences(of: "hidden: 16}", with: "hidden: 16, freeze: true}")
+        + "\ntrain: {mode: language_prompt_v1}\n",
+      displayPath: "test.yaml")
+    XCTAssertThrowsError(try CheckedExperiment(config)) { error in
+      XCTAssertTrue("\(error)".contains("train.mode"), "\(error)")
+      XCTAssertTrue("\(error)".contains("text_encoder.embedding.weight"), "\(error)")
+    }
+  }
+
   func testShapesOnlyAssemblyMatchesRealParameterCounts() throws {
     let (real, _, _) = try assemble(tinyConfig)
     let (shapes, _, _) = try assemble(tinyConfig, shapesOnly: true)

@@ -70,8 +70,8 @@ public final class FrozenBatchNorm2d: Module, UnaryLayer, NormalizationLayer, Ch
   public let epsilon: Float
 
   public init(_ channels: Int, epsilon: Float = 1e-5) {
-    weight = Parameter(.ones([channels]), frozen: true)
-    bias = Parameter(.zeros([channels]), frozen: true)
+    weight = Parameter(.ones([channels]), fixed: true)
+    bias = Parameter(.zeros([channels]), fixed: true)
     runningMean = Buffer(.zeros([channels]))
     runningVariance = Buffer(.ones([channels]))
     self.epsilon = epsilon
