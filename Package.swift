@@ -18,6 +18,7 @@ let package = Package(
     .library(name: "Training", targets: ["Training"]),
     .library(name: "Detection", targets: ["Detection"]),
     .library(name: "Components", targets: ["Components"]),
+    .library(name: "Experiments", targets: ["Experiments"]),
     .library(name: "Reporting", targets: ["Reporting"]),
   ],
   dependencies: [
@@ -41,28 +42,33 @@ let package = Package(
       swiftSettings: optimized),
     .target(name: "Config", dependencies: ["CYAML"]),
     .target(name: "Evaluation", swiftSettings: optimized),
-    .target(name: "Datasets", dependencies: ["TensorCore", "Imaging", "Language"], swiftSettings: optimized),
+    .target(name: "Imaging", dependencies: ["TensorCore", "CPNG", "CJPEG"], swiftSettings: optimized),
+    .target(name: "Language", swiftSettings: optimized),
+    .target(
+      name: "Datasets", dependencies: ["TensorCore", "Config", "Imaging", "Language"], swiftSettings: optimized),
+    .target(
+      name: "Detection", dependencies: ["TensorCore", "NN", "Config", "Imaging"], swiftSettings: optimized),
+    .target(
+      name: "Components", dependencies: ["TensorCore", "NN", "Config", "Imaging", "Language", "Detection"],
+      swiftSettings: optimized),
     .target(
       name: "Training",
-      dependencies: ["TensorCore", "NN", "Imaging", "Language", "Detection", "Components", "Datasets", "Evaluation"],
+      dependencies: [
+        "TensorCore", "NN", "Config", "Imaging", "Language", "Detection", "Components", "Datasets", "Evaluation",
+      ],
       swiftSettings: optimized),
+    // The composition root: config -> model, data and schedule; ablation plans and runs; run evaluation.
+    .target(
+      name: "Experiments",
+      dependencies: ["TensorCore", "Config", "Detection", "Components", "Datasets", "Evaluation", "Training"]),
     .target(
       name: "Reporting",
-      dependencies: [
-        "TensorCore", "Config", "Imaging", "Language", "Detection", "Components", "Datasets", "Evaluation", "Training",
-      ]),
-    .target(name: "Imaging", dependencies: ["TensorCore", "CPNG", "CJPEG"], swiftSettings: optimized),
-    .target(name: "Language", dependencies: ["TensorCore"], swiftSettings: optimized),
-    .target(
-      name: "Detection", dependencies: ["TensorCore", "NN", "Config", "Imaging", "Language"], swiftSettings: optimized),
-    .target(
-      name: "Components", dependencies: ["TensorCore", "NN", "Config", "Language", "Detection"],
-      swiftSettings: optimized),
+      dependencies: ["Config", "Imaging", "Language", "Detection", "Datasets", "Training", "Experiments"]),
     .executableTarget(
       name: "glip",
       dependencies: [
-        "TensorCore", "NN", "Config", "Language", "Detection", "Components", "Evaluation", "Datasets", "Training",
-        "Reporting", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        "TensorCore", "NN", "Config", "Language", "Imaging", "Detection", "Components", "Evaluation", "Datasets",
+        "Training", "Experiments", "Reporting", .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: optimized),
     .plugin(
@@ -83,12 +89,14 @@ let package = Package(
     .testTarget(
       name: "TrainingTests",
       dependencies: [
-        "Training", "Datasets", "Components", "Detection", "Config", "TensorCore", "TensorCoreTestSupport",
+        "Training", "Datasets", "Components", "Experiments", "Detection", "Imaging", "Config", "TensorCore",
+        "TensorCoreTestSupport",
       ]),
     .testTarget(
       name: "ReportingTests",
       dependencies: [
-        "Reporting", "Training", "Datasets", "Components", "Detection", "Config", "Imaging", "TensorCore",
+        "Reporting", "Training", "Datasets", "Components", "Experiments", "Detection", "Config", "Imaging",
+        "TensorCore",
         "TensorCoreTestSupport",
       ]),
     .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Imaging", "Language", "TensorCore"]),
@@ -96,10 +104,17 @@ let package = Package(
     .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TensorCore", "TensorCoreTestSupport"]),
     .testTarget(name: "LanguageTests", dependencies: ["Language", "TensorCore", "TensorCoreTestSupport"]),
     .testTarget(name: "ToolingTests", dependencies: ["TensorCoreTestSupport"]),
-    .testTarget(name: "CustomPluginTests", dependencies: ["Components", "Detection", "Config", "NN", "TensorCore"]),
+    .testTarget(
+      name: "CustomPluginTests",
+      dependencies: [
+        "Components", "Experiments", "Datasets", "Language", "Training", "Detection", "Imaging", "Config", "NN",
+        "TensorCore",
+      ]),
     .testTarget(
       name: "ComponentsTests",
-      dependencies: ["Components", "Detection", "Config", "NN", "TensorCore", "TensorCoreTestSupport"]),
+      dependencies: [
+        "Components", "Experiments", "Detection", "Imaging", "Config", "NN", "TensorCore", "TensorCoreTestSupport",
+      ]),
   ],
   swiftLanguageModes: [.v5]
 )

@@ -59,7 +59,7 @@ public struct DatasetError: Error, CustomStringConvertible {
 
 /// What to do with a record that is unusable (a box outside the image, a missing image, malformed JSON): stop with
 /// its reason, or skip it and count it.
-public enum BadRecordPolicy: String, Sendable {
+public enum BadRecordPolicy: String, Sendable, CaseIterable {
   case fail, skip
 }
 

@@ -1,3 +1,4 @@
+import Imaging
 import NN
 import TensorCore
 

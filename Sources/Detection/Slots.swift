@@ -1,4 +1,4 @@
-@_exported import Imaging
+import Imaging
 import NN
 import TensorCore
 

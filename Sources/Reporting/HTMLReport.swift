@@ -1,4 +1,5 @@
 import Config
+import Experiments
 import Foundation
 
 /// Renders a self-contained `report.html`: inline CSS and SVG, images as `data:` URIs, no scripts and no references
@@ -117,15 +118,17 @@ public enum HTMLReport {
       let first = group.runs[0]
       let timed = data.runs.first { $0.result.variant == group.variant }?.timed ?? false
       let loss = group.statistics { $0.finalLoss }
-      var row =
-        "<tr><td class=\"text\">\(HTML.escape(group.variant))</td>"
-        + "<td>\(group.runs.map { "\($0.seed)" }.joined(separator: ", "))</td>"
-        + "<td>\(first.parameters)</td><td>\(first.trainableParameters)</td>"
-        + "<td class=\"text\" title=\"\(HTML.escape(first.initialisation))\">"
-        + "\(HTML.escape(ResultsTable.shortInitialisation(first)))</td>"
-        + "<td>\(timed ? ResultsTable.meanStd(group.statistics { $0.trainSeconds }, digits: 0) : "-")</td>"
-        + "<td\(loss != nil && loss!.mean == bestLoss ? " class=\"best\"" : "")>"
-        + "\(ResultsTable.meanStd(loss))</td>"
+      let seeds = group.runs.map { "\($0.seed)" }.joined(separator: ", ")
+      let seconds = timed ? ResultsTable.meanStd(group.statistics { $0.trainSeconds }, digits: 0) : "-"
+      let lossClass = loss != nil && loss!.mean == bestLoss ? " class=\"best\"" : ""
+      let cells: [String] = [
+        "<tr><td class=\"text\">\(HTML.escape(group.variant))</td>", "<td>\(seeds)</td>",
+        "<td>\(first.parameters)</td><td>\(first.trainableParameters)</td>",
+        "<td class=\"text\" title=\"\(HTML.escape(first.initialisation))\">",
+        "\(HTML.escape(ResultsTable.shortInitialisation(first)))</td>", "<td>\(seconds)</td>",
+        "<td\(lossClass)>", "\(ResultsTable.meanStd(loss))</td>",
+      ]
+      var row = cells.joined()
       for name in metrics {
         let value = group.metric(name)
         let isBest = value != nil && value!.mean == best[name]

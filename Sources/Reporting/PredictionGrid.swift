@@ -1,6 +1,7 @@
 import Config
 import Datasets
 import Detection
+import Experiments
 import Foundation
 import Imaging
 import Language
@@ -27,21 +28,13 @@ public struct PredictionGrid {
   public static func make(
     runs: [(name: String, directory: String)], images: Int, threshold: Float = 0.3, maxBoxes: Int = 5
   ) throws -> PredictionGrid {
-    guard let first = runs.first else { throw ReportingError("no runs to predict with") }
+    guard let first = runs.first else { throw ExperimentError("no runs to predict with") }
     let firstConfig = try LoadedConfig(path: TrainedModel.configPath(run: first.directory))
     let source = try CheckedExperiment(firstConfig, shapesOnly: true).data.val
     guard source.isSet else {
-      throw ReportingError("\(TrainedModel.configPath(run: first.directory)): data.val is not set, nothing to show")
+      throw ExperimentError("\(TrainedModel.configPath(run: first.directory)): data.val is not set, nothing to show")
     }
-    let samples: [(record: GroundingRecord, prompt: Prompt)]
-    switch source.format {
-    case .coco:
-      let loaded = try GroundingData.loadCOCO(path: source.annotations, imageRoot: source.images)
-      let prompt = PromptBuilder.detectionPrompt(classNames: loaded.categories.map(\.name))
-      samples = loaded.records.prefix(images).map { ($0, prompt) }
-    case .odvg:
-      samples = try TrainedModel.records(source).prefix(images).map { ($0, GroundingRecall.phrases(of: $0).prompt) }
-    }
+    let samples = try DatasetFormats.format(of: source).samples(source, count: images)
     var rows = try samples.map { sample in
       Row(
         image: URL(fileURLWithPath: sample.record.imagePath).lastPathComponent, prompt: sample.prompt.text,

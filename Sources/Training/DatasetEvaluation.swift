@@ -19,13 +19,10 @@ public enum DatasetEvaluation {
   public static func coco(
     predictor: Predictor, source: DataSource, progress: (Int, Int) -> Void = { _, _ in }
   ) throws -> Result {
-    guard source.format == .coco else {
-      throw TrainingError(message: "\(source.name): glip eval needs format: coco (class prompts), got odvg")
-    }
     guard source.isSet else { throw TrainingError(message: "\(source.name).annotations is not set") }
     return try coco(
       predictor: predictor, annotations: source.annotations, images: source.images,
-      policy: BadRecordPolicy(rawValue: source.onBadRecord.rawValue)!, progress: progress)
+      policy: source.onBadRecord, progress: progress)
   }
 
   /// Scores a COCO file whose image file names are relative to `images`. Under `.skip`, bad images are left out of

@@ -45,17 +45,6 @@ public enum GroundingRecall {
     return (Prompt(text: record.caption, phraseSpans: spans, labels: Array(spans.indices)), truth)
   }
 
-  /// Runs the predictor on every record of an ODVG source, prompted with its own caption.
-  public static func evaluate(
-    predictor: Predictor, source: DataSource, progress: (Int, Int) -> Void = { _, _ in }
-  ) throws -> [Int: Double] {
-    guard source.format == .odvg else {
-      throw TrainingError(message: "\(source.name): grounding recall needs format: odvg (captions with phrases)")
-    }
-    return recall(
-      try phraseResults(predictor: predictor, records: try TrainedModel.records(source), progress: progress))
-  }
-
   /// Each caption phrase of `records` with the predictor's boxes for it, the record prompted with its own caption.
   public static func phraseResults(
     predictor: Predictor, records: [GroundingRecord], progress: (Int, Int) -> Void = { _, _ in }

@@ -16,7 +16,7 @@ public struct Predictor {
   public init(detector: GroundingDetector, imageSize: Int) throws {
     detector.eval()
     self.detector = detector
-    self.encoder = try TrainedModel.tokenizingEncoder(of: detector)
+    self.encoder = try Predictor.tokenizingEncoder(of: detector)
     self.imageSize = imageSize
   }
 

@@ -23,10 +23,13 @@ public final class Trainer {
   public let optimizer: AdamW
   public let schedule: ComposedSchedule
 
+  /// `validation`, when set, is scored every `options.evalEvery` steps.
   public init(
-    detector: GroundingDetector, batches: BatchBuilder, options: TrainingOptions, groups: [ParameterGroupRule]
+    detector: GroundingDetector, batches: BatchBuilder, options: TrainingOptions, groups: [ParameterGroupRule],
+    validation: DataSource? = nil
   ) throws {
     self.detector = detector
+    self.validation = validation?.isSet == true ? validation : nil
     self.batches = batches
     self.options = options
     optimizer = AdamW(
@@ -36,18 +39,6 @@ public final class Trainer {
       LinearWarmup(iterations: options.warmup, startFactor: 0.1),
       CosineSchedule(iterations: max(options.iterations, 1), minFactor: 0.05),
     ])
-  }
-
-  /// The trainer an experiment describes: its detector, `data` sizing and flips, `train` options and parameter groups.
-  public convenience init(experiment: CheckedExperiment, records: [GroundingRecord]) throws {
-    try self.init(
-      detector: experiment.detector,
-      batches: BatchBuilder(
-        records: records, encoder: try TrainedModel.tokenizingEncoder(of: experiment.detector),
-        pixelFormat: experiment.detector.pixelFormat, imageSize: experiment.data.imageSize,
-        flip: experiment.data.flip, samplePrompts: experiment.data.samplePrompts, scales: experiment.data.multiScale),
-      options: experiment.training, groups: experiment.tuning.parameterGroups)
-    validation = experiment.data.val.isSet ? experiment.data.val : nil
   }
 
   /// Record indices of step `iteration`: a seeded permutation per pass over the data.
@@ -229,26 +220,19 @@ public final class Trainer {
     return losses
   }
 
-  /// Evaluates on `validation` (AP for COCO data, R@1 for captions), and writes `checkpoints/best.safetensors`
+  /// Evaluates on `validation` (its format's primary metric: AP for COCO data, R@1 for captions), and writes `checkpoints/best.safetensors`
   /// when the primary metric beats every earlier evaluation.
   func evaluate(after steps: Int, config: String, root: URL) throws -> ([(name: String, value: Double)], Bool) {
     guard let validation else { return ([], false) }
     detector.eval()
     defer { detector.train() }
     let predictor = try Predictor(detector: detector, imageSize: batches.imageSize)
-    let named: [(name: String, value: Double)]
-    let primary: String
-    switch validation.format {
-    case .coco:
-      let metrics = try DatasetEvaluation.coco(predictor: predictor, source: validation).metrics
-      named = zip(CocoMetrics.names, metrics.values).map { (name: $0, value: $1) }
-      primary = "AP"
-    case .odvg:
-      let recall = try GroundingRecall.evaluate(predictor: predictor, source: validation)
-      named = GroundingRecall.ks.map { ("R@\($0)", recall[$0]!) }
-      primary = "R@1"
+    let format = try DatasetFormats.format(of: validation)
+    let named = try format.evaluate(predictor: predictor, source: validation, progress: { _, _ in }).metrics
+    let primary = format.primaryMetric
+    guard let value = named.first(where: { $0.name == primary })?.value else {
+      throw TrainingError(message: "dataset format '\(format.name)' reported no '\(primary)' (its primary metric)")
     }
-    let value = named.first { $0.name == primary }!.value
     guard best.map({ value > $0.value }) ?? true else { return (named, false) }
     best = Best(metric: primary, value: value, step: steps)
     var metadata = trainingMetadata(after: steps, config: config)
@@ -258,7 +242,7 @@ public final class Trainer {
     return (named, true)
   }
 
-  static let optimizerPrefix = "optimizer/"
+  public static let optimizerPrefix = "optimizer/"
 
   /// The first trainable parameter holding a NaN or an infinity (a non-finite gradient can put one there while the
   /// loss was still finite), so no checkpoint is written from a broken model.

@@ -1,6 +1,6 @@
 import ArgumentParser
-import Components
 import Config
+import Experiments
 import Foundation
 import Reporting
 
@@ -39,7 +39,6 @@ struct AblateCommand: ParsableCommand {
   var dryRun = false
 
   func run() throws {
-    Builtins.registerAll()
     let seedList = try seeds.map { text in
       try text.split(separator: ",").map { part -> Int in
         guard let seed = Int(part.trimmingCharacters(in: .whitespaces)) else {

@@ -1,6 +1,7 @@
 import Components
 import Config
 import Detection
+import Experiments
 import Foundation
 import NN
 import TensorCore
@@ -163,7 +164,6 @@ struct BenchCase {
   /// The demo experiment's model, with random weights in place of its pretrained files (same shapes and frozen
   /// parts), and one optimisation step (loss, backward, AdamW) on a batch of synthetic boxes and prompts.
   static func demo(_ shape: BenchShape) throws -> () -> [String: Tensor] {
-    Builtins.registerAll()
     let config = try LoadedConfig(
       path: "configs/demo/shapes_grounding.yaml",
       overrides: [

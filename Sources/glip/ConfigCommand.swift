@@ -1,7 +1,7 @@
 import ArgumentParser
-import Components
 import Config
 import Detection
+import Experiments
 import Foundation
 import Reporting
 
@@ -63,7 +63,6 @@ struct ConfigCommand: ParsableCommand {
     var overrides: [String] = []
 
     func run() throws {
-      Builtins.registerAll()
       var failures = 0
       for path in configs {
         do {

@@ -1,6 +1,7 @@
 import ArgumentParser
-import Components
+import Config
 import Detection
+import Experiments
 import Foundation
 import TensorCore
 
@@ -20,7 +21,6 @@ struct ConvertToGroundingCommand: ParsableCommand {
   var out: String
 
   func run() throws {
-    Builtins.registerAll()
     try reportingErrors {
       let grounding = try CheckedExperiment(try LoadedConfig(path: config)).detector
       let detector = try SafetensorsFile.read(path: checkpoint)

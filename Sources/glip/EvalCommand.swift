@@ -52,7 +52,12 @@ struct EvalCommand: ParsableCommand {
   }
 
   func run() throws {
-    guard model.isGiven else { return report(try scoreFile()) }
+    guard model.isGiven else {
+      let metrics = try scoreFile()
+      return print(
+        json ? FormatEvaluation(metrics: zip(CocoMetrics.names, metrics.values).map { ($0, $1) }).json : metrics.summary
+      )
+    }
     let (_, experiment) = try model.load()
     try reportingErrors {
       let predictor = try Predictor(detector: experiment.detector, imageSize: experiment.data.imageSize)
@@ -69,38 +74,18 @@ struct EvalCommand: ParsableCommand {
         print(json ? result.json : result.summary)
         return
       }
-      switch experiment.data.val.format {
-      case .odvg:
-        if saveDetections != nil { throw ValidationError("--save-detections needs data.val in coco format") }
-        report(
-          recall: try GroundingRecall.evaluate(predictor: predictor, source: experiment.data.val, progress: progress))
-      case .coco:
-        let result = try DatasetEvaluation.coco(predictor: predictor, source: experiment.data.val, progress: progress)
-        if result.skipped > 0 { printError("skipped \(result.skipped) bad records (data.on_bad_record: skip)") }
-        if let saveDetections {
-          try DatasetEvaluation.resultsJSON(result.detections).write(
-            toFile: saveDetections, atomically: true, encoding: .utf8)
+      let source = experiment.data.val
+      let format = try DatasetFormats.format(of: source)
+      let result = try format.evaluate(predictor: predictor, source: source, progress: progress)
+      if result.skipped > 0 { printError("skipped \(result.skipped) bad records (data.on_bad_record: skip)") }
+      if let saveDetections {
+        guard let write = result.writeDetections else {
+          throw ValidationError("--save-detections: data.val format '\(format.name)' has no results file (coco has)")
         }
-        report(result.metrics)
+        try write(saveDetections)
       }
+      print(json ? result.json : result.text)
     }
-  }
-
-  private func report(_ metrics: CocoMetrics) {
-    if json {
-      let fields = zip(CocoMetrics.names, metrics.values).map { "\"\($0)\": \($1)" }
-      print("{" + fields.joined(separator: ", ") + "}")
-    } else {
-      print(metrics.summary)
-    }
-  }
-
-  private func report(recall: [Int: Double]) {
-    let pairs = GroundingRecall.ks.map { ("R@\($0)", recall[$0]!) }
-    print(
-      json
-        ? "{" + pairs.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"
-        : pairs.map { String(format: "%@ %.3f", $0.0, $0.1) }.joined(separator: "  "))
   }
 
   private func scoreFile() throws -> CocoMetrics {

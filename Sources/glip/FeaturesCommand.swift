@@ -1,8 +1,9 @@
 import ArgumentParser
-import Components
 import Config
 import Detection
+import Experiments
 import Foundation
+import Imaging
 import NN
 import TensorCore
 
@@ -30,7 +31,6 @@ struct FeaturesCommand: ParsableCommand {
   var out: String
 
   func run() throws {
-    Builtins.registerAll()
     try reportingErrors {
       var extra = overrides
       if let weights { extra.append("model.backbone.weights=\(weights)") }

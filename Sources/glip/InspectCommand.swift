@@ -1,6 +1,6 @@
 import ArgumentParser
-import Components
 import Detection
+import Experiments
 
 struct InspectCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
@@ -13,7 +13,6 @@ struct InspectCommand: ParsableCommand {
   var json = false
 
   func run() throws {
-    Builtins.registerAll()
     let loaded = try options.load()
     let inspection = try reportingErrors { Inspection(try CheckedExperiment(loaded).detector) }
     print(json ? inspection.json : inspection.text)

@@ -1,7 +1,7 @@
 import ArgumentParser
-import Components
 import Config
 import Detection
+import Experiments
 import Training
 
 /// Which trained model a command uses: `--checkpoint FILE` alone (the config comes from the checkpoint's metadata),
@@ -31,7 +31,6 @@ struct ModelSourceOptions: ParsableArguments {
 
   /// The loaded config and the detector with the checkpoint's weights.
   func load() throws -> (config: LoadedConfig, experiment: CheckedExperiment) {
-    Builtins.registerAll()
     let loaded: LoadedConfig = try reportingErrors {
       if let path = config ?? run.map(TrainedModel.configPath(run:)) {
         return try LoadedConfig(path: path, overrides: overrides)

@@ -1,5 +1,5 @@
 import ArgumentParser
-import Components
+import Experiments
 import Foundation
 import Reporting
 
@@ -37,7 +37,6 @@ struct ReportCommand: ParsableCommand {
   }
 
   func run() throws {
-    Builtins.registerAll()
     let data = try reportingErrors { try ReportData.load(directory, evaluate: !noEval, progress: { printError($0) }) }
     var notes: [String] = []
     var grid: PredictionGrid?

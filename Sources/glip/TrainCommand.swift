@@ -1,7 +1,7 @@
 import ArgumentParser
-import Components
 import Config
 import Detection
+import Experiments
 import Foundation
 import Training
 
@@ -33,12 +33,11 @@ struct TrainCommand: ParsableCommand {
   var resumeFrom: String?
 
   func run() throws {
-    Builtins.registerAll()
     let loaded = try reportingErrors { try LoadedConfig(path: config, overrides: overrides) }
     for note in loaded.notes { printError("note: \(note)") }
     try reportingErrors {
       let experiment = try CheckedExperiment(loaded, shapesOnly: false)
-      let (records, skipped) = try TrainedModel.loadRecords(experiment.data.trainSources)
+      let (records, skipped) = try DatasetFormats.loadRecords(experiment.data.trainSources)
       let files = experiment.data.trainSources.map(\.annotations).joined(separator: ", ")
       if skipped > 0 { printError("skipped \(skipped) bad records of \(files) (data.on_bad_record: skip)") }
       guard !records.isEmpty else { throw ValidationError("\(files): no usable training records") }

@@ -1,6 +1,7 @@
 import Components
 import Config
 import Detection
+import Experiments
 import NN
 import TensorCore
 import XCTest

@@ -2,6 +2,7 @@ import Components
 import Config
 import Detection
 import Foundation
+import Imaging
 import NN
 import TensorCore
 import TensorCoreTestSupport

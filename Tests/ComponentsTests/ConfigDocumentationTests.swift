@@ -1,6 +1,7 @@
 import Components
 import Config
 import Detection
+import Experiments
 import Foundation
 import TensorCoreTestSupport
 import XCTest
@@ -12,7 +13,7 @@ final class ConfigDocumentationTests: XCTestCase {
 
   func testConfigReferenceIsInSyncWithTheCode() throws {
     let committed = try String(contentsOf: repository.appendingPathComponent("docs/CONFIG.md"), encoding: .utf8)
-    let generated = ConfigDocumentation.markdown(include: \.isBuiltin)
+    let generated = ConfigDocumentation.markdown(builtinOnly: true)
     let (old, new) = (committed.components(separatedBy: "\n"), generated.components(separatedBy: "\n"))
     if let line = zip(old, new).enumerated().first(where: { $0.element.0 != $0.element.1 })?.offset
       ?? (old.count != new.count ? min(old.count, new.count) : nil)

@@ -1,6 +1,8 @@
 import Components
 import Config
 import Detection
+import Experiments
+import Imaging
 import NN
 import TensorCore
 import XCTest

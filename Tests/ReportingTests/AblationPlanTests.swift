@@ -4,6 +4,7 @@ import Foundation
 import TensorCoreTestSupport
 import XCTest
 
+@testable import Experiments
 @testable import Reporting
 
 final class AblationPlanTests: XCTestCase {
@@ -84,7 +85,7 @@ final class AblationPlanTests: XCTestCase {
     let plan = try AblationPlan(configPath: path)
     XCTAssertEqual(plan.variants.map(\.name), ["wide+fusion.type=none", "wide+fusion.type=film"])
     XCTAssertEqual(plan.seeds, [4, 5])
-    XCTAssertEqual(plan.validation, [ValidationSource(format: .odvg, annotations: "val.jsonl", images: "val")])
+    XCTAssertEqual(plan.validation, [ValidationSource(format: "odvg", annotations: "val.jsonl", images: "val")])
     XCTAssertNil(plan.base.root["ablation"], "the section is not part of the runs' configs")
     XCTAssertTrue(AblationPlan.isAblation(path))
     _ = try plan.check()

@@ -8,6 +8,7 @@ import TensorCoreTestSupport
 import Training
 import XCTest
 
+@testable import Experiments
 @testable import Reporting
 
 /// A tiny two-variant, two-seed ablation, trained once for all tests of this class.
@@ -117,7 +118,8 @@ final class AblationRunTests: XCTestCase {
     let variant = plan.variants[1]
     let loaded = try runner.config(for: variant, seed: 0)
     let experiment = try CheckedExperiment(loaded, shapesOnly: false)
-    let trainer = try Trainer(experiment: experiment, records: try TrainedModel.records(experiment.data.train))
+    let trainer = try Trainer(
+      experiment: experiment, records: try DatasetFormats.loadRecords(experiment.data.train).records)
     try trainer.run(directory: AblationRunTests.root + "/scratch", config: YAMLEmitter.emit(loaded.root)) { _ in }
     try FileManager.default.copyItem(
       atPath: AblationRunTests.root + "/scratch/checkpoints/step_4.safetensors",
@@ -280,10 +282,10 @@ enum Browser {
     while process.isRunning && Date() < deadline { usleep(100_000) }
     if process.isRunning {
       process.terminate()
-      throw ReportingError("\(chromium) did not finish the screenshot within 90 s")
+      throw ExperimentError("\(chromium) did not finish the screenshot within 90 s")
     }
     guard process.terminationStatus == 0, FileManager.default.fileExists(atPath: path) else {
-      throw ReportingError("\(chromium) exited with \(process.terminationStatus) and wrote no screenshot")
+      throw ExperimentError("\(chromium) exited with \(process.terminationStatus) and wrote no screenshot")
     }
   }
 }

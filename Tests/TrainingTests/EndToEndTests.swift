@@ -2,6 +2,7 @@ import Components
 import Config
 import Datasets
 import Detection
+import Experiments
 import Foundation
 import Imaging
 import TensorCore
@@ -46,7 +47,8 @@ final class EndToEndTests: XCTestCase {
 
     // Train.
     let experiment = try CheckedExperiment(try LoadedConfig(path: configPath), shapesOnly: false)
-    let trainer = try Trainer(experiment: experiment, records: try TrainedModel.records(experiment.data.train))
+    let trainer = try Trainer(
+      experiment: experiment, records: try DatasetFormats.loadRecords(experiment.data.train).records)
     var steps = 0
     let losses = try trainer.train(directory: directory + "/run", config: yaml) { event in
       if case .step = event { steps += 1 }

@@ -2,6 +2,7 @@ import Components
 import Config
 import Datasets
 import Detection
+import Experiments
 import Foundation
 import TensorCore
 import TensorCoreTestSupport
@@ -37,7 +38,7 @@ final class MixedSourcesTests: XCTestCase {
                  {format: coco, annotations: DIR/instances_phrases.json, images: DIR}]
         """)
     XCTAssertEqual(mixed.data.trainSources.map(\.name), ["data.train[0]", "data.train[1]"])
-    let records = try TrainedModel.records(mixed.data.trainSources)
+    let records = try DatasetFormats.loadRecords(mixed.data.trainSources).records
     XCTAssertEqual(records.count, 6)
     XCTAssertNil(records[0].categories, "captions first")
     XCTAssertNotNil(records[5].categoryNames, "then detection records that can sample prompts")
@@ -50,7 +51,7 @@ final class MixedSourcesTests: XCTestCase {
                  {format: coco, annotations: DIR/instances_shapes.json, images: DIR}]
         """)
     XCTAssertEqual(mixed.data.trainSources.map(\.repeatCount), [3, 1])
-    let records = try TrainedModel.records(mixed.data.trainSources)
+    let records = try DatasetFormats.loadRecords(mixed.data.trainSources).records
     XCTAssertEqual(records.count, 12, "3 phrase images three times, then 3 shape images once")
     XCTAssertEqual(records[0].imagePath, records[3].imagePath)
     XCTAssertEqual(Set(records[0..<9].compactMap { $0.categoryNames?.count }), [30], "phrases first")
@@ -84,8 +85,8 @@ final class MixedSourcesTests: XCTestCase {
       train: "{format: coco, annotations: DIR/instances_shapes.json, images: DIR}", extra: "  multi_scale: [64, 96]")
     XCTAssertEqual(mixed.data.multiScale, [64, 96])
     let builder = BatchBuilder(
-      records: try TrainedModel.records(mixed.data.trainSources),
-      encoder: try TrainedModel.tokenizingEncoder(of: mixed.detector), pixelFormat: mixed.detector.pixelFormat,
+      records: try DatasetFormats.loadRecords(mixed.data.trainSources).records,
+      encoder: try Predictor.tokenizingEncoder(of: mixed.detector), pixelFormat: mixed.detector.pixelFormat,
       imageSize: 64, flip: false, scales: mixed.data.multiScale)
     var sides = Set<Int>()
     for seed in 0..<12 {

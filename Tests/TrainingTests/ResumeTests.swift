@@ -2,6 +2,7 @@ import Components
 import Config
 import Datasets
 import Detection
+import Experiments
 import Foundation
 import TensorCore
 import TensorCoreTestSupport
@@ -12,7 +13,8 @@ import XCTest
 final class ResumeTests: XCTestCase {
   private func trainer(config path: String) throws -> (Trainer, GroundingDetector) {
     let experiment = try CheckedExperiment(try LoadedConfig(path: path), shapesOnly: false)
-    let trainer = try Trainer(experiment: experiment, records: try TrainedModel.records(experiment.data.train))
+    let trainer = try Trainer(
+      experiment: experiment, records: try DatasetFormats.loadRecords(experiment.data.train).records)
     return (trainer, experiment.detector)
   }
 

@@ -2,6 +2,7 @@ import Components
 import Config
 import Datasets
 import Detection
+import Experiments
 import Foundation
 import Imaging
 import TensorCore

@@ -3,6 +3,7 @@ import Config
 import Datasets
 import Detection
 import Evaluation
+import Experiments
 import Foundation
 import TensorCore
 import TensorCoreTestSupport
@@ -45,7 +46,7 @@ final class TrainingOutputTests: XCTestCase {
 
   private func trainer(_ path: String) throws -> Trainer {
     let experiment = try CheckedExperiment(try LoadedConfig(path: path), shapesOnly: false)
-    return try Trainer(experiment: experiment, records: try TrainedModel.records(experiment.data.train))
+    return try Trainer(experiment: experiment, records: try DatasetFormats.loadRecords(experiment.data.train).records)
   }
 
   private func json(_ text: String?) -> [String: Any]? {
@@ -162,7 +163,8 @@ final class TrainingOutputTests: XCTestCase {
   func testEvalEveryNeedsValidationData() throws {
     let (path, yaml) = try config(train: "iterations: 2, eval_every: 1", data: "")
     let experiment = try CheckedExperiment(try LoadedConfig(path: path), shapesOnly: false)
-    let trainer = try Trainer(experiment: experiment, records: try TrainedModel.records(experiment.data.train))
+    let trainer = try Trainer(
+      experiment: experiment, records: try DatasetFormats.loadRecords(experiment.data.train).records)
     trainer.validation = nil
     XCTAssertThrowsError(try trainer.run(directory: directory + "/run", config: yaml) { _ in }) { error in
       XCTAssertEqual("\(error)", "train.eval_every is 1 but data.val is not set")
@@ -175,12 +177,12 @@ final class TrainingOutputTests: XCTestCase {
       toFile: directory + "/data/grounding.odvg.jsonl", atomically: true, encoding: .utf8)
     let (failing, _) = try config(train: "iterations: 1")
     let strict = try CheckedExperiment(try LoadedConfig(path: failing), shapesOnly: false)
-    XCTAssertThrowsError(try TrainedModel.records(strict.data.train)) { error in
+    XCTAssertThrowsError(try DatasetFormats.loadRecords(strict.data.train).records) { error in
       XCTAssertTrue("\(error)".contains("grounding.odvg.jsonl: record 4 (line 5): not valid JSON ("), "\(error)")
     }
     let (skipping, _) = try config(train: "iterations: 1", data: "  on_bad_record: skip")
     let lenient = try CheckedExperiment(try LoadedConfig(path: skipping), shapesOnly: false)
-    let (records, skipped) = try TrainedModel.loadRecords(lenient.data.train)
+    let (records, skipped) = try DatasetFormats.loadRecords(lenient.data.train)
     XCTAssertEqual(records.count, 4)
     XCTAssertEqual(skipped, 1)
   }

@@ -1,6 +1,7 @@
 import Config
 import Detection
 import Foundation
+import Imaging
 import NN
 import TensorCore
 

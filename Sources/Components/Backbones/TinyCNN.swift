@@ -1,5 +1,6 @@
 import Config
 import Detection
+import Imaging
 import NN
 import TensorCore
 

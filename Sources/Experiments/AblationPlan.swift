@@ -1,6 +1,8 @@
 import Config
+import Datasets
 import Detection
 import Foundation
+import Training
 
 /// One point of an ablation grid: a name and the overrides that turn the base config into it.
 public struct AblationVariant: Equatable {
@@ -20,11 +22,12 @@ public struct AblationVariant: Equatable {
 
 /// An extra validation source of an ablation (`ablation.val`): each is scored after training.
 public struct ValidationSource: Equatable {
-  public var format: DataSource.Format
+  /// A registered dataset format's name.
+  public var format: String
   public var annotations: String
   public var images: String
 
-  public init(format: DataSource.Format, annotations: String, images: String) {
+  public init(format: String, annotations: String, images: String) {
     self.format = format
     self.annotations = annotations
     self.images = images
@@ -75,6 +78,7 @@ public struct AblationPlan {
     configPath: String, overrides: [String] = [], vary: [String] = [], variantFiles: [String] = [],
     seeds: [Int]? = nil
   ) throws {
+    Builtins.registerAll()
     self.configPath = configPath
     var loaded = try LoadedConfig(path: configPath, overrides: overrides)
     let section = loaded.root[AblationPlan.sectionName]

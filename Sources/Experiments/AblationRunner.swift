@@ -1,4 +1,5 @@
 import Config
+import Datasets
 import Detection
 import Foundation
 import Training
@@ -81,7 +82,7 @@ public final class AblationRunner {
     let text = YAMLEmitter.emit(loaded.root)
     let written = try? String(contentsOfFile: TrainedModel.configPath(run: runDirectory), encoding: .utf8)
     if let written, written != text {
-      throw ReportingError(
+      throw ExperimentError(
         "\(runDirectory): was trained with another config than variant '\(variant.name)' has now; "
           + "remove that directory or choose another --out")
     }
@@ -125,7 +126,7 @@ public final class AblationRunner {
     throws
   {
     let experiment = try CheckedExperiment(loaded, shapesOnly: false)
-    let records = try TrainedModel.records(experiment.data.trainSources)
+    let records = try DatasetFormats.loadRecords(experiment.data.trainSources).records
     let trainer = try Trainer(experiment: experiment, records: records)
     var start = 0
     if resumable, let checkpoint = AblationRunner.newestStepCheckpoint(in: runDirectory) {

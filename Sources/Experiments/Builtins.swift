@@ -1,8 +1,12 @@
+import Components
 import Config
+import Datasets
 import Detection
+import Training
 
-/// The one place where the built-in plugins register. Call `Builtins.registerAll()` before assembling; it is
-/// idempotent.
+/// The one place where the built-in plugins (model slots from `Components`, dataset formats from `Training`)
+/// register. The composition root's entry points (`CheckedExperiment`, `ConfigDocumentation`, `AblationPlan`) call
+/// it, so callers of those never need to; it is idempotent.
 public enum Builtins {
   private nonisolated(unsafe) static var registered = false
 
@@ -73,6 +77,8 @@ public enum Builtins {
         "retinanet", summary: "RetinaNet-style: anchors with IoU thresholds, no centerness, classifier sub-slot",
         keys: RetinaNetHead.keys, builtin: true
       ) { try RetinaNetHead.build(config: $0, context: $1) }
+      try DatasetFormats.register(CocoFormat(), builtin: true)
+      try DatasetFormats.register(ODVGFormat(), builtin: true)
     } catch {
       preconditionFailure("built-in plugin registration failed: \(error)")
     }

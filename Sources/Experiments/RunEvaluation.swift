@@ -1,3 +1,4 @@
+import Config
 import Datasets
 import Detection
 import Evaluation
@@ -31,14 +32,9 @@ public enum RunEvaluation {
     var metrics: [String: Double] = [:]
     for source in sources(of: experiment, extra: extra) {
       var found: [String: Double] = [:]
-      switch source.format {
-      case .coco:
-        let result = try DatasetEvaluation.coco(predictor: predictor, source: source, progress: progress)
-        for (name, value) in zip(CocoMetrics.names, result.metrics.values) { found[name] = value }
-      case .odvg:
-        let recall = try GroundingRecall.evaluate(predictor: predictor, source: source, progress: progress)
-        for (k, value) in recall { found["R@\(k)"] = value }
-      }
+      let result = try DatasetFormats.format(of: source).evaluate(
+        predictor: predictor, source: source, progress: progress)
+      for (name, value) in result.metrics { found[name] = value }
       let clash = !Set(found.keys).isDisjoint(with: metrics.keys)
       let prefix = URL(fileURLWithPath: source.annotations).deletingPathExtension().lastPathComponent + ":"
       for (name, value) in found { metrics[clash ? prefix + name : name] = value }
@@ -58,13 +54,13 @@ public struct RunHistory {
   public static func read(run: String) throws -> [RunHistory] {
     let path = run + "/metrics.jsonl"
     guard let data = FileManager.default.contents(atPath: path) else {
-      throw ReportingError("\(path): not found")
+      throw ExperimentError("\(path): not found")
     }
     var rows: [RunHistory] = []
     for (index, line) in data.split(separator: UInt8(ascii: "\n")).enumerated() {
       guard let object = (try? JSONSerialization.jsonObject(with: Data(line))) as? [String: Any],
         let step = (object["step"] as? NSNumber)?.intValue, let loss = (object["loss"] as? NSNumber)?.floatValue
-      else { throw ReportingError("\(path):\(index + 1): not a metrics line with 'step' and 'loss'") }
+      else { throw ExperimentError("\(path):\(index + 1): not a metrics line with 'step' and 'loss'") }
       var terms: [String: Float] = [:]
       for (key, value) in object where !["step", "lr", "loss"].contains(key) {
         if let number = value as? NSNumber { terms[key] = number.floatValue }

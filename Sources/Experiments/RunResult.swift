@@ -1,7 +1,9 @@
 import Config
+import Datasets
 import Detection
 import Evaluation
 import Foundation
+import Training
 
 /// Parameter counts of one slot.
 public struct SlotCount: Codable, Equatable, Sendable {
@@ -98,7 +100,7 @@ public struct RunResult: Codable, Equatable, Sendable {
 }
 
 /// Errors of `glip ablate` and `glip report` that name the file or directory at fault.
-public struct ReportingError: Error, CustomStringConvertible {
+public struct ExperimentError: Error, CustomStringConvertible {
   public let message: String
   public var description: String { message }
   public init(_ message: String) { self.message = message }
@@ -112,11 +114,11 @@ enum JSONFiles {
   }
 
   static func read<Value: Decodable>(_ type: Value.Type, from path: String) throws -> Value {
-    guard let data = FileManager.default.contents(atPath: path) else { throw ReportingError("\(path): cannot read") }
+    guard let data = FileManager.default.contents(atPath: path) else { throw ExperimentError("\(path): cannot read") }
     do {
       return try JSONDecoder().decode(type, from: data)
     } catch {
-      throw ReportingError("\(path): not a valid \(type) file: \(error)")
+      throw ExperimentError("\(path): not a valid \(type) file: \(error)")
     }
   }
 }
@@ -248,7 +250,7 @@ public enum ResultsTable {
   }
 
   /// "pretrained backbone+text_encoder" or "from scratch", for the printed table.
-  static func shortInitialisation(_ result: RunResult) -> String {
+  public static func shortInitialisation(_ result: RunResult) -> String {
     result.pretrainedSlots.isEmpty ? "from scratch" : "pretrained " + result.pretrainedSlots.joined(separator: "+")
   }
 

@@ -1,4 +1,5 @@
 import Config
+import Datasets
 import Detection
 import Foundation
 import Training
@@ -40,12 +41,12 @@ public struct ReportData {
   ) throws -> ReportData {
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
-      throw ReportingError("\(path): no such directory")
+      throw ExperimentError("\(path): no such directory")
     }
     let resultsPath = path + "/" + AblationRunner.resultsJSON
     if FileManager.default.fileExists(atPath: resultsPath) {
       let document = try JSONFiles.read(ResultsTable.Document.self, from: resultsPath)
-      guard !document.runs.isEmpty else { throw ReportingError("\(resultsPath): has no finished runs yet") }
+      guard !document.runs.isEmpty else { throw ExperimentError("\(resultsPath): has no finished runs yet") }
       let runs = try document.runs.map { result in
         try loadRun(path + "/" + result.run, result: result, timed: true)
       }
@@ -53,7 +54,7 @@ public struct ReportData {
     }
     let config = TrainedModel.configPath(run: path), metrics = path + "/metrics.jsonl"
     guard FileManager.default.fileExists(atPath: config), FileManager.default.fileExists(atPath: metrics) else {
-      throw ReportingError(
+      throw ExperimentError(
         "\(path): not a run directory (needs config.yaml and metrics.jsonl from glip train) "
           + "nor an ablation directory (needs results.json from glip ablate)")
     }
@@ -71,7 +72,7 @@ public struct ReportData {
   static func loadRun(_ directory: String, result: RunResult, timed: Bool) throws -> ReportRun {
     let configPath = TrainedModel.configPath(run: directory)
     guard let text = try? String(contentsOfFile: configPath, encoding: .utf8) else {
-      throw ReportingError("\(configPath): not found (run '\(result.variant)', seed \(result.seed))")
+      throw ExperimentError("\(configPath): not found (run '\(result.variant)', seed \(result.seed))")
     }
     return ReportRun(
       directory: directory, configText: text, config: try YAMLParser.parse(text, file: configPath),

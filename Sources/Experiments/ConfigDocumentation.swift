@@ -1,10 +1,13 @@
 import Config
+import Datasets
 import Detection
+import Training
 
 /// Generates docs/CONFIG.md from the registered plugins and section keys, so the docs cannot drift from the code.
 public enum ConfigDocumentation {
-  /// The reference for every registered plugin, or for those `include` selects (the committed file: built-ins).
-  public static func markdown(include: (PluginInfo) -> Bool = { _ in true }) -> String {
+  /// The reference for every registered plugin and dataset format, or only the toolkit's own (the committed file).
+  public static func markdown(builtinOnly: Bool = false) -> String {
+    let include: (PluginInfo) -> Bool = { !builtinOnly || $0.isBuiltin }
     Builtins.registerAll()
     var lines = [
       "# Config reference", "",
@@ -43,6 +46,13 @@ public enum ConfigDocumentation {
     lines += [
       "", "`odvg` files hold one JSON record per line with a caption and phrase-grounded regions; `coco` files are",
       "instances JSON, prompted with every category name (`\"circle. square. \"`).",
+      "", "### Dataset formats", "", "Registered `format` names; `train.eval_every` keeps `best.safetensors` by the",
+      "primary metric.", "", "| format | primary metric | what it is |", "|---|---|---|",
+    ]
+    lines += DatasetFormats.all.filter { !builtinOnly || DatasetFormats.isBuiltin($0.name) }.map {
+      "| `\($0.name)` | \($0.primaryMetric) | \($0.summary) |"
+    }
+    lines += [
       "", "## eval", "", "No keys: `glip eval` reads `data.val` and `data.image_size`.",
     ]
     return lines.joined(separator: "\n") + "\n"

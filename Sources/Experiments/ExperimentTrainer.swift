@@ -1,0 +1,18 @@
+import Config
+import Datasets
+import Detection
+import Training
+
+extension Trainer {
+  /// The trainer an experiment describes: its detector, `data` sizing and flips, `train` options and parameter
+  /// groups, and `data.val` for periodic evaluation.
+  public convenience init(experiment: CheckedExperiment, records: [GroundingRecord]) throws {
+    try self.init(
+      detector: experiment.detector,
+      batches: BatchBuilder(
+        records: records, encoder: try Predictor.tokenizingEncoder(of: experiment.detector),
+        pixelFormat: experiment.detector.pixelFormat, imageSize: experiment.data.imageSize,
+        flip: experiment.data.flip, samplePrompts: experiment.data.samplePrompts, scales: experiment.data.multiScale),
+      options: experiment.training, groups: experiment.tuning.parameterGroups, validation: experiment.data.val)
+  }
+}
