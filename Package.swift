@@ -47,14 +47,14 @@ let package = Package(
     .target(
       name: "Datasets", dependencies: ["TensorCore", "Config", "Imaging", "Language"], swiftSettings: optimized),
     .target(
-      name: "Detection", dependencies: ["TensorCore", "NN", "Config", "Imaging"], swiftSettings: optimized),
+      name: "Detection", dependencies: ["TensorCore", "NN", "Config", "Imaging", "Language"], swiftSettings: optimized),
     .target(
       name: "Components", dependencies: ["TensorCore", "NN", "Config", "Imaging", "Language", "Detection"],
       swiftSettings: optimized),
     .target(
       name: "Training",
       dependencies: [
-        "TensorCore", "NN", "Config", "Imaging", "Language", "Detection", "Components", "Datasets", "Evaluation",
+        "TensorCore", "NN", "Config", "Imaging", "Language", "Detection", "Datasets", "Evaluation",
       ],
       swiftSettings: optimized),
     // The composition root: config -> model, data and schedule; ablation plans and runs; run evaluation.
@@ -89,7 +89,7 @@ let package = Package(
     .testTarget(
       name: "TrainingTests",
       dependencies: [
-        "Training", "Datasets", "Components", "Experiments", "Detection", "Imaging", "Config", "TensorCore",
+        "Training", "Datasets", "Components", "Experiments", "Detection", "Imaging", "Language", "Config", "TensorCore",
         "TensorCoreTestSupport",
       ]),
     .testTarget(

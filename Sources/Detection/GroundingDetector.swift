@@ -1,4 +1,5 @@
 import Imaging
+import Language
 import NN
 import TensorCore
 
@@ -54,6 +55,23 @@ public final class GroundingDetector: Module {
     let ordered = terms.keys.sorted().map { terms[$0]! }
     terms["loss"] = ordered.dropFirst().reduce(ordered.first ?? Tensor(scalar: 0), +)
     return terms
+  }
+
+  /// Detections for one prompt per image, tokenised by the text encoder. Each detection carries its phrase's text and
+  /// `phraseIndex = prompts[i].labels[p]`: the phrase's index in the user's whole prompt (or its category index),
+  /// the same in every chunk.
+  public func detect(_ images: Tensor, prompts: [Prompt]) throws -> [[Detection]] {
+    let encoded = try textEncoder.tokenize(prompts)
+    let phrases = zip(prompts, encoded.phraseTokens).map { prompt, tokens in
+      zip(prompt.phraseTexts, tokens).map { PromptPhrase(text: $0, tokens: $1) }
+    }
+    return zip(detect(images, tokens: encoded.tokens, phrases: phrases), prompts).map { found, prompt in
+      found.map { detection in
+        var labelled = detection
+        labelled.phraseIndex = prompt.labels[detection.phraseIndex]
+        return labelled
+      }
+    }
   }
 
   /// Detections per image, with a different prompt per image allowed: `phrases[i]` lists prompt i's phrases.

@@ -1,4 +1,5 @@
 import Imaging
+import Language
 import NN
 import TensorCore
 
@@ -56,9 +57,32 @@ public protocol Neck: Module {
   func callAsFunction(_ features: [Tensor]) -> [Tensor]
 }
 
-/// The language slot: tokens → contextual token features of width `hiddenSize`.
+/// Prompts as a text encoder's tokens: the batch, and for each prompt the token positions of each of its phrases.
+public struct EncodedPrompts {
+  /// `[prompts, tokens]`, padded to the longest prompt.
+  public var tokens: TokenBatch
+  /// `phraseTokens[i][p]`: the token positions phrase `p` of prompt `i` covers (sorted; empty when none).
+  public var phraseTokens: [[[Int]]]
+
+  public init(tokens: TokenBatch, phraseTokens: [[[Int]]]) {
+    precondition(phraseTokens.count == tokens.batchSize, "EncodedPrompts: one phrase list per prompt")
+    self.tokens = tokens
+    self.phraseTokens = phraseTokens
+  }
+}
+
+/// The language slot: prompts → tokens → contextual token features of width `hiddenSize`.
+///
+/// Tokenising is part of the slot, so training, evaluation and prediction work with any text encoder: a BERT with
+/// its WordPiece vocabulary, or a closed-set encoder whose "tokens" are its classes.
 public protocol TextEncoder: Module {
   var hiddenSize: Int { get }
+  /// `input` as prompts this encoder takes whole: a phrase list too long for it is split into chunks. Each prompt's
+  /// `labels` index the phrases of `input`.
+  func prompts(for input: PromptInput) throws -> [Prompt]
+  /// The token batch of `prompts` with each phrase's token positions (GLIP's positive map, from character spans).
+  func tokenize(_ prompts: [Prompt]) throws -> EncodedPrompts
+  /// Token features `[batch, tokens, hiddenSize]` with their mask.
   func encode(_ tokens: TokenBatch) -> TextFeatures
 }
 

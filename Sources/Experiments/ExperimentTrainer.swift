@@ -10,7 +10,7 @@ extension Trainer {
     try self.init(
       detector: experiment.detector,
       batches: BatchBuilder(
-        records: records, encoder: try Predictor.tokenizingEncoder(of: experiment.detector),
+        records: records, encoder: experiment.detector.textEncoder,
         pixelFormat: experiment.detector.pixelFormat, imageSize: experiment.data.imageSize,
         flip: experiment.data.flip, samplePrompts: experiment.data.samplePrompts, scales: experiment.data.multiScale),
       options: experiment.training, groups: experiment.tuning.parameterGroups, validation: experiment.data.val)

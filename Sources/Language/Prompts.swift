@@ -13,6 +13,14 @@ public struct Prompt: Equatable, Sendable {
     self.phraseSpans = phraseSpans
     self.labels = labels
   }
+
+  /// Each phrase's text: its spans' characters, joined by a space when a phrase has several spans.
+  public var phraseTexts: [String] {
+    let scalars = Array(text.unicodeScalars)
+    return phraseSpans.map { spans in
+      spans.map { String(String.UnicodeScalarView(scalars[$0])) }.joined(separator: " ")
+    }
+  }
 }
 
 /// Detection prompts the GLIP way: class names cleaned, in category-id order, joined by ". ".
@@ -166,11 +174,7 @@ public enum PromptInput: Equatable, Sendable {
   public var phraseNames: [String] {
     switch self {
     case .phrases(let names): return names
-    case .caption(let prompt):
-      let scalars = Array(prompt.text.unicodeScalars)
-      return prompt.phraseSpans.map { spans in
-        spans.map { String(String.UnicodeScalarView(scalars[$0])) }.joined(separator: " ")
-      }
+    case .caption(let prompt): return prompt.phraseTexts
     }
   }
 

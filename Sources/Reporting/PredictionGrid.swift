@@ -46,7 +46,7 @@ public struct PredictionGrid {
       let predictor = try Predictor(detector: experiment.detector, imageSize: experiment.data.imageSize)
       for (index, sample) in samples.enumerated() {
         let photo = try ImageIO.read(path: sample.record.imagePath)
-        let found = predictor.detect(photo, prompt: sample.prompt).filter { $0.score >= threshold }.prefix(maxBoxes)
+        let found = try predictor.detect(photo, prompt: sample.prompt).filter { $0.score >= threshold }.prefix(maxBoxes)
         let (canvas, scale) = enlarged(photo)
         var image = canvas
         for detection in found {

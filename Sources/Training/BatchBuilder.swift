@@ -1,4 +1,3 @@
-import Components
 import Datasets
 import Detection
 import Foundation
@@ -11,7 +10,7 @@ import TensorCore
 /// positive maps from the phrase spans.
 public struct BatchBuilder {
   public let records: [GroundingRecord]
-  public let encoder: BertTextEncoder
+  public let encoder: any TextEncoder
   public let pixelFormat: PixelFormat
   public let imageSize: Int
   public let flip: Bool
@@ -22,7 +21,7 @@ public struct BatchBuilder {
   public let scales: [Int]
 
   public init(
-    records: [GroundingRecord], encoder: BertTextEncoder, pixelFormat: PixelFormat, imageSize: Int, flip: Bool,
+    records: [GroundingRecord], encoder: any TextEncoder, pixelFormat: PixelFormat, imageSize: Int, flip: Bool,
     samplePrompts: Bool = false, scales: [Int] = []
   ) {
     self.samplePrompts = samplePrompts
@@ -69,9 +68,17 @@ public struct BatchBuilder {
       boxes.append(scaled)
       phraseSpans.append(spans)
     }
-    let (tokens, encodings) = encoder.tokenize(captions)
+    // One phrase per box: the box's spans.
+    let prompts = zip(captions, phraseSpans).map { Prompt(text: $0, phraseSpans: $1, labels: Array($1.indices)) }
+    let encoded: EncodedPrompts
+    do {
+      encoded = try encoder.tokenize(prompts)
+    } catch {
+      throw TrainingError(message: "training records \(indices.map { String($0) }.joined(separator: ", ")): \(error)")
+    }
+    let tokens = encoded.tokens
     let targets = indices.indices.map { slot -> GroundingTarget in
-      let phraseTokens = PositiveMap.phraseTokens(phraseSpans[slot], in: encodings[slot])
+      let phraseTokens = encoded.phraseTokens[slot]
       return GroundingTarget(
         boxes: boxes[slot],
         positiveMap: Tensor(

@@ -39,7 +39,7 @@ public enum DatasetEvaluation {
     var found: [CocoDetection] = []
     for (index, record) in loaded.records.enumerated() {
       let photo = try ImageIO.read(path: record.imagePath)
-      for detection in predictor.detect(photo, prompts: prompts) {
+      for detection in try predictor.detect(photo, prompts: prompts) {
         let box = detection.box.map(Double.init)
         found.append(
           CocoDetection(

@@ -1,77 +1,49 @@
-import Components
 import Detection
 import Foundation
 import Imaging
 import Language
 import TensorCore
 
-/// Runs a grounding detector on whole images: resizes to the training square, prompts, and maps boxes back to the
-/// image's own pixels.
+/// Runs a grounding detector on whole images: resizes to the training square, prompts through the detector's text
+/// encoder, and maps boxes back to the image's own pixels.
 public struct Predictor {
   public let detector: GroundingDetector
-  public let encoder: BertTextEncoder
   public let imageSize: Int
 
   /// Puts `detector` in evaluation mode: no dropout, normalisation from running statistics.
   public init(detector: GroundingDetector, imageSize: Int) throws {
     detector.eval()
     self.detector = detector
-    self.encoder = try Predictor.tokenizingEncoder(of: detector)
     self.imageSize = imageSize
   }
 
-  /// A prompt from phrases written as `"red circle. blue square"` (GLIP's ". " separator).
-  public static func prompt(fromPhrases text: String) -> Prompt {
-    let phrases = text.split(separator: ".").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-    return PromptBuilder.detectionPrompt(classNames: phrases)
-  }
-
-  /// The most tokens a prompt may take, [CLS] and [SEP] included: the encoder's `max_tokens`, or fewer when its
-  /// position table is shorter.
-  public var tokenLimit: Int { min(encoder.maxTokens, encoder.configuration.maxPositions) }
-
-  /// `input` as prompts that each fit `tokenLimit`: a long phrase list is chunked, with global labels.
+  /// `input` as the prompts the text encoder takes: a long phrase list is chunked; labels index `input`'s phrases.
   public func prompts(for input: PromptInput) throws -> [Prompt] {
-    try input.chunked(tokenizer: encoder.tokenizer!, maxTokens: tokenLimit)
+    try detector.textEncoder.prompts(for: input)
   }
 
-  /// The detections of `photo` for class names, prompted in chunks that fit `tokenLimit`; `phraseIndex` indexes
+  /// The detections of `photo` for class names, prompted in chunks that fit the text encoder; `phraseIndex` indexes
   /// `classNames`.
   public func detect(_ photo: RGBImage, classNames: [String]) throws -> [Detection] {
-    detect(photo, prompts: try prompts(for: .phrases(classNames)))
+    try detect(photo, prompts: try prompts(for: .phrases(classNames)))
   }
 
   /// Detections for one image over several prompts (the chunks of one long prompt), best first, at most
-  /// `maxDetections`; each detection's `phraseIndex` is its phrase's label in its prompt.
-  public func detect(_ photo: RGBImage, prompts: [Prompt], maxDetections: Int = 100) -> [Detection] {
-    if prompts.count == 1 && prompts[0].labels == Array(prompts[0].labels.indices) {
-      return detect(photo, prompt: prompts[0])
-    }
-    var found: [Detection] = []
-    for prompt in prompts {
-      for var detection in detect(photo, prompt: prompt) {
-        detection.phraseIndex = prompt.labels[detection.phraseIndex]
-        found.append(detection)
-      }
-    }
+  /// `maxDetections`; `phraseIndex` is each phrase's label (its index in the whole prompt).
+  public func detect(_ photo: RGBImage, prompts: [Prompt], maxDetections: Int = 100) throws -> [Detection] {
+    if prompts.count == 1 { return try detect(photo, prompt: prompts[0]) }
+    let found = try prompts.flatMap { try detect(photo, prompt: $0) }
     // Stable: equal scores keep prompt order.
     let ranked = found.enumerated().sorted { ($0.element.score, $1.offset) > ($1.element.score, $0.offset) }
     return ranked.prefix(maxDetections).map(\.element)
   }
 
-  /// Detections for one image, best first, with `phraseIndex` indexing `prompt.phraseSpans`.
-  public func detect(_ photo: RGBImage, prompt: Prompt) -> [Detection] {
+  /// Detections for one image, best first, with `phraseIndex` the phrase's label in `prompt`.
+  public func detect(_ photo: RGBImage, prompt: Prompt) throws -> [Detection] {
     let image = ImageTransforms.resize(
       ImageTransforms.tensor(photo, format: detector.pixelFormat), height: imageSize, width: imageSize)
-    let (tokens, encodings) = encoder.tokenize([prompt.text])
-    let phraseTokens = PositiveMap.phraseTokens(prompt.phraseSpans, in: encodings[0])
-    let scalars = Array(prompt.text.unicodeScalars)
-    let names = prompt.phraseSpans.map { spans in
-      spans.map { String(String.UnicodeScalarView(scalars[$0])) }.joined(separator: " ")
-    }
-    let phrases = zip(names, phraseTokens).map { PromptPhrase(text: $0, tokens: $1) }
     let (scaleX, scaleY) = (Float(photo.width) / Float(imageSize), Float(photo.height) / Float(imageSize))
-    return detector.detect(image.unsqueezed(0), tokens: tokens, phrases: [phrases])[0].map { found in
+    return try detector.detect(image.unsqueezed(0), prompts: [prompt])[0].map { found in
       var detection = found
       detection.box = [found.box[0] * scaleX, found.box[1] * scaleY, found.box[2] * scaleX, found.box[3] * scaleY]
       return detection

@@ -1,4 +1,3 @@
-import Components
 import Datasets
 import Detection
 import Evaluation

@@ -33,7 +33,7 @@ struct EncodeTextCommand: ParsableCommand {
       let encoder = try BertTextEncoder.load(
         modelDirectory: model, remap: remap, maxTokens: maxTokens, generator: &generator)
       encoder.eval()
-      let (batch, _) = encoder.tokenize(texts)
+      let (batch, _) = try encoder.tokenize(texts)
       let hidden = withNoGrad { encoder.hiddenStates(batch).last! }
       try SafetensorsFile(
         tensors: ["hidden": hidden, "mask": batch.attentionMask, "input_ids": batch.ids],

@@ -55,7 +55,7 @@ struct PredictCommand: ParsableCommand {
       var results: [(image: String, detections: [Detection])] = []
       for path in image {
         let photo = try ImageIO.read(path: path)
-        let kept = predictor.detect(photo, prompts: prompts).filter { $0.score >= threshold }
+        let kept = try predictor.detect(photo, prompts: prompts).filter { $0.score >= threshold }
         results.append((path, kept))
         let annotated = Predictor.annotate(photo, kept, threshold: threshold)
         if singleFile {

@@ -110,7 +110,7 @@ final class BertTests: XCTestCase {
       modelDirectory: Fixtures.path("language/bert-tiny"), remap: remap, generator: &generator)
     encoder.eval()
     encoder.freezeAll()
-    let (batch, encodings) = encoder.tokenize(["a cat", "the small red circle"])
+    let (batch, encodings) = try encoder.tokenize(["a cat", "the small red circle"])
     XCTAssertEqual(encodings[0].tokens, ["[CLS]", "a", "cat", "[SEP]"])
     let features = encoder.encode(batch)
     XCTAssertFalse(features.hidden.requiresGrad)

@@ -85,7 +85,8 @@ final class EndToEndTests: XCTestCase {
     // Predict: boxes in the input image's pixels, named by the prompt's phrases.
     let imagePath = directory + "/val/images/000000.png"
     let photo = try ImageIO.read(path: imagePath)
-    let found = predictor.detect(photo, prompts: try predictor.prompts(for: .phrases(["circle", "square", "star"])))
+    let found = try predictor.detect(
+      photo, prompts: try predictor.prompts(for: .phrases(["circle", "square", "star"])))
     XCTAssertFalse(found.isEmpty)
     XCTAssertTrue(found.allSatisfy { ["circle", "square", "star"][$0.phraseIndex] == $0.phrase })
     XCTAssertTrue(found.allSatisfy { $0.box[0] >= 0 && $0.box[2] <= 64.01 && $0.box[3] <= 64.01 })

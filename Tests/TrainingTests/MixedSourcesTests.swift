@@ -86,7 +86,7 @@ final class MixedSourcesTests: XCTestCase {
     XCTAssertEqual(mixed.data.multiScale, [64, 96])
     let builder = BatchBuilder(
       records: try DatasetFormats.loadRecords(mixed.data.trainSources).records,
-      encoder: try Predictor.tokenizingEncoder(of: mixed.detector), pixelFormat: mixed.detector.pixelFormat,
+      encoder: mixed.detector.textEncoder, pixelFormat: mixed.detector.pixelFormat,
       imageSize: 64, flip: false, scales: mixed.data.multiScale)
     var sides = Set<Int>()
     for seed in 0..<12 {

@@ -5,6 +5,7 @@ import Detection
 import Experiments
 import Foundation
 import Imaging
+import Language
 import TensorCore
 import TensorCoreTestSupport
 import XCTest
@@ -50,8 +51,8 @@ final class TrainerTests: XCTestCase {
     }
   }
 
-  func testPhrasePromptsSplitOnPeriods() {
-    let prompt = Predictor.prompt(fromPhrases: " red circle.blue square. . star")
+  func testPhrasePromptsSplitOnPeriods() throws {
+    let prompt = try PromptInput(parsing: " red circle.blue square. . star").prompt
     XCTAssertEqual(prompt.text, "red circle. blue square. star")
     XCTAssertEqual(prompt.phraseSpans, [[0..<10], [12..<23], [25..<29]])
   }

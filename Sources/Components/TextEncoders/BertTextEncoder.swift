@@ -26,8 +26,11 @@ public final class BertTextEncoder: Module, TextEncoder {
     public static let layersToAverage = ConfigKey<Int>(
       "layers_to_average", default: 1, "average the last N layers (GLIP's N_LAYERS)")
     public static let lowercase = ConfigKey<Bool>("lowercase", default: true, "uncased tokenizer")
+    public static let vocab = ConfigKey<String>(
+      "vocab", default: "",
+      "vocab.txt for a model whose weights come from a checkpoint (sizes from hidden/layers/…, no model_dir)")
     public static let all: [KeyDocumentation] = [
-      modelDir.documentation, hidden.documentation, layers.documentation, heads.documentation,
+      modelDir.documentation, vocab.documentation, hidden.documentation, layers.documentation, heads.documentation,
       intermediate.documentation, vocabularySize.documentation, maxTokens.documentation,
       layersToAverage.documentation, lowercase.documentation,
     ]
@@ -119,9 +122,19 @@ public final class BertTextEncoder: Module, TextEncoder {
     guard average >= 1 && average <= (directory.isEmpty ? configuration.layers : Int.max) else {
       throw config.error("layers_to_average", "expected 1…\(configuration.layers), got \(average)")
     }
+    let vocabulary = try config.read(Keys.vocab)
+    if !vocabulary.isEmpty && !directory.isEmpty {
+      throw config.error("vocab", "model_dir brings its own vocab.txt; give one of model_dir and vocab")
+    }
     if directory.isEmpty {
+      let tokenizer = try vocabulary.isEmpty ? nil : readVocabulary(vocabulary, lowercase: lowercase, config: config)
+      if let tokenizer, tokenizer.idToToken.count != configuration.vocabularySize {
+        throw config.error(
+          "vocab",
+          "\(vocabulary) has \(tokenizer.idToToken.count) tokens but vocab_size is \(configuration.vocabularySize)")
+      }
       return BertTextEncoder(
-        configuration: configuration, maxTokens: maxTokens, layersToAverage: average,
+        configuration: configuration, maxTokens: maxTokens, layersToAverage: average, tokenizer: tokenizer,
         generator: &context.random.generator)
     }
     let remap = try RemapTable(yaml: BuiltinRemaps.hfBert, file: "configs/remaps/hf_bert.yaml")
@@ -134,13 +147,47 @@ public final class BertTextEncoder: Module, TextEncoder {
     }
   }
 
+  private static func readVocabulary(_ path: String, lowercase: Bool, config: ConfigSection) throws
+    -> WordPieceTokenizer
+  {
+    guard FileManager.default.fileExists(atPath: path) else { throw config.error("vocab", "\(path): file not found") }
+    do {
+      return try WordPieceTokenizer(vocabularyFile: path, lowercase: lowercase)
+    } catch {
+      throw config.error("vocab", "\(path): \(error)")
+    }
+  }
+
   public var hiddenSize: Int { configuration.hiddenSize }
 
-  /// Tokenises prompts (padded to the longest, at most `maxTokens`) with this encoder's vocabulary.
-  public func tokenize(_ texts: [String]) -> (batch: TokenBatch, encodings: [Encoding]) {
+  /// The most tokens a prompt may take, [CLS] and [SEP] included: `max_tokens`, or fewer when the position table is
+  /// shorter.
+  public var tokenLimit: Int { min(maxTokens, configuration.maxPositions) }
+
+  /// A phrase list in chunks that fit `tokenLimit` (GLIP's class chunking); a caption whole, or an error when a
+  /// phrase falls past the limit.
+  public func prompts(for input: PromptInput) throws -> [Prompt] {
+    try input.chunked(tokenizer: try vocabulary(), maxTokens: tokenLimit)
+  }
+
+  /// The prompts' tokens, and each phrase's tokens from its character spans (GLIP's positive map).
+  public func tokenize(_ prompts: [Prompt]) throws -> EncodedPrompts {
+    let (batch, encodings) = try tokenize(prompts.map(\.text))
+    return EncodedPrompts(
+      tokens: batch, phraseTokens: zip(prompts, encodings).map { PositiveMap.phraseTokens($0.phraseSpans, in: $1) })
+  }
+
+  private func vocabulary() throws -> WordPieceTokenizer {
     guard let tokenizer else {
-      preconditionFailure("bert: this encoder has no vocabulary (random init without model_dir)")
+      throw ConfigError(
+        "bert: this text encoder has no vocabulary (random weights without model_dir): set model_dir or vocab")
     }
+    return tokenizer
+  }
+
+  /// Tokenises texts (padded to the longest, at most `maxTokens`) with this encoder's vocabulary.
+  public func tokenize(_ texts: [String]) throws -> (batch: TokenBatch, encodings: [Encoding]) {
+    let tokenizer = try vocabulary()
     let encodings = texts.map { tokenizer.encode($0, maxTokens: maxTokens) }
     let length = encodings.map(\.count).max() ?? 2
     var ids = [Float](repeating: Float(tokenizer.paddingID), count: texts.count * length)
