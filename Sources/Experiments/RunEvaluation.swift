@@ -31,11 +31,10 @@ public enum RunEvaluation {
     let predictor = try Predictor(detector: experiment.detector, imageSize: experiment.data.imageSize)
     var metrics: [String: Double] = [:]
     for source in sources(of: experiment, extra: extra) {
-      var found: [String: Double] = [:]
-      let result = try DatasetFormats.format(of: source).evaluate(
-        predictor: predictor, source: source, progress: progress)
-      for (name, value) in result.metrics { found[name] = value }
-      let clash = !Set(found.keys).isDisjoint(with: metrics.keys)
+      let found = try DatasetFormats.format(of: source).evaluate(
+        predictor: predictor, source: source, progress: progress
+      ).metrics
+      let clash = !Set(found.map(\.name)).isDisjoint(with: metrics.keys)
       let prefix = URL(fileURLWithPath: source.annotations).deletingPathExtension().lastPathComponent + ":"
       for (name, value) in found { metrics[clash ? prefix + name : name] = value }
     }

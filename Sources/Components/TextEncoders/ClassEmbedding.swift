@@ -23,12 +23,19 @@ public final class ClassEmbeddingEncoder: Module, TextEncoder {
   public let embedding: Embedding
   /// The phrase that names each class.
   public let names: [String]
+  /// Class index by cleaned name (GLIP's name cleaning, trimmed), for matching phrases.
+  private let classByName: [String: Int]
 
   public init(classes: Int, hidden: Int, names: [String] = [], generator: inout SeededGenerator) {
     precondition(
       names.isEmpty || names.count == classes, "class_embedding: \(names.count) names for \(classes) classes")
     embedding = Embedding(classes, hidden, generator: &generator)
     self.names = names.isEmpty ? (0..<classes).map(String.init) : names
+    var classByName: [String: Int] = [:]
+    for (index, name) in self.names.enumerated() where classByName[Self.matchKey(name)] == nil {
+      classByName[Self.matchKey(name)] = index
+    }
+    self.classByName = classByName
     super.init()
     register("embedding", embedding)
   }
@@ -60,17 +67,16 @@ public final class ClassEmbeddingEncoder: Module, TextEncoder {
   /// The class of each phrase of `prompt`; a phrase that names no class is an error listing the names.
   private func classIndices(_ prompt: Prompt) throws -> [Int] {
     try prompt.phraseTexts.map { phrase in
-      let cleaned = PromptBuilder.cleanName(phrase).trimmingCharacters(in: .whitespaces)
-      guard
-        let index = names.firstIndex(where: {
-          PromptBuilder.cleanName($0).trimmingCharacters(in: .whitespaces) == cleaned
-        })
-      else {
+      guard let index = classByName[Self.matchKey(phrase)] else {
         throw PromptError(
           "'\(phrase)' is not a class of this closed-set model; its classes are \(names.joined(separator: ", "))")
       }
       return index
     }
+  }
+
+  private static func matchKey(_ name: String) -> String {
+    PromptBuilder.cleanName(name).trimmingCharacters(in: .whitespaces)
   }
 
   public var hiddenSize: Int { embedding.weight.shape[1] }

@@ -77,7 +77,6 @@ public enum DatasetFormats {
   /// Whether the toolkit itself registered `name` (the committed config reference lists only those).
   public static func isBuiltin(_ name: String) -> Bool { builtinNames.contains(name) }
 
-  public static var names: [String] { order }
   public static var all: [any DatasetFormat] { order.map { entries[$0]! } }
 
   /// The format `source` names; an unknown name is an error at the source's `format` key with a suggestion.
