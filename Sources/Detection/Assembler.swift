@@ -94,8 +94,8 @@ public enum Assembler {
     }
     if fusionSection.node != nil {
       let frozen = try fusionSection.read(Keys.freeze)
-      if frozen && detector.namedParameters().contains(where: { $0.key.contains(".fusion.") }) {
-        try detector.freeze(matching: ["head.tower.*.fusion.*"])
+      if frozen && detector.namedParameters().contains(where: { FusionLayout.isFusionParameter($0.key) }) {
+        try detector.freeze(matching: [FusionLayout.parameterPattern])
       }
     }
     return detector

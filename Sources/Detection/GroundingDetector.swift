@@ -5,7 +5,7 @@ import TensorCore
 
 /// A detector in GLIP's frame: image features and prompt features meet in the head, whose logits score each region
 /// against each prompt token. Parameter keys start with the slot names: `backbone.`, `neck.`, `text_encoder.`,
-/// `head.` (fusion blocks sit in the head tower as `head.tower.N.fusion.`).
+/// `head.` (fusion blocks sit in the head tower, at `FusionLayout.parameterPattern`).
 public final class GroundingDetector: Module {
   public let backbone: any Backbone
   public let neck: (any Neck)?
@@ -94,5 +94,23 @@ public final class GroundingDetector: Module {
         head.detections(outputs, image: $0, phrases: phrases[$0], imageSize: (images.shape[2], images.shape[3]))
       }
     }
+  }
+}
+
+/// Where deep-fusion blocks sit in a detector's parameters: block N of the head's tower holds its fusion block, so
+/// its keys read `head.tower.N.fusion.…`. The one place this path is spelled: heads register under these names,
+/// and slot freezing and inspection match with them.
+public enum FusionLayout {
+  /// The head's tower module.
+  public static let tower = "tower"
+  /// A tower block's fusion module.
+  public static let block = "fusion"
+  /// The key pattern of every fusion parameter.
+  public static let parameterPattern = "head.\(tower).*.\(block).*"
+
+  /// Whether a detector parameter key belongs to a fusion block.
+  public static func isFusionParameter(_ key: String) -> Bool {
+    let parts = key.split(separator: ".", omittingEmptySubsequences: false)
+    return parts.count > 4 && parts[0] == "head" && parts[1] == Substring(tower) && parts[3] == Substring(block)
   }
 }

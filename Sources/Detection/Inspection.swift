@@ -26,7 +26,6 @@ public struct Inspection {
         members.filter { !$0.parameter.isFrozen }.reduce(0) { $0 + $1.parameter.count }
       )
     }
-    func isFusion(_ key: String) -> Bool { key.hasPrefix("head.tower.") && key.contains(".fusion.") }
     var slots: [Slot] = []
     let backbone = counts { $0.hasPrefix("backbone.") }
     slots.append(
@@ -46,10 +45,10 @@ public struct Inspection {
         name: "text_encoder", type: detector.slotTypes["text_encoder"] ?? "?", parameters: text.0, trainable: text.1,
         outputs: [], hiddenSize: detector.textEncoder.hiddenSize))
     if let fusionType = detector.slotTypes["fusion"] {
-      let fusion = counts(isFusion)
+      let fusion = counts(FusionLayout.isFusionParameter)
       slots.append(Slot(name: "fusion", type: fusionType, parameters: fusion.0, trainable: fusion.1, outputs: []))
     }
-    let head = counts { $0.hasPrefix("head.") && !isFusion($0) }
+    let head = counts { $0.hasPrefix("head.") && !FusionLayout.isFusionParameter($0) }
     slots.append(
       Slot(name: "head", type: detector.slotTypes["head"] ?? "?", parameters: head.0, trainable: head.1, outputs: []))
     self.slots = slots

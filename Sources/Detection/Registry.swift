@@ -38,7 +38,7 @@ public struct RegistryError: Error, CustomStringConvertible {
   public var description: String { message }
 }
 
-/// The plugins of one slot, by name. Built-in plugins register in `Components/Builtins.swift`; a user's package can
+/// The plugins of one slot, by name. Built-in plugins register in `Experiments/Builtins.swift`; a user's package can
 /// register more before assembly.
 public final class Registry<Product> {
   public typealias Builder = (ConfigSection, BuildContext) throws -> Product
@@ -66,14 +66,18 @@ public final class Registry<Product> {
   public var names: [String] { order }
   public var plugins: [PluginInfo] { order.map { entries[$0]!.info } }
 
-  /// Reads `type` from the section and runs that plugin's builder on the section.
-  public func build(_ section: ConfigSection, context: BuildContext) throws -> Product {
-    let name = try section.read(Registry.typeKey)
+  /// Reads the plugin name from `key` of the section (`type` for the model slots) and runs that plugin's builder on
+  /// the section.
+  public func build(_ section: ConfigSection, context: BuildContext, selectedBy key: ConfigKey<String> = typeKey)
+    throws -> Product
+  {
+    let name = try section.read(key)
     guard let entry = entries[name] else {
       let suggestion = ConfigUsage.closest(name, among: order).map { "did you mean '\($0)'? " } ?? ""
       throw ConfigError(
-        "\(section.dottedPath).type: unknown \(slot) '\(name)'; \(suggestion)registered: \(order.joined(separator: ", "))",
-        at: section.mark(of: "type"))
+        "\(section.dottedPath).\(key.name): unknown \(slot) '\(name)'; \(suggestion)registered: "
+          + order.joined(separator: ", "),
+        at: section.mark(of: key.name))
     }
     return try entry.build(section, context)
   }
@@ -86,4 +90,6 @@ public enum Registries {
   public static let textEncoders = Registry<any TextEncoder>(slot: "text_encoder")
   public static let fusions = Registry<any FusionBlock>(slot: "fusion")
   public static let heads = Registry<any DenseHead>(slot: "head")
+  /// The `classifier` sub-slot of dense heads, selected by the head's `classifier:` key.
+  public static let classifiers = Registry<any RegionClassifier>(slot: "classifier")
 }

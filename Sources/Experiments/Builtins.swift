@@ -77,6 +77,15 @@ public enum Builtins {
         "retinanet", summary: "RetinaNet-style: anchors with IoU thresholds, no centerness, classifier sub-slot",
         keys: RetinaNetHead.keys, builtin: true
       ) { try RetinaNetHead.build(config: $0, context: $1) }
+      try Registries.classifiers.register(
+        "alignment",
+        summary: "GLIP's region-word alignment: regions scored against the prompt's tokens (`num_classes` is ignored)",
+        keys: [], builtin: true
+      ) { try AlignmentClassifier.build(config: $0, context: $1) }
+      try Registries.classifiers.register(
+        "linear", summary: "A closed-set classifier: one logit per class", keys: LinearClassifier.Keys.all,
+        builtin: true
+      ) { try LinearClassifier.build(config: $0, context: $1) }
       try DatasetFormats.register(CocoFormat(), builtin: true)
       try DatasetFormats.register(ODVGFormat(), builtin: true)
     } catch {

@@ -25,6 +25,15 @@ public enum ConfigDocumentation {
     lines += slot("text_encoder", Registries.textEncoders.plugins.filter(include))
     lines += slot("fusion", Registries.fusions.plugins.filter(include))
     lines += slot("head", Registries.heads.plugins.filter(include))
+    lines += [
+      "", "### model.head classifiers", "",
+      "A dense head's `classifier:` key picks one; the classifier reads its keys from the head section.", "",
+    ]
+    for plugin in Registries.classifiers.plugins.filter(include) {
+      lines += ["#### `classifier: \(plugin.name)`", "", plugin.summary + ".", ""]
+      lines += plugin.keys.isEmpty ? ["No options.", ""] : table(plugin.keys) + [""]
+    }
+    lines.removeLast()
     lines += ["", "## train", ""] + table(TuningOptions.Keys.all)
     lines += ["", "Each `param_groups` entry:", ""] + table(TuningOptions.Keys.groupKeys)
     lines += [

@@ -7,33 +7,28 @@ import TensorCoreTestSupport
 import XCTest
 
 final class HeadTests: XCTestCase {
-  private func atssHead() -> ATSSHead {
-    var generator = SeededGenerator(seed: 0)
-    let specs = [8, 16, 32].map { FeatureSpec(channels: 8, stride: $0) }
-    return ATSSHead(
-      inputSpecs: specs, settings: .init(channels: 8, blocks: 1), textHidden: 4, generator: &generator)
-  }
-
   func testATSSAssignmentMatchesTheReference() throws {
     let reference = try SafetensorsFile.read(path: Fixtures.path("heads/assignment.safetensors"))
     let boxes = reference["atss.boxes"]!
     let target = GroundingTarget(
       boxes: (0..<boxes.shape[0]).map { Array(boxes.scalars[($0 * 4)..<($0 * 4 + 4)]) },
       positiveMap: .ones([boxes.shape[0], 1]))
-    let assigned = atssHead().assignForTesting(target, levelSizes: [(12, 16), (6, 8), (3, 4)]).map { Float($0.box) }
+    let design = ATSSHead.design(strides: [8, 16, 32])
+    let grid = LocationGrid(levelSizes: [(12, 16), (6, 8), (3, 4)], scheme: design.locations)
+    let assigned = design.assigner.assign(target, grid: grid).map { Float($0.box) }
     XCTAssertEqual(assigned, reference["atss.assigned"]!.scalars)
     XCTAssertGreaterThan(assigned.filter { $0 >= 0 }.count, 10)
   }
 
   func testBoxCoderRoundTripsAndClampsSizes() {
-    let head = atssHead()
+    let coder = DeltaBoxCoder(weights: ATSSHead.weights)
     let anchor: [Float] = [10, 20, 74, 84]
     let box: [Float] = [15, 30, 60, 100]
-    let deltas = ATSSHead.encodeForTesting(box, anchor: anchor)
-    let decoded = head.decodeForTesting(
+    let deltas = coder.encode(box, anchor: anchor)
+    let decoded = coder.decode(
       Tensor(shape: [1, 4], values: deltas), references: Tensor(shape: [1, 4], values: anchor))
     assertClose(decoded, box, tolerance: 1e-4)
-    let huge = head.decodeForTesting(
+    let huge = coder.decode(
       Tensor(shape: [1, 4], values: [0, 0, 100, 100]), references: Tensor(shape: [1, 4], values: anchor))
     XCTAssertLessThanOrEqual(huge[flat: 2] - huge[flat: 0], 64 * 1000 / 16 + 1, "dw is clamped at log(1000/16)")
   }
@@ -126,13 +121,14 @@ final class AlignmentTests: XCTestCase {
 final class RetinaNetTests: XCTestCase {
   func testRetinaNetAssignsByIoUBandsAndTrainsWithoutCenterness() throws {
     var generator = SeededGenerator(seed: 0)
-    let head = RetinaNetHead(
-      inputSpecs: [FeatureSpec(channels: 8, stride: 8)], settings: .init(channels: 8, blocks: 1), textHidden: 4,
-      generator: &generator)
+    let design = RetinaNetHead.design(strides: [8])
+    let head = DenseGroundingHead(
+      inputSpecs: [FeatureSpec(channels: 8, stride: 8)], settings: .init(channels: 8, blocks: 1), design: design,
+      textHidden: 4, generator: &generator)
     // Anchors of side 32 centred at multiples of 8: the one at (16, 16) overlaps the box with IoU 0.77, the one at
     // (8, 8) with 0.47 (between the thresholds), the one at (24, 24) with 0.28.
     let target = GroundingTarget(boxes: [[0, 0, 28, 28]], positiveMap: .ones([1, 1]))
-    let assigned = head.assignForTesting(target, levelSizes: [(4, 4)])
+    let assigned = design.assigner.assign(target, grid: LocationGrid(levelSizes: [(4, 4)], scheme: design.locations))
     XCTAssertEqual(assigned[2 * 4 + 2].box, 0, "IoU 0.77 is positive")
     XCTAssertTrue(assigned[1 * 4 + 1].ignored, "IoU 0.47 is ignored")
     XCTAssertEqual(assigned[3 * 4 + 3].box, -1, "a far anchor is negative")
@@ -158,23 +154,20 @@ final class RetinaNetTests: XCTestCase {
 
 final class LegacyBoxTests: XCTestCase {
   func testLegacyPlusOneReproducesGLIPsAnchorsCoderAndIoU() throws {
-    var generator = SeededGenerator(seed: 0)
-    let specs = [8, 16, 32, 64, 128].map { FeatureSpec(channels: 8, stride: $0) }
-    let head = ATSSHead(
-      inputSpecs: specs, settings: .init(channels: 8, blocks: 0, legacyPlusOne: true), textHidden: 4,
-      generator: &generator)
+    let anchors = SquareAnchors(strides: [8, 16, 32, 64, 128], scale: 8, legacyPlusOne: true)
     // GLIP's first anchor per level (GLIP-NOTES): [-28,-28,35,35], [-56,-56,71,71], …
     let expected: [[Float]] = [
       [-28, -28, 35, 35], [-56, -56, 71, 71], [-112, -112, 143, 143], [-224, -224, 287, 287], [-448, -448, 575, 575],
     ]
     for (level, anchor) in expected.enumerated() {
-      XCTAssertEqual(head.referenceForTesting(level: level, position: 0, width: 4), anchor)
+      XCTAssertEqual(anchors.reference(level: level, position: 0, width: 4), anchor)
     }
     let coder = DeltaBoxCoder(weights: [10, 10, 5, 5], legacyPlusOne: true)
     let anchor: [Float] = [-28, -28, 35, 35]
     let box: [Float] = [10, 5, 40, 60]
     let decoded = coder.decode(
-      Tensor(shape: [1, 4], values: coder.encode(box, anchor: anchor)), anchors: Tensor(shape: [1, 4], values: anchor))
+      Tensor(shape: [1, 4], values: coder.encode(box, anchor: anchor)),
+      references: Tensor(shape: [1, 4], values: anchor))
     assertClose(decoded, box, tolerance: 1e-4)
     XCTAssertEqual(BoxOps.iou([0, 0, 9, 9], [0, 0, 9, 9], legacyPlusOne: true), 1)
     XCTAssertEqual(BoxOps.area([0, 0, 9, 9], legacyPlusOne: true), 100)

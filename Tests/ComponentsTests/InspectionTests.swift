@@ -1,6 +1,8 @@
 import Components
 import Config
 import Detection
+import Experiments
+import Foundation
 import XCTest
 
 final class InspectionTests: XCTestCase {
@@ -69,5 +71,21 @@ final class InspectionTests: XCTestCase {
     XCTAssertEqual(Set(slots.keys), ["backbone", "text_encoder", "fusion", "head"])
     XCTAssertEqual((slots["backbone"]!["outputs"] as! [[String: Int]]).map { $0["stride"]! }, [8, 16, 32])
     XCTAssertNotNil(object["tree"] as? String)
+  }
+}
+
+final class GLIPArchitectureTests: XCTestCase {
+  /// The official GLIP architectures' counts without the unused legacy `cls_logits` (VLDyHead: 1×1 box and
+  /// centerness branches; 3×3 there would add 10,240).
+  func testGLIPConfigsHaveTheOfficialParameterCounts() throws {
+    let glip = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .deletingLastPathComponent().appendingPathComponent("configs/glip")
+    for (name, expected) in [("glip_t_a", 151_409_966), ("glip_t_b", 231_759_662)] {
+      let experiment = try CheckedExperiment(
+        try LoadedConfig(path: glip.appendingPathComponent("\(name).yaml").path), shapesOnly: true)
+      XCTAssertEqual(Inspection(experiment.detector).totalParameters, expected, name)
+      let boxBranch = experiment.detector.namedParameters().first { $0.key == "head.bbox_pred.weight" }
+      XCTAssertEqual(boxBranch?.parameter.shape, [4, 256, 1, 1], name)
+    }
   }
 }

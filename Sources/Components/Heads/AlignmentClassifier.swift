@@ -1,3 +1,4 @@
+import Config
 import Detection
 import Foundation
 import NN
@@ -7,7 +8,7 @@ import TensorCore
 ///
 /// P̄ = L2-normalise(tokens); P̃ = projection(P̄ / 2); token bias b = P̄·w_lang + bias0;
 /// S = O·P̃ᵀ / exp(log_scale) + b, clamped to ±50000. bias0 starts at −log((1 − 0.01)/0.01), w_lang at zero.
-public final class AlignmentClassifier: Module {
+public final class AlignmentClassifier: Module, RegionClassifier {
   public let projection: Linear
   public let biasLanguage: Parameter
   public let bias0: Parameter
@@ -24,6 +25,19 @@ public final class AlignmentClassifier: Module {
     register("bias0", bias0)
     register("log_scale", logScale)
   }
+
+  /// Alignment against the text encoder's width (`context.textHiddenSize`) for regions of the levels' width.
+  /// `num_classes` is read and ignored, so a detector config turns into a grounding one by its `classifier` key alone.
+  public static func build(config: ConfigSection, context: BuildContext) throws -> AlignmentClassifier {
+    _ = try config.read(LinearClassifier.Keys.classes)
+    guard let channels = context.inputSpecs.first?.channels else {
+      throw ConfigError("\(config.dottedPath): a classifier needs region features", at: config.node?.mark)
+    }
+    return AlignmentClassifier(
+      regionChannels: channels, textHidden: context.textHiddenSize, generator: &context.random.generator)
+  }
+
+  public var scoresPromptTokens: Bool { true }
 
   /// regions `[N, P, C]`, tokens `[N, T, D]` → logits `[N, P, T]`.
   public func callAsFunction(regions: Tensor, tokens: Tensor) -> Tensor {

@@ -4,7 +4,7 @@ import TensorCore
 /// Boxes as deltas from anchors (R-CNN box coder): (dx, dy) = w·(centre offset)/anchor size, (dw, dh) = w·log(size
 /// ratio), with per-coordinate weights; width and height deltas are clamped at log(1000/16) when decoding. With
 /// `legacyPlusOne`, sizes are x2 − x1 + 1 and decoded corners end one pixel in, as maskrcnn-benchmark (GLIP) does.
-public struct DeltaBoxCoder: Sendable {
+public struct DeltaBoxCoder: BoxCoder {
   public let weights: [Float]
   public let legacyPlusOne: Bool
   static let maxLogRatio = Float(Foundation.log(1000.0 / 16.0))
@@ -17,18 +17,11 @@ public struct DeltaBoxCoder: Sendable {
 
   private var extra: Float { legacyPlusOne ? 1 : 0 }
 
-  /// The square anchor of side `scale` strides at grid `position` of a level `width` cells wide. Legacy anchors
-  /// (maskrcnn-benchmark) are centred at (stride − 1)/2 with half extent (size − 1)/2.
-  public func squareAnchor(position: Int, width: Int, stride: Int, scale: Float) -> [Float] {
-    let stride = Float(stride)
-    let offset: Float = legacyPlusOne ? (stride - 1) / 2 : 0
-    let (x, y) = (Float(position % width) * stride + offset, Float(position / width) * stride + offset)
-    let half = legacyPlusOne ? (scale * stride - 1) / 2 : scale * stride / 2
-    return [x - half, y - half, x + half, y + half]
-  }
+  /// The box branch regresses the deltas themselves.
+  public func regression(_ scaled: Tensor, level: Int) -> Tensor { scaled }
 
   /// Deltas `[P, 4]` at anchors `[P, 4]` → boxes `[P, 4]`, differentiable in the deltas.
-  public func decode(_ regression: Tensor, anchors references: Tensor) -> Tensor {
+  public func decode(_ regression: Tensor, references: Tensor) -> Tensor {
     let deltas = regression.split(sizes: [1, 1, 1, 1], axis: 1),
       anchors = references.split(sizes: [1, 1, 1, 1], axis: 1)
     let (width, height) = (anchors[2] - anchors[0] + extra, anchors[3] - anchors[1] + extra)
