@@ -60,7 +60,9 @@ let package = Package(
     // The composition root: config -> model, data and schedule; ablation plans and runs; run evaluation.
     .target(
       name: "Experiments",
-      dependencies: ["TensorCore", "Config", "Detection", "Components", "Datasets", "Evaluation", "Training"]),
+      dependencies: [
+        "TensorCore", "NN", "Config", "Detection", "Components", "Datasets", "Evaluation", "Training",
+      ]),
     .target(
       name: "Reporting",
       dependencies: ["Config", "Imaging", "Language", "Detection", "Datasets", "Training", "Experiments"]),

@@ -55,6 +55,18 @@ public struct DataSource: Sendable {
 public struct DataOptions {
   public enum Keys {
     public static let imageSize = ConfigKey<Int>("image_size", default: 320, "images are resized to this square side")
+    public static let minSize = ConfigKey<[Int]>(
+      "min_size", default: [],
+      "aspect-preserving sizing at evaluation and prediction (GLIP: [800]): the shorter side; empty: the image_size "
+        + "square")
+    public static let maxSize = ConfigKey<Int>(
+      "max_size", default: 1333, "with min_size: the longest the longer side may become (GLIP: 1333)")
+    public static let sizeDivisibility = ConfigKey<Int>(
+      "size_divisibility", default: 32, "with min_size: batches are zero-padded to a multiple of this")
+    public static let resample = ConfigKey<ImageSizing.Resample>(
+      "resample", default: .interpolate,
+      "interpolate: bilinear on the normalised tensor; pil_bilinear: Pillow's antialiased bilinear on the 8-bit "
+        + "image, as GLIP's loader (official checkpoints)")
     public static let flip = ConfigKey<Bool>(
       "flip", default: true, "random horizontal flips in training (captions swap left/right)")
     public static let multiScale = ConfigKey<[Int]>(
@@ -74,7 +86,8 @@ public struct DataOptions {
         name: "train", type: "a mapping or a list of mappings", defaultText: "none",
         doc: "training records (`glip train`); a list mixes sources (e.g. ODVG captions and COCO detection)"),
       KeyDocumentation(name: "val", type: "a mapping", defaultText: "none", doc: "evaluation records (`glip eval`)"),
-      imageSize.documentation, multiScale.documentation, flip.documentation, samplePrompts.documentation,
+      imageSize.documentation, minSize.documentation, maxSize.documentation, sizeDivisibility.documentation,
+      resample.documentation, multiScale.documentation, flip.documentation, samplePrompts.documentation,
       onBadRecord.documentation,
     ]
   }
@@ -86,6 +99,8 @@ public struct DataOptions {
   public var val: DataSource, imageSize: Int, flip: Bool, samplePrompts: Bool
   public var multiScale: [Int]
   public var onBadRecord: BadRecordPolicy
+  /// How evaluation and prediction size images.
+  public var sizing: ImageSizing
 
   public init(_ data: ConfigSection) throws {
     if let items = data.node?["train"]?.items {
@@ -108,6 +123,29 @@ public struct DataOptions {
     for index in trainSources.indices { trainSources[index].onBadRecord = onBadRecord }
     val.onBadRecord = onBadRecord
     guard imageSize >= 32 else { throw data.error("image_size", "expected at least 32, got \(imageSize)") }
+    sizing = try DataOptions.sizing(data, imageSize: imageSize)
+  }
+
+  /// `min_size`, `max_size`, `size_divisibility` and `resample`, checked.
+  static func sizing(_ data: ConfigSection, imageSize: Int) throws -> ImageSizing {
+    let (minSize, maxSize) = (try data.read(Keys.minSize), try data.read(Keys.maxSize))
+    let divisibility = try data.read(Keys.sizeDivisibility)
+    if let side = minSize.first(where: { $0 < 16 || $0 > 8192 }) {
+      throw data.error("min_size", "expected sides between 16 and 8192, got \(side)")
+    }
+    guard minSize.count <= 1 else {
+      throw data.error(
+        "min_size", "one side for evaluation and prediction; multi-scale training draws from data.multi_scale")
+    }
+    guard (16...16384).contains(maxSize), maxSize >= (minSize.first ?? 0) else {
+      throw data.error("max_size", "expected 16…16384 and at least min_size, got \(maxSize)")
+    }
+    guard (1...512).contains(divisibility) else {
+      throw data.error("size_divisibility", "expected 1…512, got \(divisibility)")
+    }
+    return ImageSizing(
+      square: minSize.isEmpty ? imageSize : nil, shorterSide: minSize.first ?? imageSize, maxSize: maxSize,
+      divisibility: divisibility, resample: try data.read(Keys.resample))
   }
 }
 

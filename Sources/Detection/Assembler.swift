@@ -10,6 +10,10 @@ public enum Assembler {
   public enum Keys {
     public static let seed = ConfigKey<Int>("seed", default: 0, "seed for parameter initialisation")
     public static let freeze = ConfigKey<Bool>("freeze", default: false, "freeze every parameter of this slot")
+    public static let checkpointRemap = ConfigKey<String>(
+      "checkpoint_remap", default: "",
+      "remap table (configs/remaps/*.yaml) applied to a PyTorch checkpoint given with --checkpoint, e.g. an "
+        + "official GLIP file; empty: its keys are this toolkit's")
     public static let placement = ConfigKey<FusionPlacement>(
       "placement", default: .deep, "deep: a fusion block in every head tower block; late: only the final dot product")
   }
@@ -20,7 +24,7 @@ public enum Assembler {
   public static let slotKeys: [KeyDocumentation] = [Registry<Any>.typeKey.documentation, Keys.freeze.documentation]
 
   public static let modelKeys: [KeyDocumentation] = [
-    Keys.seed.documentation,
+    Keys.seed.documentation, Keys.checkpointRemap.documentation,
     KeyDocumentation(name: "backbone", type: "a mapping", defaultText: "required", doc: "the image encoder slot"),
     KeyDocumentation(name: "neck", type: "a mapping", defaultText: "none", doc: "the feature-pyramid slot"),
     KeyDocumentation(name: "text_encoder", type: "a mapping", defaultText: "required", doc: "the language slot"),

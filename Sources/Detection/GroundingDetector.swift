@@ -59,13 +59,15 @@ public final class GroundingDetector: Module {
 
   /// Detections for one prompt per image, tokenised by the text encoder. Each detection carries its phrase's text and
   /// `phraseIndex = prompts[i].labels[p]`: the phrase's index in the user's whole prompt (or its category index),
-  /// the same in every chunk.
-  public func detect(_ images: Tensor, prompts: [Prompt]) throws -> [[Detection]] {
+  /// the same in every chunk. `validSizes` gives each image's (height, width) before padding (boxes are clipped to
+  /// it); nil for unpadded images.
+  public func detect(_ images: Tensor, prompts: [Prompt], validSizes: [(Int, Int)]? = nil) throws -> [[Detection]] {
     let encoded = try textEncoder.tokenize(prompts)
     let phrases = zip(prompts, encoded.phraseTokens).map { prompt, tokens in
       zip(prompt.phraseTexts, tokens).map { PromptPhrase(text: $0, tokens: $1) }
     }
-    return zip(detect(images, tokens: encoded.tokens, phrases: phrases), prompts).map { found, prompt in
+    let found = detect(images, tokens: encoded.tokens, phrases: phrases, validSizes: validSizes)
+    return zip(found, prompts).map { found, prompt in
       found.map { detection in
         var labelled = detection
         labelled.phraseIndex = prompt.labels[detection.phraseIndex]
@@ -75,8 +77,10 @@ public final class GroundingDetector: Module {
   }
 
   /// Detections per image, with a different prompt per image allowed: `phrases[i]` lists prompt i's phrases.
-  public func detect(_ images: Tensor, tokens: TokenBatch, phrases: [[PromptPhrase]]) -> [[Detection]] {
-    let detections = detect(images, tokens: tokens, phrases: phrases.map { $0.map(\.tokens) })
+  public func detect(
+    _ images: Tensor, tokens: TokenBatch, phrases: [[PromptPhrase]], validSizes: [(Int, Int)]? = nil
+  ) -> [[Detection]] {
+    let detections = detect(images, tokens: tokens, phrases: phrases.map { $0.map(\.tokens) }, validSizes: validSizes)
     return zip(detections, phrases).map { found, prompt in
       found.map { detection in
         var named = detection
@@ -86,12 +90,17 @@ public final class GroundingDetector: Module {
     }
   }
 
-  /// Detections per image; `phrases[i]` holds the token positions of each phrase of prompt i.
-  public func detect(_ images: Tensor, tokens: TokenBatch, phrases: [[[Int]]]) -> [[Detection]] {
-    withNoGrad {
+  /// Detections per image; `phrases[i]` holds the token positions of each phrase of prompt i, and `validSizes[i]`
+  /// image i's (height, width) before padding (nil: the whole tensor).
+  public func detect(_ images: Tensor, tokens: TokenBatch, phrases: [[[Int]]], validSizes: [(Int, Int)]? = nil)
+    -> [[Detection]]
+  {
+    precondition(validSizes == nil || validSizes!.count == images.shape[0], "detect: one valid size per image")
+    return withNoGrad {
       let outputs = self(images, tokens: tokens)
       return (0..<images.shape[0]).map {
-        head.detections(outputs, image: $0, phrases: phrases[$0], imageSize: (images.shape[2], images.shape[3]))
+        head.detections(
+          outputs, image: $0, phrases: phrases[$0], imageSize: validSizes?[$0] ?? (images.shape[2], images.shape[3]))
       }
     }
   }

@@ -3,15 +3,19 @@ import Foundation
 import NN
 import TensorCore
 
-/// A checkpoint key-remap table, as data: prefixes to strip, substring renames, and patterns to ignore.
+/// A checkpoint key-remap table, as data: prefixes to strip, anchored prefix rules, substring renames, and patterns
+/// to ignore, applied in that order.
 ///
 /// ```yaml
 /// strip_prefixes: ["bert."]
+/// prefixes: [{from: "rpn.head.dyhead_tower.{3b+1}.", to: "head.tower.{b}.text_layer."}]
 /// renames: [{from: "LayerNorm.gamma", to: "LayerNorm.weight"}]
 /// ignore: ["embeddings.position_ids", "pooler.*", "cls.*"]
 /// transforms: [{match: "*.downsample.reduction.weight", reorder_blocks: [0, 2, 1, 3], axis: 1, deinterleave: true}]
 /// ```
-/// A transform splits the matched tensor along `axis` into as many equal blocks as `reorder_blocks` lists and puts
+/// A key is rewritten by the first `prefixes` rule whose `from` matches its start (see `PrefixRule`), so one rule
+/// never rewrites another's output or a key that merely contains its text; `renames` then replace text anywhere in
+/// the key, in order. A transform splits the matched tensor along `axis` into as many equal blocks as `reorder_blocks` lists and puts
 /// them in that order. With `deinterleave`, the axis is first read as `[C, blocks]` (block index fastest, as
 /// `nn.Unfold` lays out MMDetection's Swin patch merging) and regrouped into `[blocks, C]`.
 public struct RemapTable: Equatable {
@@ -19,7 +23,7 @@ public struct RemapTable: Equatable {
     static let stripPrefixes = ConfigKey<[String]>(
       "strip_prefixes", default: [], "prefixes removed from keys (first match)")
     static let ignore = ConfigKey<[String]>("ignore", default: [], "key patterns (after renaming) that are not loaded")
-    static let from = ConfigKey<String>("from", "text to replace in a key")
+    static let from = ConfigKey<String>("from", "text to replace in a key (prefixes: the key's start)")
     static let to = ConfigKey<String>("to", "replacement")
     static let match = ConfigKey<String>("match", "key pattern (after renaming) the transform applies to")
     static let reorderBlocks = ConfigKey<[Int]>("reorder_blocks", "new order of equal blocks along the axis")
@@ -54,12 +58,13 @@ public struct RemapTable: Equatable {
   }
 
   public var stripPrefixes: [String]
+  public var prefixes: [PrefixRule]
   public var renames: [(from: String, to: String)]
   public var ignore: [String]
   public var transforms: [Transform]
 
   public static func == (lhs: RemapTable, rhs: RemapTable) -> Bool {
-    lhs.stripPrefixes == rhs.stripPrefixes && lhs.ignore == rhs.ignore
+    lhs.stripPrefixes == rhs.stripPrefixes && lhs.prefixes == rhs.prefixes && lhs.ignore == rhs.ignore
       && lhs.renames.map { "\($0.from)→\($0.to)" } == rhs.renames.map { "\($0.from)→\($0.to)" }
       && lhs.transforms == rhs.transforms
   }
@@ -71,6 +76,13 @@ public struct RemapTable: Equatable {
     let section = ConfigSection(root: root, usage: usage)
     stripPrefixes = try section.read(Keys.stripPrefixes)
     ignore = try section.read(Keys.ignore)
+    prefixes = try section.sections("prefixes").map { rule in
+      do {
+        return try PrefixRule(from: try rule.read(Keys.from), to: try rule.read(Keys.to))
+      } catch let error as ConfigError where error.mark == nil {
+        throw ConfigError(error.message, at: rule.node?.mark)
+      }
+    }
     renames = try section.sections("renames").map { (try $0.read(Keys.from), try $0.read(Keys.to)) }
     transforms = try section.sections("transforms").map { entry in
       let order = try entry.read(Keys.reorderBlocks)
@@ -96,6 +108,7 @@ public struct RemapTable: Equatable {
   public func map(_ key: String) -> String? {
     var mapped = key
     if let prefix = stripPrefixes.first(where: { mapped.hasPrefix($0) }) { mapped.removeFirst(prefix.count) }
+    if let renamed = prefixes.lazy.compactMap({ $0.apply(mapped) }).first { mapped = renamed }
     for rename in renames { mapped = mapped.replacingOccurrences(of: rename.from, with: rename.to) }
     return ignore.contains { KeyPattern($0).matches(mapped) } ? nil : mapped
   }

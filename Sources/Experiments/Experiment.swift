@@ -14,6 +14,8 @@ public struct CheckedExperiment {
   public let tuning: TuningOptions
   public let training: TrainingOptions
   public let data: DataOptions
+  /// `model.checkpoint_remap`: the remap table for PyTorch checkpoints, or nil.
+  public let checkpointRemap: String?
 
   public init(_ config: LoadedConfig, shapesOnly: Bool = true) throws {
     Builtins.registerAll()
@@ -24,6 +26,8 @@ public struct CheckedExperiment {
     _ = root.rawNode(CheckedExperiment.ablationSection)  // read and checked by `glip ablate`, not by an experiment
     guard sections["model"]?.node != nil else { throw ConfigError("\(config.path): no 'model' section") }
     detector = try Assembler.assemble(sections["model"]!, shapesOnly: shapesOnly)
+    let remap = try sections["model"]!.read(Assembler.Keys.checkpointRemap)
+    checkpointRemap = remap.isEmpty ? nil : remap
     tuning = try TuningOptions(sections["train"]!)
     try tuning.apply(to: detector, train: sections["train"]!)
     training = try TrainingOptions(sections["train"]!)

@@ -28,7 +28,7 @@ public enum RunEvaluation {
   public static func metrics(
     of experiment: CheckedExperiment, extra: [ValidationSource], progress: @escaping (Int, Int) -> Void = { _, _ in }
   ) throws -> [String: Double] {
-    let predictor = try Predictor(detector: experiment.detector, imageSize: experiment.data.imageSize)
+    let predictor = try Predictor(detector: experiment.detector, sizing: experiment.data.sizing)
     var metrics: [String: Double] = [:]
     for source in sources(of: experiment, extra: extra) {
       let found = try DatasetFormats.format(of: source).evaluate(

@@ -2,6 +2,7 @@ import Config
 import Datasets
 import Detection
 import Foundation
+import NN
 import TensorCore
 import Training
 
@@ -14,16 +15,42 @@ public enum TrainedModel {
 
   /// Assembles the config's model and loads `checkpoint` over it; every key must match. Training state stored
   /// beside the weights (the optimizer's moments in step checkpoints) is ignored.
-  public static func load(_ config: LoadedConfig, checkpoint: String?) throws -> CheckedExperiment {
+  ///
+  /// A PyTorch checkpoint (`.pth`, `.pt`, `.bin`: an official GLIP file, say) goes through `remap`, or the config's
+  /// `model.checkpoint_remap`; a safetensors file goes through `remap` only when one is given.
+  public static func load(_ config: LoadedConfig, checkpoint: String?, remap: String? = nil) throws
+    -> CheckedExperiment
+  {
     let experiment = try CheckedExperiment(config, shapesOnly: false)
     guard let checkpoint else { return experiment }
-    let file = try read(checkpoint: checkpoint)
+    let weights = try weights(of: checkpoint, remap: remap ?? experiment.checkpointRemap)
     do {
-      try experiment.detector.load(parameters: file.tensors.filter { !$0.key.hasPrefix(Trainer.optimizerPrefix) })
+      try experiment.detector.load(parameters: weights)
     } catch {
       throw TrainingError(message: "\(checkpoint): does not fit the model of \(config.path): \(error)")
     }
     return experiment
+  }
+
+  /// Whether `path` names a PyTorch checkpoint rather than safetensors.
+  public static func isPyTorchCheckpoint(_ path: String) -> Bool {
+    ["pth", "pt", "bin", "ckpt"].contains(URL(fileURLWithPath: path).pathExtension.lowercased())
+  }
+
+  /// The model weights of a checkpoint file by model key: a PyTorch file's state dict (its `model` entry when it
+  /// also holds training state) through the remap table at `remap`; a safetensors file's tensors (through `remap`
+  /// when given), less the optimizer state of step checkpoints.
+  static func weights(of checkpoint: String, remap: String?) throws -> [String: Tensor] {
+    let table = try remap.map { try RemapTable(file: $0) }
+    guard isPyTorchCheckpoint(checkpoint) else {
+      let tensors = try read(checkpoint: checkpoint).tensors.filter { !$0.key.hasPrefix(Trainer.optimizerPrefix) }
+      return try table?.apply(tensors).mapped ?? tensors
+    }
+    guard FileManager.default.fileExists(atPath: checkpoint) else {
+      throw TrainingError(message: "\(checkpoint): checkpoint not found")
+    }
+    let state = PyTorchCheckpoint.stateDict(from: try PyTorchCheckpoint.read(path: checkpoint))
+    return try table?.apply(state).mapped ?? state
   }
 
   /// The resolved config a checkpoint written by `glip train` holds in its metadata, with `overrides` applied.

@@ -43,7 +43,7 @@ public struct PredictionGrid {
     for run in runs {
       let loaded = try LoadedConfig(path: TrainedModel.configPath(run: run.directory))
       let experiment = try TrainedModel.load(loaded, checkpoint: TrainedModel.checkpointPath(run: run.directory))
-      let predictor = try Predictor(detector: experiment.detector, imageSize: experiment.data.imageSize)
+      let predictor = try Predictor(detector: experiment.detector, sizing: experiment.data.sizing)
       for (index, sample) in samples.enumerated() {
         let photo = try ImageIO.read(path: sample.record.imagePath)
         let found = try predictor.detect(photo, prompt: sample.prompt).filter { $0.score >= threshold }.prefix(maxBoxes)

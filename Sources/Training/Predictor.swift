@@ -1,20 +1,27 @@
+import Datasets
 import Detection
 import Foundation
 import Imaging
 import Language
 import TensorCore
 
-/// Runs a grounding detector on whole images: resizes to the training square, prompts through the detector's text
-/// encoder, and maps boxes back to the image's own pixels.
+/// Runs a grounding detector on whole images: sizes them as `sizing` says (the training square, or GLIP's
+/// aspect-preserving rule with padding), prompts through the detector's text encoder, and maps boxes back to the
+/// image's own pixels.
 public struct Predictor {
   public let detector: GroundingDetector
-  public let imageSize: Int
+  public let sizing: ImageSizing
 
   /// Puts `detector` in evaluation mode: no dropout, normalisation from running statistics.
-  public init(detector: GroundingDetector, imageSize: Int) throws {
+  public init(detector: GroundingDetector, sizing: ImageSizing) throws {
     detector.eval()
     self.detector = detector
-    self.imageSize = imageSize
+    self.sizing = sizing
+  }
+
+  /// A predictor that squashes images to a `imageSize` square, as training does.
+  public init(detector: GroundingDetector, imageSize: Int) throws {
+    try self.init(detector: detector, sizing: ImageSizing(square: imageSize))
   }
 
   /// `input` as the prompts the text encoder takes: a long phrase list is chunked; labels index `input`'s phrases.
@@ -40,12 +47,12 @@ public struct Predictor {
 
   /// Detections for one image, best first, with `phraseIndex` the phrase's label in `prompt`.
   public func detect(_ photo: RGBImage, prompt: Prompt) throws -> [Detection] {
-    let image = ImageTransforms.resize(
-      ImageTransforms.tensor(photo, format: detector.pixelFormat), height: imageSize, width: imageSize)
-    let (scaleX, scaleY) = (Float(photo.width) / Float(imageSize), Float(photo.height) / Float(imageSize))
-    return try detector.detect(image.unsqueezed(0), prompts: [prompt])[0].map { found in
+    let prepared = sizing.prepare(photo, format: detector.pixelFormat)
+    let found = try detector.detect(sizing.batch([prepared]), prompts: [prompt], validSizes: [prepared.validSize])
+    return found[0].map { found in
       var detection = found
-      detection.box = [found.box[0] * scaleX, found.box[1] * scaleY, found.box[2] * scaleX, found.box[3] * scaleY]
+      let (x, y) = (prepared.scaleX, prepared.scaleY)
+      detection.box = [found.box[0] * x, found.box[1] * y, found.box[2] * x, found.box[3] * y]
       return detection
     }
   }

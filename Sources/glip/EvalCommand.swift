@@ -60,7 +60,7 @@ struct EvalCommand: ParsableCommand {
     }
     let (_, experiment) = try model.load()
     try reportingErrors {
-      let predictor = try Predictor(detector: experiment.detector, imageSize: experiment.data.imageSize)
+      let predictor = try Predictor(detector: experiment.detector, sizing: experiment.data.sizing)
       let progress = { (done: Int, total: Int) in
         if done % 16 == 0 || done == total { printError("evaluated \(done)/\(total) images") }
       }

@@ -20,6 +20,13 @@ struct ModelSourceOptions: ParsableArguments {
       """)
   var checkpoint: String?
 
+  @Option(
+    help: """
+      A remap table (configs/remaps/*.yaml) for a checkpoint in another layout; default: the config's \
+      model.checkpoint_remap for PyTorch files (configs/glip/* name the official GLIP table).
+      """)
+  var remap: String?
+
   @Option(name: .customLong("set"), help: "Override a config key (repeatable).")
   var overrides: [String] = []
 
@@ -36,11 +43,14 @@ struct ModelSourceOptions: ParsableArguments {
         return try LoadedConfig(path: path, overrides: overrides)
       }
       guard let checkpoint else { throw ValidationError("give --checkpoint FILE, --run DIR or --config FILE") }
+      if TrainedModel.isPyTorchCheckpoint(checkpoint) {
+        throw ValidationError("\(checkpoint): a PyTorch checkpoint carries no config; give --config FILE as well")
+      }
       return try TrainedModel.config(ofCheckpoint: checkpoint, overrides: overrides)
     }
     for note in loaded.notes { printError("note: \(note)") }
     let weights = checkpoint ?? run.map(TrainedModel.checkpointPath(run:))
-    let experiment = try reportingErrors { try TrainedModel.load(loaded, checkpoint: weights) }
+    let experiment = try reportingErrors { try TrainedModel.load(loaded, checkpoint: weights, remap: remap) }
     return (loaded, experiment)
   }
 }

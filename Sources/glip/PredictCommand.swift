@@ -50,7 +50,7 @@ struct PredictCommand: ParsableCommand {
     let input = try reportingErrors { try PromptInput(parsing: prompt) }
     let (_, experiment) = try model.load()
     try reportingErrors {
-      let predictor = try Predictor(detector: experiment.detector, imageSize: experiment.data.imageSize)
+      let predictor = try Predictor(detector: experiment.detector, sizing: experiment.data.sizing)
       let prompts = try predictor.prompts(for: input)
       var results: [(image: String, detections: [Detection])] = []
       for path in image {

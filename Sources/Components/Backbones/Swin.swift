@@ -270,7 +270,10 @@ public final class Swin: Module, Backbone {
 
   /// Raw stage outputs `[B, H·W, C]` with their sizes (before the output norms).
   public func stageOutputs(_ images: Tensor) -> [(tokens: Tensor, height: Int, width: Int)] {
-    var embedded = patchProjection(images)
+    // The official patch embedding zero-pads the right and bottom to whole 4×4 patches rather than dropping them.
+    let (padRight, padBottom) = ((4 - images.shape[3] % 4) % 4, (4 - images.shape[2] % 4) % 4)
+    var embedded = patchProjection(
+      padRight + padBottom == 0 ? images : images.padded([0, padRight, 0, padBottom]))
     var (height, width) = (embedded.shape[2], embedded.shape[3])
     embedded = patchNorm(embedded.flattened(startAxis: 2).transposed(1, 2))
     var hidden = embedded

@@ -27,6 +27,10 @@ public final class DenseGroundingHead: Module, DenseHead {
       "maskrcnn-benchmark's +1 box sizes (anchors, box coder, IoU, NMS), for parity with official GLIP checkpoints")
     public static let dyhead = ConfigKey<Bool>(
       "dyhead", default: false, "DyHead conv blocks (deformable convs across levels, scale attention, DyReLU; GLIP)")
+    public static let dyheadOffsets = ConfigKey<DyHeadConv.OffsetReading>(
+      "dyhead_offsets", default: .glip,
+      "how DyHead's coarser-level conv reads the offsets computed at the finer level: glip (the official CUDA "
+        + "kernel's raw-memory reading, needed for official checkpoints) or resample (bilinear)")
     public static let boxKernel = ConfigKey<Int>(
       "box_kernel", default: 3, "kernel size of the box and centerness branches (odd; GLIP's VLDyHead: 1)")
     public static let classifier = ConfigKey<String>(
@@ -36,7 +40,7 @@ public final class DenseGroundingHead: Module, DenseHead {
       [
         channels.documentation, blocks.documentation, scoreThreshold.documentation, nmsThreshold.documentation,
         maxDetections.documentation, textLayers.documentation, textHeads.documentation, dyhead.documentation,
-        boxKernel.documentation, legacyPlusOne.documentation, classifier.documentation,
+        dyheadOffsets.documentation, boxKernel.documentation, legacyPlusOne.documentation, classifier.documentation,
       ] + LinearClassifier.Keys.all
   }
 
@@ -48,15 +52,16 @@ public final class DenseGroundingHead: Module, DenseHead {
     public let conv: any TowerConv
 
     init(
-      channels: Int, fusion: (any FusionBlock)?, textLayer: BertConfiguration?, dyhead: Bool,
+      channels: Int, fusion: (any FusionBlock)?, textLayer: BertConfiguration?, dyhead: DyHeadConv.OffsetReading?,
       generator: inout SeededGenerator
     ) {
       self.fusion = fusion
-      self.textLayer = textLayer.map { BertLayer($0, scoreClamp: 50000, generator: &generator) }
-      conv =
-        dyhead
-        ? DyHeadConv(channels: channels, generator: &generator)
-        : PlainTowerConv(channels: channels, generator: &generator)
+      self.textLayer = textLayer.map { BertLayer($0, clamp: 50000, generator: &generator) }
+      if let dyhead {
+        conv = DyHeadConv(channels: channels, glipOffsets: dyhead == .glip, generator: &generator)
+      } else {
+        conv = PlainTowerConv(channels: channels, generator: &generator)
+      }
       super.init()
       if let fusion { register(FusionLayout.block, fusion) }
       if let textLayer = self.textLayer { register("text_layer", textLayer) }
@@ -74,6 +79,7 @@ public final class DenseGroundingHead: Module, DenseHead {
     /// Heads of the text layer added after each fusion block; nil for none.
     public var textLayerHeads: Int?
     public var dyhead: Bool
+    public var dyheadOffsets: DyHeadConv.OffsetReading
     public var boxKernel: Int
     public var legacyPlusOne: Bool
 
@@ -85,6 +91,7 @@ public final class DenseGroundingHead: Module, DenseHead {
       maxDetections = try config.read(Keys.maxDetections)
       textLayerHeads = try config.read(Keys.textLayers) ? try config.read(Keys.textHeads) : nil
       dyhead = try config.read(Keys.dyhead)
+      dyheadOffsets = try config.read(Keys.dyheadOffsets)
       boxKernel = try config.read(Keys.boxKernel)
       legacyPlusOne = try config.read(Keys.legacyPlusOne)
       guard channels > 0 else { throw config.error("channels", "expected a positive width, got \(channels)") }
@@ -96,10 +103,12 @@ public final class DenseGroundingHead: Module, DenseHead {
 
     public init(
       channels: Int, blocks: Int, scoreThreshold: Float = 0.05, nmsThreshold: Float = 0.6, maxDetections: Int = 100,
-      textLayerHeads: Int? = nil, dyhead: Bool = false, boxKernel: Int = 3, legacyPlusOne: Bool = false
+      textLayerHeads: Int? = nil, dyhead: Bool = false, dyheadOffsets: DyHeadConv.OffsetReading = .glip,
+      boxKernel: Int = 3, legacyPlusOne: Bool = false
     ) {
       self.textLayerHeads = textLayerHeads
       self.dyhead = dyhead
+      self.dyheadOffsets = dyheadOffsets
       self.boxKernel = boxKernel
       self.legacyPlusOne = legacyPlusOne
       self.channels = channels
@@ -149,7 +158,8 @@ public final class DenseGroundingHead: Module, DenseHead {
       (0..<settings.blocks).map {
         TowerBlock(
           channels: channels, fusion: fusions?[$0],
-          textLayer: DenseGroundingHead.fuses(fusions?[$0]) ? textConfiguration : nil, dyhead: settings.dyhead,
+          textLayer: DenseGroundingHead.fuses(fusions?[$0]) ? textConfiguration : nil,
+          dyhead: settings.dyhead ? settings.dyheadOffsets : nil,
           generator: &generator)
       })
     let (kernel, padding) = (settings.boxKernel, settings.boxKernel / 2)

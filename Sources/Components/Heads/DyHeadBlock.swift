@@ -34,9 +34,13 @@ public final class PlainTowerConv: Module, TowerConv {
 /// weighted results are averaged. Task-aware: DyReLU (`relu.fc`), max(a1·x + b1, a2·x + b2).
 ///
 /// The coarser level's conv output is smaller than the offsets computed at the level; GLIP's CUDA kernel reads the
-/// first H·W positions of each offset channel as raw memory. `glipOffsets` reproduces that (for official weights);
-/// otherwise the offsets are resampled to the smaller grid.
+/// offsets and masks as raw memory laid out for the smaller grid (the first 18·H·W and 9·H·W values of each batch
+/// element's buffers). `glipOffsets` reproduces that (for official weights); otherwise the offsets are resampled to
+/// the smaller grid.
 public final class DyHeadConv: Module, TowerConv {
+  /// How the coarser level's conv reads offsets computed at the finer level.
+  public enum OffsetReading: String, ConfigEnum, Sendable { case glip, resample }
+
   /// Conv3x3Norm: a modulated deformable 3×3 conv (weights `conv.weight`, `conv.bias`; offsets come from outside)
   /// and a GroupNorm (`bn`).
   public final class DeformableConvNorm: Module {
@@ -117,13 +121,15 @@ public final class DyHeadConv: Module, TowerConv {
     register("offset", offset)
   }
 
-  /// Offsets/mask for another grid: unchanged when sizes agree; for a smaller grid GLIP's raw-memory reading (the
-  /// first H·W values of each channel) or resampling; resampling for a larger one.
+  /// Offsets/mask `[N, C, H, W]` for another grid `[N, C, height, width]`: unchanged when sizes agree; for a smaller
+  /// grid with `glipOffsets`, GLIP's raw-memory reading (the CUDA kernel indexes each batch element's buffer as if it
+  /// were laid out for the smaller grid, so it reads the buffer's first C·height·width values, across channel
+  /// boundaries); otherwise bilinear resampling.
   func fit(_ field: Tensor, height: Int, width: Int) -> Tensor {
     if field.shape[2] == height && field.shape[3] == width { return field }
+    let (batch, channels) = (field.shape[0], field.shape[1])
     if glipOffsets && height * width <= field.shape[2] * field.shape[3] {
-      let (batch, channels) = (field.shape[0], field.shape[1])
-      return field.reshaped([batch, channels, -1]).slice(axis: 2, end: height * width)
+      return field.reshaped([batch, -1]).slice(axis: 1, end: channels * height * width)
         .reshaped([batch, channels, height, width])
     }
     return Tensor.interpolate(field, size: (height, width), mode: .bilinear(alignCorners: false))

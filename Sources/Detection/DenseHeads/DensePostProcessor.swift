@@ -59,20 +59,24 @@ public struct DensePostProcessor: Sendable {
     return Array(candidates.prefix(preNMSTopK))
   }
 
-  /// `box` clamped to an image of `imageSize` (height, width).
-  public static func clip(_ box: [Float], imageSize: (Int, Int)) -> [Float] {
-    [
-      max(0, min(Float(imageSize.1), box[0])), max(0, min(Float(imageSize.0), box[1])),
-      max(0, min(Float(imageSize.1), box[2])), max(0, min(Float(imageSize.0), box[3])),
+  /// `box` clamped to an image of `imageSize` (height, width): x to [0, width] and y to [0, height], or with
+  /// `legacyPlusOne` to [0, width − 1] and [0, height − 1] (maskrcnn-benchmark's `clip_to_image`).
+  public static func clip(_ box: [Float], imageSize: (Int, Int), legacyPlusOne: Bool = false) -> [Float] {
+    let extra: Float = legacyPlusOne ? 1 : 0
+    let (right, bottom) = (Float(imageSize.1) - extra, Float(imageSize.0) - extra)
+    return [
+      max(0, min(right, box[0])), max(0, min(bottom, box[1])), max(0, min(right, box[2])), max(0, min(bottom, box[3])),
     ]
   }
 
-  /// Indices of the detections kept: class-aware NMS, then the best `maxDetections`.
+  /// Indices of the detections kept, best first: class-aware NMS, then those scoring at least the
+  /// `maxDetections`-th best score (GLIP's `kthvalue` cut, so detections tied with the last one are kept).
   public func select(boxes: [[Float]], scores: [Float], phrases: [Int]) -> [Int] {
-    Array(
-      BoxOps.batchedNMS(
-        boxes: boxes, scores: scores, labels: phrases, iouThreshold: nmsThreshold, legacyPlusOne: legacyPlusOne
-      ).prefix(maxDetections))
+    let kept = BoxOps.batchedNMS(
+      boxes: boxes, scores: scores, labels: phrases, iouThreshold: nmsThreshold, legacyPlusOne: legacyPlusOne)
+    guard kept.count > maxDetections, maxDetections > 0 else { return Array(kept.prefix(max(maxDetections, 0))) }
+    let cut = scores[kept[maxDetections - 1]]
+    return kept.filter { scores[$0] >= cut }
   }
 
   /// The detections of image `index` of a batch's head outputs; `phrases` lists each phrase's token positions and
@@ -100,7 +104,9 @@ public struct DensePostProcessor: Sendable {
         values: kept.flatMap { locations.reference(level: level, position: $0.position, width: width) })
       let decoded = coder.decode(regression, references: references).scalars
       for (row, candidate) in kept.enumerated() {
-        boxes.append(DensePostProcessor.clip(Array(decoded[(row * 4)..<(row * 4 + 4)]), imageSize: imageSize))
+        boxes.append(
+          DensePostProcessor.clip(
+            Array(decoded[(row * 4)..<(row * 4 + 4)]), imageSize: imageSize, legacyPlusOne: legacyPlusOne))
         scores.append(candidate.score)
         labels.append(candidate.phrase)
       }

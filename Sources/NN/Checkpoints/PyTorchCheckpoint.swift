@@ -80,16 +80,26 @@ public enum PyTorchCheckpoint {
     }
   }
 
-  /// The state dict inside a checkpoint: the top level, or a `model` / `state_dict` / `module` wrapper.
+  /// The state dict inside a checkpoint: the top level, or a `model` / `state_dict` / `module` wrapper. A `model` or
+  /// `state_dict` entry is taken even beside training state (`optimizer`, `scheduler`, `iteration`, …, as official
+  /// GLIP files hold), which is left out.
   public static func stateDict(from tensors: [String: Tensor]) -> [String: Tensor] {
     for wrapper in ["model.", "state_dict.", "module."] {
       let inner = tensors.filter { $0.key.hasPrefix(wrapper) }
-      if !inner.isEmpty && inner.count == tensors.count {
+      let others = tensors.keys.filter { !$0.hasPrefix(wrapper) }
+      let besideTrainingState =
+        wrapper != "module." && others.allSatisfy { trainingStateEntries.contains(String($0.prefix { $0 != "." })) }
+      if !inner.isEmpty && (inner.count == tensors.count || besideTrainingState) {
         return Dictionary(uniqueKeysWithValues: inner.map { (String($0.key.dropFirst(wrapper.count)), $0.value) })
       }
     }
     return tensors
   }
+
+  /// Top-level checkpoint entries that hold training state rather than model weights.
+  static let trainingStateEntries: Set<String> = [
+    "optimizer", "scheduler", "lr_scheduler", "iteration", "epoch", "step", "scaler", "amp", "ema", "meta",
+  ]
 
   // MARK: Formats
 

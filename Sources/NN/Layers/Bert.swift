@@ -92,11 +92,13 @@ public final class BertLayer: Module {
   public let intermediate: Linear
   public let output: Linear, outputNorm: LayerNorm
   public let heads: Int
-  /// Clamp attention scores to ±this (GLIP's fusion-tower BERT layers use 50000); nil for plain BERT.
-  public let scoreClamp: Float?
+  /// GLIP's fusion-tower BERT layers (fp16 safety in the official code) clamp to ±this (50000): the scaled attention
+  /// scores, the intermediate dense output and its GELU, the output dense, and the output LayerNorm. nil for plain
+  /// BERT.
+  public let clamp: Float?
   let attentionDropout: Dropout, hiddenDropout: Dropout, outputDropout: Dropout
 
-  public init(_ configuration: BertConfiguration, scoreClamp: Float? = nil, generator: inout SeededGenerator) {
+  public init(_ configuration: BertConfiguration, clamp: Float? = nil, generator: inout SeededGenerator) {
     let (hidden, inner) = (configuration.hiddenSize, configuration.intermediateSize)
     func linear(_ input: Int, _ output: Int) -> Linear {
       let layer = Linear(input, output, generator: &generator)
@@ -113,7 +115,7 @@ public final class BertLayer: Module {
     output = linear(inner, hidden)
     outputNorm = LayerNorm(hidden, epsilon: configuration.layerNormEpsilon)
     heads = configuration.heads
-    self.scoreClamp = scoreClamp
+    self.clamp = clamp
     attentionDropout = Dropout(0.1, seed: 1)
     hiddenDropout = Dropout(0.1, seed: 2)
     outputDropout = Dropout(0.1, seed: 3)
@@ -143,7 +145,7 @@ public final class BertLayer: Module {
     let (batch, length, width) = (hidden.shape[0], hidden.shape[1], hidden.shape[2])
     let headDim = width / heads
     let context: Tensor
-    if scoreClamp == nil && (!attentionDropout.isTraining || attentionDropout.probability == 0) {
+    if clamp == nil && (!attentionDropout.isTraining || attentionDropout.probability == 0) {
       // Nothing between the scores and the softmax but the mask: one fused kernel on the packed projections.
       context = Tensor.multiHeadAttention(
         query: query(hidden), key: key(hidden), value: value(hidden), heads: heads, mask: additiveMask,
@@ -154,13 +156,20 @@ public final class BertLayer: Module {
       }
       let (q, k, v) = (split(query(hidden)), split(key(hidden)), split(value(hidden)))
       var scores = q.matmulTransposed(k) * (1 / Float(headDim).squareRoot())
-      if let scoreClamp { scores = scores.clamp(min: -scoreClamp, max: scoreClamp) }
+      scores = clamped(scores)
       if let additiveMask { scores = scores + additiveMask }
       context = attentionDropout(scores.softmax(axis: -1)).matmul(v).permuted(0, 2, 1, 3)
         .reshaped([batch, length, width])
     }
     let attended = attentionNorm(hiddenDropout(attentionOutput(context)) + hidden)
-    return outputNorm(outputDropout(output(intermediate(attended).gelu())) + attended)
+    let inner = clamped(clamped(intermediate(attended)).gelu())
+    return clamped(outputNorm(clamped(outputDropout(output(inner))) + attended))
+  }
+
+  /// `values` clamped to ±`clamp`, or unchanged without one.
+  func clamped(_ values: Tensor) -> Tensor {
+    guard let clamp else { return values }
+    return values.clamp(min: -clamp, max: clamp)
   }
 
   /// `[B, T]` 0/1 attention mask → additive `[B, 1, 1, T]` (HF: (1 − mask) · most negative float).
