@@ -1,3 +1,4 @@
+import Components
 import Config
 import Datasets
 import Detection
@@ -32,6 +33,15 @@ public enum TrainedModel {
     return experiment
   }
 
+  /// The remap table at `path`; a shipped table (configs/remaps/*.yaml) also when run from another directory.
+  public static func remapTable(_ path: String) throws -> RemapTable {
+    let name = URL(fileURLWithPath: path).lastPathComponent
+    if !FileManager.default.fileExists(atPath: path), let text = BuiltinRemaps.files[name] {
+      return try RemapTable(yaml: text, file: "configs/remaps/\(name) (built in)")
+    }
+    return try RemapTable(file: path)
+  }
+
   /// Whether `path` names a PyTorch checkpoint rather than safetensors.
   public static func isPyTorchCheckpoint(_ path: String) -> Bool {
     ["pth", "pt", "bin", "ckpt"].contains(URL(fileURLWithPath: path).pathExtension.lowercased())
@@ -41,7 +51,7 @@ public enum TrainedModel {
   /// also holds training state) through the remap table at `remap`; a safetensors file's tensors (through `remap`
   /// when given), less the optimizer state of step checkpoints.
   static func weights(of checkpoint: String, remap: String?) throws -> [String: Tensor] {
-    let table = try remap.map { try RemapTable(file: $0) }
+    let table = try remap.map(remapTable)
     guard isPyTorchCheckpoint(checkpoint) else {
       let tensors = try read(checkpoint: checkpoint).tensors.filter { !$0.key.hasPrefix(Trainer.optimizerPrefix) }
       return try table?.apply(tensors).mapped ?? tensors

@@ -16,8 +16,12 @@ struct EvalCommand: ParsableCommand {
       phrase-grounding Recall@1/5/10 (IoU >= 0.5) on the captions (*.odvg.jsonl), each prompted with its own \
       caption. --json prints {"detection": {"<set>": {the 12 numbers}, ...}, "grounding": {"R@1", "R@5", "R@10"}}.
 
-      Without --data the model runs on the config's data.val: COCO metrics with format: coco, Recall@k with \
-      format: odvg. With --annotations and --detections an existing COCO results file is scored.
+      With a model, --annotations FILE and --images DIR, the model runs on a COCO-format set (GLIP's zero-shot \
+      protocol: every category name in the prompt, in category-id order, split into prompts that fit the text \
+      encoder), and the 12 COCO numbers are printed; --save-detections writes the results file.
+
+      Without --data or --annotations the model runs on the config's data.val: COCO metrics with format: coco, \
+      Recall@k with format: odvg. With --annotations and --detections an existing COCO results file is scored.
       """)
 
   @OptionGroup var model: ModelSourceOptions
@@ -25,13 +29,16 @@ struct EvalCommand: ParsableCommand {
   @Option(help: "A data directory from glip data synth (instances_*.json, *.odvg.jsonl, images/).")
   var data: String?
 
-  @Option(help: "COCO ground-truth JSON (with --detections).")
+  @Option(help: "COCO ground-truth JSON (with --detections, or with a model and --images).")
   var annotations: String?
+
+  @Option(help: "The folder the --annotations file names its images relative to (with a model).")
+  var images: String?
 
   @Option(help: "COCO results JSON: [{image_id, category_id, bbox, score}].")
   var detections: String?
 
-  @Option(help: "Write the model's detections on a coco data.val here as a COCO results file.")
+  @Option(help: "Write the model's detections (on --annotations, or a coco data.val) as a COCO results file.")
   var saveDetections: String?
 
   @Flag(help: "With --data, leave out bad records (and count them) instead of failing on the first.")
@@ -45,6 +52,10 @@ struct EvalCommand: ParsableCommand {
       throw ValidationError("give a model (--checkpoint, --run or --config) or --annotations with --detections")
     }
     if detections != nil && annotations == nil { throw ValidationError("--detections needs --annotations") }
+    if model.isGiven && (annotations != nil) != (images != nil) {
+      throw ValidationError("with a model, give --annotations and --images together")
+    }
+    if images != nil && data != nil { throw ValidationError("give --data or --annotations with --images, not both") }
     if data != nil && saveDetections != nil { throw ValidationError("--save-detections works on data.val, not --data") }
     if skipBadRecords && data == nil {
       throw ValidationError("--skip-bad-records is for --data; for data.val set data.on_bad_record: skip")
@@ -63,6 +74,22 @@ struct EvalCommand: ParsableCommand {
       let predictor = try Predictor(detector: experiment.detector, sizing: experiment.data.sizing)
       let progress = { (done: Int, total: Int) in
         if done % 16 == 0 || done == total { printError("evaluated \(done)/\(total) images") }
+      }
+      if let annotations, let images {
+        var bar: ItemProgress?
+        let result = try DatasetEvaluation.coco(predictor: predictor, annotations: annotations, images: images) {
+          done, total in
+          if bar == nil { bar = ItemProgress(total: total, label: "evaluated") }
+          bar?.update(done)
+        }
+        if let saveDetections {
+          try DatasetEvaluation.resultsJSON(result.detections).write(
+            toFile: saveDetections, atomically: true, encoding: .utf8)
+          printError("wrote \(result.detections.count) detections to \(saveDetections)")
+        }
+        let values = zip(CocoMetrics.names, result.metrics.values).map { ($0, $1) }
+        print(json ? FormatEvaluation(metrics: values).json : result.metrics.summary)
+        return
       }
       if let data {
         let result = try DatasetEvaluation.directory(

@@ -17,11 +17,14 @@ struct PredictCommand: ParsableCommand {
       --out DIR writes DIR/<image name>.png for each image (boxes with phrase and score) and DIR/detections.json: \
       [{"image": path, "detections": [{"box": [x1, y1, x2, y2], "score": s, "phrase": "...", "phrase_index": i}]}], \
       boxes in the input image's pixels, best first. --out FILE.png (one image) writes only the annotated image.
+
+      A folder given to --image stands for its .png, .jpg and .jpeg files, in name order; a progress bar with the \
+      time per image and the ETA goes to standard error.
       """)
 
   @OptionGroup var model: ModelSourceOptions
 
-  @Option(help: "A PNG or JPEG image (repeatable).")
+  @Option(help: "A PNG or JPEG image, or a folder of them (repeatable).")
   var image: [String] = []
 
   @Option(help: "Phrases separated by '.' or a caption with [bracketed] phrases.")
@@ -40,8 +43,8 @@ struct PredictCommand: ParsableCommand {
 
   func validate() throws {
     guard !image.isEmpty else { throw ValidationError("give at least one --image") }
-    if singleFile && image.count > 1 {
-      throw ValidationError("--out \(out) is one PNG file; give a directory for \(image.count) images")
+    if singleFile && (image.count > 1 || image.contains(where: isDirectory)) {
+      throw ValidationError("--out \(out) is one PNG file; give a directory for several images")
     }
     guard threshold.isFinite else { throw ValidationError("--threshold must be a number") }
   }
@@ -52,8 +55,10 @@ struct PredictCommand: ParsableCommand {
     try reportingErrors {
       let predictor = try Predictor(detector: experiment.detector, sizing: experiment.data.sizing)
       let prompts = try predictor.prompts(for: input)
+      let paths = try imagePaths()
+      let progress = paths.count > 1 ? ItemProgress(total: paths.count, label: "images") : nil
       var results: [(image: String, detections: [Detection])] = []
-      for path in image {
+      for path in paths {
         let photo = try ImageIO.read(path: path)
         let kept = try predictor.detect(photo, prompts: prompts).filter { $0.score >= threshold }
         results.append((path, kept))
@@ -66,26 +71,44 @@ struct PredictCommand: ParsableCommand {
           for detection in kept {
             let box = detection.box.map { String(format: "%.1f", $0) }.joined(separator: ", ")
             print(
-              (image.count > 1 ? "\(path)  " : "")
+              (paths.count > 1 ? "\(path)  " : "")
                 + "\(String(format: "%.4f", detection.score))  \(detection.phrase)  [\(box)]")
           }
         }
-        if !singleFile { try write(annotated, for: path, index: results.count - 1) }
+        if !singleFile { try write(annotated, for: path, among: paths, index: results.count - 1) }
+        progress?.update(results.count)
       }
       let document = Predictor.detectionsJSON(results)
       if !singleFile {
         let path = URL(fileURLWithPath: out).appendingPathComponent("detections.json").path
         try document.write(toFile: path, atomically: true, encoding: .utf8)
-        printError("wrote \(image.count) annotated images and \(path)")
+        printError("wrote \(paths.count) annotated images and \(path)")
       }
       if json { print(document, terminator: "") }
     }
   }
 
+  private func isDirectory(_ path: String) -> Bool {
+    var directory: ObjCBool = false
+    return FileManager.default.fileExists(atPath: path, isDirectory: &directory) && directory.boolValue
+  }
+
+  /// The --image paths with each folder replaced by its images in name order.
+  private func imagePaths() throws -> [String] {
+    try image.flatMap { path -> [String] in
+      guard isDirectory(path) else { return [path] }
+      let names = try FileManager.default.contentsOfDirectory(atPath: path).filter {
+        ["png", "jpg", "jpeg"].contains(URL(fileURLWithPath: $0).pathExtension.lowercased())
+      }.sorted()
+      guard !names.isEmpty else { throw ValidationError("--image \(path): the folder has no .png or .jpg images") }
+      return names.map { URL(fileURLWithPath: path).appendingPathComponent($0).path }
+    }
+  }
+
   /// OUT/<stem>.png, or OUT/<index>_<stem>.png when two images share a file name.
-  private func write(_ annotated: RGBImage, for path: String, index: Int) throws {
+  private func write(_ annotated: RGBImage, for path: String, among paths: [String], index: Int) throws {
     try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-    let names = image.map { URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent }
+    let names = paths.map { URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent }
     let stem = names[index]
     let name = names.filter { $0 == stem }.count > 1 ? "\(index)_\(stem).png" : "\(stem).png"
     try ImageIO.writePNG(annotated, path: URL(fileURLWithPath: out).appendingPathComponent(name).path)
