@@ -57,8 +57,8 @@ public struct DataOptions {
     public static let imageSize = ConfigKey<Int>("image_size", default: 320, "images are resized to this square side")
     public static let minSize = ConfigKey<[Int]>(
       "min_size", default: [],
-      "aspect-preserving sizing at evaluation and prediction (GLIP: [800]): the shorter side; empty: the image_size "
-        + "square")
+      "aspect-preserving sizing (GLIP's rule, with max_size): the shorter side; a list draws one per training image "
+        + "(multi-scale, GLIP: 480…800) and evaluation and prediction use the largest; empty: the image_size square")
     public static let maxSize = ConfigKey<Int>(
       "max_size", default: 1333, "with min_size: the longest the longer side may become (GLIP: 1333)")
     public static let sizeDivisibility = ConfigKey<Int>(
@@ -101,6 +101,8 @@ public struct DataOptions {
   public var onBadRecord: BadRecordPolicy
   /// How evaluation and prediction size images.
   public var sizing: ImageSizing
+  /// `min_size`: the shorter sides training images are drawn to (empty with square sizing).
+  public var trainingSides: [Int]
 
   public init(_ data: ConfigSection) throws {
     if let items = data.node?["train"]?.items {
@@ -124,6 +126,7 @@ public struct DataOptions {
     val.onBadRecord = onBadRecord
     guard imageSize >= 32 else { throw data.error("image_size", "expected at least 32, got \(imageSize)") }
     sizing = try DataOptions.sizing(data, imageSize: imageSize)
+    trainingSides = try data.read(Keys.minSize)
   }
 
   /// `min_size`, `max_size`, `size_divisibility` and `resample`, checked.
@@ -133,18 +136,17 @@ public struct DataOptions {
     if let side = minSize.first(where: { $0 < 16 || $0 > 8192 }) {
       throw data.error("min_size", "expected sides between 16 and 8192, got \(side)")
     }
-    guard minSize.count <= 1 else {
-      throw data.error(
-        "min_size", "one side for evaluation and prediction; multi-scale training draws from data.multi_scale")
+    if !minSize.isEmpty && data.contains(Keys.multiScale.name) {
+      throw data.error("multi_scale", "square multi-scale sides; with min_size, list the shorter sides there instead")
     }
-    guard (16...16384).contains(maxSize), maxSize >= (minSize.first ?? 0) else {
+    guard (16...16384).contains(maxSize), maxSize >= (minSize.max() ?? 0) else {
       throw data.error("max_size", "expected 16…16384 and at least min_size, got \(maxSize)")
     }
     guard (1...512).contains(divisibility) else {
       throw data.error("size_divisibility", "expected 1…512, got \(divisibility)")
     }
     return ImageSizing(
-      square: minSize.isEmpty ? imageSize : nil, shorterSide: minSize.first ?? imageSize, maxSize: maxSize,
+      square: minSize.isEmpty ? imageSize : nil, shorterSide: minSize.max() ?? imageSize, maxSize: maxSize,
       divisibility: divisibility, resample: try data.read(Keys.resample))
   }
 }

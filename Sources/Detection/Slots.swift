@@ -110,13 +110,24 @@ public struct GroundingTarget {
   public var boxes: [[Float]]
   /// `[boxes, tokens]`, 1 where the token belongs to the box's phrase.
   public var positiveMap: Tensor
+  /// The image's (height, width) inside a padded batch; locations centred outside it are never positive. nil: the
+  /// whole input.
+  public var validSize: (height: Int, width: Int)?
 
-  public init(boxes: [[Float]], positiveMap: Tensor) {
+  public init(boxes: [[Float]], positiveMap: Tensor, validSize: (height: Int, width: Int)? = nil) {
     precondition(
       positiveMap.rank == 2 && positiveMap.shape[0] == boxes.count,
       "GroundingTarget: positive map \(positiveMap.shape) does not match \(boxes.count) boxes")
     self.boxes = boxes
     self.positiveMap = positiveMap
+    self.validSize = validSize
+  }
+
+  /// Whether a location's reference (a point or an anchor box) is centred inside the valid region.
+  public func isValid(reference: [Float]) -> Bool {
+    guard let validSize else { return true }
+    let x = (reference[0] + reference[2]) / 2, y = (reference[1] + reference[3]) / 2
+    return x < Float(validSize.width) && y < Float(validSize.height)
   }
 }
 

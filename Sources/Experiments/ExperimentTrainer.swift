@@ -12,7 +12,8 @@ extension Trainer {
       batches: BatchBuilder(
         records: records, encoder: experiment.detector.textEncoder,
         pixelFormat: experiment.detector.pixelFormat, imageSize: experiment.data.imageSize,
-        flip: experiment.data.flip, samplePrompts: experiment.data.samplePrompts, scales: experiment.data.multiScale),
+        flip: experiment.data.flip, samplePrompts: experiment.data.samplePrompts, scales: experiment.data.multiScale,
+        sizing: experiment.data.sizing, trainingSides: experiment.data.trainingSides),
       options: experiment.training, groups: experiment.tuning.parameterGroups, validation: experiment.data.val)
   }
 }

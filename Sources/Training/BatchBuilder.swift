@@ -5,9 +5,10 @@ import Imaging
 import Language
 import TensorCore
 
-/// Turns grounding records into model inputs: images resized to a square in the backbone's pixel format (with seeded
-/// horizontal flips that also swap "left" and "right" in captions), prompts tokenised by the text encoder, and binary
-/// positive maps from the phrase spans.
+/// Turns grounding records into model inputs: images resized in the backbone's pixel format — to a square, or by
+/// GLIP's aspect-preserving rule with a shorter side drawn per image and the batch zero-padded, each target knowing
+/// its valid region — with seeded horizontal flips that also swap "left" and "right" in captions, prompts tokenised by
+/// the text encoder, and binary positive maps from the phrase spans.
 public struct BatchBuilder {
   public let records: [GroundingRecord]
   public let encoder: any TextEncoder
@@ -19,13 +20,19 @@ public struct BatchBuilder {
   public let samplePrompts: Bool
   /// Multi-scale training: each batch is resized to a side drawn from these (empty: always `imageSize`).
   public let scales: [Int]
+  /// How images are sized: `imageSize` squares (`sizing.square`), or aspect-preserving with `trainingSides`.
+  public let sizing: ImageSizing
+  /// With aspect-preserving sizing, the shorter sides drawn from for each image (empty: `sizing.shorterSide`).
+  public let trainingSides: [Int]
 
   public init(
     records: [GroundingRecord], encoder: any TextEncoder, pixelFormat: PixelFormat, imageSize: Int, flip: Bool,
-    samplePrompts: Bool = false, scales: [Int] = []
+    samplePrompts: Bool = false, scales: [Int] = [], sizing: ImageSizing? = nil, trainingSides: [Int] = []
   ) {
     self.samplePrompts = samplePrompts
     self.scales = scales
+    self.sizing = sizing ?? ImageSizing(square: imageSize)
+    self.trainingSides = trainingSides
     self.records = records
     self.encoder = encoder
     self.pixelFormat = pixelFormat
@@ -41,7 +48,7 @@ public struct BatchBuilder {
 
   /// The batch of `indices`; `random` decides the scale, the prompts and the flips.
   public func batch(_ indices: [Int], random: inout SeededGenerator) throws -> Batch {
-    let side = scales.isEmpty ? imageSize : scales[Int(random.next() % UInt64(scales.count))]
+    let squareSide = sizing.square.map { scales.isEmpty ? $0 : scales[Int(random.next() % UInt64(scales.count))] }
     var images: [Tensor] = [], captions: [String] = [], boxes: [[[Float]]] = [], phraseSpans: [[[Range<Int>]]] = []
     for index in indices {
       let record = records[index]
@@ -51,9 +58,7 @@ public struct BatchBuilder {
       } catch {
         throw TrainingError(message: "training record \(index): \(error)")
       }
-      var image = ImageTransforms.resize(
-        ImageTransforms.tensor(photo, format: pixelFormat), height: side, width: side)
-      let (scaleX, scaleY) = (Float(side) / Float(photo.width), Float(side) / Float(photo.height))
+      var (image, scaleX, scaleY) = sized(photo, squareSide: squareSide, random: &random)
       var scaled = record.boxes.map { [$0[0] * scaleX, $0[1] * scaleY, $0[2] * scaleX, $0[3] * scaleY] }
       var (caption, spans) = (record.caption, record.spans)
       if samplePrompts, let categories = record.categories, let names = record.categoryNames {
@@ -77,15 +82,34 @@ public struct BatchBuilder {
       throw TrainingError(message: "training records \(indices.map { String($0) }.joined(separator: ", ")): \(error)")
     }
     let tokens = encoded.tokens
+    let padded = squareSide == nil
     let targets = indices.indices.map { slot -> GroundingTarget in
       let phraseTokens = encoded.phraseTokens[slot]
       return GroundingTarget(
         boxes: boxes[slot],
         positiveMap: Tensor(
           shape: [phraseTokens.count, tokens.length], values: PositiveMap.binaryMap(phraseTokens, length: tokens.length)
-        ))
+        ), validSize: padded ? (images[slot].shape[1], images[slot].shape[2]) : nil)
     }
-    return Batch(images: Tensor.stack(images, axis: 0), tokens: tokens, targets: targets)
+    let batch =
+      padded ? ImageTransforms.batch(images, divisor: sizing.divisibility).images : Tensor.stack(images, axis: 0)
+    return Batch(images: batch, tokens: tokens, targets: targets)
+  }
+
+  /// `[3, H, W]` of `photo` at its training size and the factors from its pixels to the tensor's: a `squareSide`
+  /// square, or GLIP's rule with a shorter side drawn from `trainingSides`.
+  func sized(_ photo: RGBImage, squareSide: Int?, random: inout SeededGenerator) -> (Tensor, Float, Float) {
+    var rule = sizing
+    if let squareSide {
+      rule.square = squareSide
+    } else if !trainingSides.isEmpty {
+      rule.shorterSide = trainingSides[Int(random.next() % UInt64(trainingSides.count))]
+    }
+    let (width, height) = rule.targetSize(width: photo.width, height: photo.height)
+    return (
+      rule.prepare(photo, format: pixelFormat).tensor, Float(width) / Float(photo.width),
+      Float(height) / Float(photo.height)
+    )
   }
 
   /// GLIP's detection-as-grounding prompt for training: every class present, a uniformly random number of the

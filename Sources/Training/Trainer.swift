@@ -225,7 +225,7 @@ public final class Trainer {
     guard let validation else { return ([], false) }
     detector.eval()
     defer { detector.train() }
-    let predictor = try Predictor(detector: detector, imageSize: batches.imageSize)
+    let predictor = try Predictor(detector: detector, sizing: batches.sizing)
     let format = try DatasetFormats.format(of: validation)
     let named = try format.evaluate(predictor: predictor, source: validation, progress: { _, _ in }).metrics
     let primary = format.primaryMetric

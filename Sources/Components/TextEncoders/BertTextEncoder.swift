@@ -19,6 +19,8 @@ public final class BertTextEncoder: Module, TextEncoder {
     public static let layers = ConfigKey<Int>("layers", default: 12, "layers when not loading a model")
     public static let heads = ConfigKey<Int>("heads", default: 12, "attention heads when not loading a model")
     public static let intermediate = ConfigKey<Int>("intermediate", default: 3072, "FFN width when not loading a model")
+    public static let maxPositions = ConfigKey<Int>(
+      "max_positions", default: 512, "position-table length when not loading a model")
     public static let vocabularySize = ConfigKey<Int>(
       "vocab_size", default: 30522, "vocabulary size when not loading a model")
     public static let maxTokens = ConfigKey<Int>(
@@ -31,7 +33,7 @@ public final class BertTextEncoder: Module, TextEncoder {
       "vocab.txt for a model whose weights come from a checkpoint (sizes from hidden/layers/…, no model_dir)")
     public static let all: [KeyDocumentation] = [
       modelDir.documentation, vocab.documentation, hidden.documentation, layers.documentation, heads.documentation,
-      intermediate.documentation, vocabularySize.documentation, maxTokens.documentation,
+      intermediate.documentation, maxPositions.documentation, vocabularySize.documentation, maxTokens.documentation,
       layersToAverage.documentation, lowercase.documentation,
     ]
   }
@@ -109,12 +111,20 @@ public final class BertTextEncoder: Module, TextEncoder {
       configuration.heads = try config.read(Keys.heads)
       configuration.intermediateSize = try config.read(Keys.intermediate)
       configuration.vocabularySize = try config.read(Keys.vocabularySize)
+      configuration.maxPositions = try config.read(Keys.maxPositions)
+      for (key, value) in [
+        (Keys.hidden, configuration.hiddenSize), (Keys.layers, configuration.layers), (Keys.heads, configuration.heads),
+        (Keys.intermediate, configuration.intermediateSize), (Keys.vocabularySize, configuration.vocabularySize),
+        (Keys.maxPositions, configuration.maxPositions),
+      ] where !(1...1_000_000).contains(value) {
+        throw config.error(key.name, "expected 1…1000000, got \(value)")
+      }
       guard configuration.hiddenSize % configuration.heads == 0 else {
         throw config.error(
           "heads", "\(configuration.heads) heads do not divide hidden size \(configuration.hiddenSize)")
       }
     } else {
-      for key in [Keys.hidden, Keys.layers, Keys.heads, Keys.intermediate, Keys.vocabularySize]
+      for key in [Keys.hidden, Keys.layers, Keys.heads, Keys.intermediate, Keys.vocabularySize, Keys.maxPositions]
       where config.contains(key.name) {
         throw config.error(key.name, "sizes come from \(directory)/config.json; remove '\(key.name)'")
       }

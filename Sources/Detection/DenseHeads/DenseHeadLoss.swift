@@ -46,7 +46,9 @@ public struct DenseHeadLoss {
       precondition(
         target.positiveMap.shape.last == tokenCount || target.boxes.isEmpty,
         "dense head: positive map \(target.positiveMap.shape) does not match \(tokenCount) logits per location")
-      let assigned = assigner.assign(target, grid: grid)
+      let assigned = assigner.assign(target, grid: grid).enumerated().map { location, assignment in
+        target.isValid(reference: grid.references[location]) ? assignment : .negative
+      }
       classTargets.append(
         classTargetRows(assigned, target: target, image: image, grid: grid, tokenCount: tokenCount, into: &positives))
       classWeights.append(classWeight(assigned, text: text, image: image, tokenCount: tokenCount))
