@@ -1041,7 +1041,7 @@ def infer(model, image_path, caption, spans, min_size, max_size, vocab, config):
 
 def save_intermediates(record, path, keys=None):
     from safetensors.torch import save_file
-    tensors = {k: v.detach().float().contiguous() for k, v in record.items() if keys is None or k in keys}
+    tensors = {k: v.detach().float().contiguous().clone() for k, v in record.items() if keys is None or k in keys}
     save_file(tensors, str(path))
 
 
