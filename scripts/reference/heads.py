@@ -22,6 +22,7 @@ from safetensors.torch import save_file
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from glip_official import dyconv_offsets_for, modulated_deform_conv3x3  # noqa: E402
 OUT = ROOT / "Tests" / "Fixtures" / "heads"
 
 
@@ -96,7 +97,8 @@ def main():
 
 
 class DyConvReference(torch.nn.Module):
-    """GLIP's DyConv (rpn/vldyhead.py) written out from GLIP-NOTES, with its key names, on the reference DCNv2."""
+    """GLIP's DyConv (rpn/vldyhead.py) written out from GLIP-NOTES, with its key names; the deformable convs and the
+    kernel's reading of offsets and masks are glip_official.py's."""
 
     def __init__(self, channels):
         super().__init__()
@@ -121,9 +123,8 @@ class DyConvReference(torch.nn.Module):
                 block.bn.bias.normal_(0, 0.2)
 
     def conv(self, index, x, offset, mask, stride):
-        from op_cases.deform import deform_conv2d
         block = self.DyConv[index]
-        out = deform_conv2d(x, offset, block.conv.weight, block.conv.bias, (stride, stride), (1, 1), (1, 1), mask)
+        out = modulated_deform_conv3x3(x, offset, mask, block.conv.weight, block.conv.bias, stride)
         return block.bn(out)
 
     def dyrelu(self, x):
@@ -138,16 +139,16 @@ class DyConvReference(torch.nn.Module):
         outputs = []
         for index, feature in enumerate(levels):
             offset_mask = self.offset(feature)
-            offset, mask = offset_mask[:, :18], offset_mask[:, 18:].sigmoid()
-            results = [self.conv(1, feature, offset, mask, 1)]
+            mask = offset_mask[:, 18:].sigmoid()
+            offset, same_mask = dyconv_offsets_for(offset_mask, mask, feature.shape[2], feature.shape[3])
+            results = [self.conv(1, feature, offset, same_mask, 1)]
             if index > 0:
-                results.append(self.conv(2, levels[index - 1], offset, mask, 2))
+                results.append(self.conv(2, levels[index - 1], offset, same_mask, 2))
             if index < len(levels) - 1:
                 coarser = levels[index + 1]
-                h, w = coarser.shape[2], coarser.shape[3]
-                # GLIP's kernel reads the level's offsets as raw memory: the first h·w values of each channel.
-                small_offset = offset.flatten(2)[..., :h * w].reshape(offset.shape[0], 18, h, w)
-                small_mask = mask.flatten(2)[..., :h * w].reshape(mask.shape[0], 9, h, w)
+                # GLIP's kernel reads this level's offsets and masks as raw per-batch-element memory: the first
+                # 18·h·w values of offset_mask[b]'s buffer and the first 9·h·w of mask[b]'s (glip_official.py).
+                small_offset, small_mask = dyconv_offsets_for(offset_mask, mask, coarser.shape[2], coarser.shape[3])
                 up = self.conv(0, coarser, small_offset, small_mask, 1)
                 results.append(F.interpolate(up, size=feature.shape[2:], mode="bilinear", align_corners=True))
             weights = [F.hardsigmoid(F.relu(self.AttnConv(r))) for r in results]
