@@ -26,7 +26,8 @@ public struct Prompt: Equatable, Sendable {
 /// Detection prompts the GLIP way: class names cleaned, in category-id order, joined by ". ".
 public enum PromptBuilder {
   public static let separator = ". "
-  /// GLIP splits long class lists into chunks of at most this many classes.
+  /// GLIP splits class lists that do not fit the text encoder (LVIS) into chunks of at most this many classes; a list
+  /// that fits (COCO's 80) stays one prompt.
   public static let maxClassesPerChunk = 40
 
   /// GLIP's name cleaning: everything from the first "(" to the last ")" removed, "_" → space, then each double
@@ -59,12 +60,14 @@ public enum PromptBuilder {
     return Prompt(text: text, phraseSpans: spans, labels: labels ?? Array(names.indices))
   }
 
-  /// Splits a class list into prompts that each fit `maxTokens` (with [CLS]/[SEP]) and hold at most
-  /// `maxClassesPerChunk` classes; each prompt's labels are the global class indices.
+  /// One prompt for a class list that fits `maxTokens` (with [CLS]/[SEP]); otherwise prompts that each fit and hold
+  /// at most `maxClassesPerChunk` classes. Each prompt's labels are the global class indices.
   public static func chunkedPrompts(
     classNames names: [String], tokenizer: WordPieceTokenizer, maxTokens: Int,
     maxClassesPerChunk: Int = PromptBuilder.maxClassesPerChunk
   ) throws -> [Prompt] {
+    let whole = detectionPrompt(classNames: names)
+    if !names.isEmpty && tokenizer.wordPieces(whole.text).count + 2 <= maxTokens { return [whole] }
     var prompts: [Prompt] = []
     var start = 0
     while start < names.count {

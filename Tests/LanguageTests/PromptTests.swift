@@ -47,8 +47,12 @@ final class PromptTests: XCTestCase {
     let prompts = try PromptBuilder.chunkedPrompts(classNames: coco, tokenizer: tokenizer, maxTokens: 64)
     XCTAssertEqual(prompts.map(\.labels), try fixture().chunks_64)
     for prompt in prompts { XCTAssertLessThanOrEqual(tokenizer.encode(prompt.text).count, 64) }
-    let capped = try PromptBuilder.chunkedPrompts(classNames: coco, tokenizer: tokenizer, maxTokens: 256)
-    XCTAssertEqual(capped.map(\.labels.count), [40, 40], "GLIP's 40-class cap applies when tokens allow more")
+    let whole = try PromptBuilder.chunkedPrompts(classNames: coco, tokenizer: tokenizer, maxTokens: 256)
+    XCTAssertEqual(whole.map(\.labels.count), [80], "COCO's 80 names fit 256 tokens: one prompt, as GLIP evaluates")
+    let long = try PromptBuilder.chunkedPrompts(classNames: coco + coco + coco, tokenizer: tokenizer, maxTokens: 256)
+    XCTAssertEqual(
+      long.map(\.labels.count), [40, 40, 40, 40, 40, 40], "a list that does not fit: GLIP's 40-class chunks")
+    XCTAssertEqual(long.flatMap(\.labels), Array(0..<240))
     XCTAssertThrowsError(
       try PromptBuilder.chunkedPrompts(classNames: ["traffic light"], tokenizer: tokenizer, maxTokens: 3))
   }
