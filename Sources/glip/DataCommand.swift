@@ -30,8 +30,13 @@ struct DataCommand: ParsableCommand {
     var holdout: String = ""
 
     func validate() throws {
-      guard images > 0 else { throw ValidationError("--images must be positive") }
-      guard size >= 64 else { throw ValidationError("--size must be at least 64") }
+      let (counts, sizes) = (SyntheticDatasetWriter.imageCounts, SyntheticDatasetWriter.sizes)
+      guard counts.contains(images) else {
+        throw ValidationError("--images must be in \(counts.lowerBound)…\(counts.upperBound), got \(images)")
+      }
+      guard sizes.contains(size) else {
+        throw ValidationError("--size must be in \(sizes.lowerBound)…\(sizes.upperBound), got \(size)")
+      }
     }
 
     func run() throws {

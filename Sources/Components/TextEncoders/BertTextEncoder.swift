@@ -15,16 +15,19 @@ public final class BertTextEncoder: Module, TextEncoder {
   public enum Keys {
     public static let modelDir = ConfigKey<String>(
       "model_dir", default: "", "HF model directory (config.json, vocab.txt, model.safetensors); empty: random init")
-    public static let hidden = ConfigKey<Int>("hidden", default: 768, "hidden size when not loading a model")
-    public static let layers = ConfigKey<Int>("layers", default: 12, "layers when not loading a model")
-    public static let heads = ConfigKey<Int>("heads", default: 12, "attention heads when not loading a model")
-    public static let intermediate = ConfigKey<Int>("intermediate", default: 3072, "FFN width when not loading a model")
+    public static let hidden = ConfigKey<Int>(
+      "hidden", default: 768, range: 1...16384, "hidden size when not loading a model")
+    public static let layers = ConfigKey<Int>("layers", default: 12, range: 1...256, "layers when not loading a model")
+    public static let heads = ConfigKey<Int>(
+      "heads", default: 12, range: 1...1024, "attention heads when not loading a model")
+    public static let intermediate = ConfigKey<Int>(
+      "intermediate", default: 3072, range: 1...65536, "FFN width when not loading a model")
     public static let vocabularySize = ConfigKey<Int>(
-      "vocab_size", default: 30522, "vocabulary size when not loading a model")
+      "vocab_size", default: 30522, range: 1...1_048_576, "vocabulary size when not loading a model")
     public static let maxTokens = ConfigKey<Int>(
-      "max_tokens", default: 256, "longest prompt in tokens, [CLS]/[SEP] included")
+      "max_tokens", default: 256, range: 1...8192, "longest prompt in tokens, [CLS]/[SEP] included")
     public static let layersToAverage = ConfigKey<Int>(
-      "layers_to_average", default: 1, "average the last N layers (GLIP's N_LAYERS)")
+      "layers_to_average", default: 1, range: 1...256, "average the last N layers (GLIP's N_LAYERS)")
     public static let lowercase = ConfigKey<Bool>("lowercase", default: true, "uncased tokenizer")
     public static let vocab = ConfigKey<String>(
       "vocab", default: "",
