@@ -34,9 +34,22 @@ func reportingErrors<Result>(_ body: () throws -> Result) throws -> Result {
   } catch let error as ExitCode {
     throw error
   } catch {
-    printError("error: \(error)")
+    printError("error: \(describe(error))")
     throw ExitCode.failure
   }
+}
+
+/// An error as one line for the user. Foundation's file errors (an output path that is a file, a directory without
+/// write permission) become "path: reason" instead of an NSError dump.
+func describe(_ error: Error) -> String {
+  let nsError = error as NSError
+  guard nsError.domain == NSCocoaErrorDomain else { return "\(error)" }
+  let path = (nsError.userInfo[NSFilePathErrorKey] as? String) ?? (nsError.userInfo[NSURLErrorKey] as? URL)?.path
+  let underlying = (nsError.userInfo[NSUnderlyingErrorKey] as? NSError).map { error -> String in
+    error.domain == NSPOSIXErrorDomain ? String(cString: strerror(Int32(error.code))) : error.localizedDescription
+  }
+  let reason = underlying ?? nsError.localizedDescription
+  return path.map { "\($0): \(reason)" } ?? reason
 }
 
 struct ConfigCommand: ParsableCommand {
