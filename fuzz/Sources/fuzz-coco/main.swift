@@ -1,7 +1,7 @@
 import Datasets
 import Evaluation
-import FuzzSupport
 import Foundation
+import FuzzSupport
 
 /// COCO JSON as every reader sees it: the training loader, the evaluator's ground truth, and a results file
 /// checked against that ground truth.
