@@ -53,25 +53,33 @@ echo "fault-trials: uninterrupted run takes ${seconds} s"
 during_write=0
 for trial in $(seq 1 "$trials"); do
   run="$work/trial$trial"
-  "$GLIP" train --config "$work/run.yaml" --out "$run" > /dev/null 2>&1 &
-  pid=$!
-  if [ $((trial % 3)) -eq 0 ]; then
-    # Aim at a checkpoint write: kill as soon as a temporary checkpoint file appears.
-    for _ in $(seq 1 200000); do
-      compgen -G "$run/checkpoints/*.tmp-*" > /dev/null && break
-      kill -0 "$pid" 2> /dev/null || break
-    done
-  else
-    sleep "$(python3 -c "import random; random.seed($trial); print(random.uniform(0.05, $seconds))")"
-  fi
-  kill -9 "$pid" 2> /dev/null || true
-  wait "$pid" 2> /dev/null || true
+  # Every third trial aims at a checkpoint write: it kills as soon as a temporary checkpoint file appears (polled
+  # from Python, fast enough to land inside a write of a few hundred microseconds); the others at a random time.
+  aim=$([ $((trial % 3)) -eq 0 ] && echo write || echo time)
+  python3 - "$aim" "$trial" "$seconds" "$run" "$GLIP" "$work/run.yaml" <<'PY'
+import os, random, signal, subprocess, sys, time
+aim, trial, seconds, run, glip, config = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), *sys.argv[4:]
+process = subprocess.Popen([glip, "train", "--config", config, "--out", run],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+checkpoints = os.path.join(run, "checkpoints")
+if aim == "write":
+    while process.poll() is None:
+        try:
+            if any(".tmp-" in name for name in os.listdir(checkpoints)):
+                break
+        except FileNotFoundError:
+            pass
+else:
+    time.sleep(random.Random(trial).uniform(0.05, seconds))
+process.send_signal(signal.SIGKILL)
+process.wait()
+PY
   if compgen -G "$run/checkpoints/*.tmp-*" > /dev/null; then during_write=$((during_write + 1)); fi
   shopt -s nullglob
   files=("$run"/checkpoints/*.safetensors)
   shopt -u nullglob
   [ ${#files[@]} -eq 0 ] || check_readable "${files[@]}"
-  steps=$(ls "$run/checkpoints" 2> /dev/null | grep -c '^step_' || true)
+  steps=$(ls "$run/checkpoints" 2> /dev/null | grep -c '^step_[0-9]*\.safetensors$' || true)
   if [ "$steps" -gt 0 ]; then train "$run" --resume; else train "$run"; fi
   cmp -s "$work/reference/checkpoints/final.safetensors" "$run/checkpoints/final.safetensors" \
     || { echo "fault-trials: trial $trial: final.safetensors differs from the uninterrupted run" >&2; exit 1; }
