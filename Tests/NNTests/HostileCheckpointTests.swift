@@ -1,6 +1,7 @@
 import Foundation
 import NN
 import TensorCore
+import TensorCoreTestSupport
 import XCTest
 
 /// Crafted pickles and `.pth` files: each is refused with a message, none crashes or reads out of bounds.
@@ -84,6 +85,14 @@ final class HostileCheckpointTests: XCTestCase {
       root: tensorDict(shape: [1], strides: [1], offset: 0), storages: [Int64.max / 2])
     XCTAssertThrowsError(try PyTorchCheckpoint.read(path: path)) { error in
       XCTAssertTrue("\(error)".contains("runs past the end of the file"), "\(error)")
+    }
+  }
+
+  /// Found by fuzz-pth: a ZIP64 extra field with an offset beyond Int64 made ZIPFoundation trap.
+  func testZip64OffsetBeyondInt64IsAnError() {
+    let path = Fixtures.path("hostile/zip64-offset-beyond-int64.pth")
+    XCTAssertThrowsError(try PyTorchCheckpoint.read(path: path)) { error in
+      XCTAssertTrue("\(error)".hasPrefix(path + ": "), "\(error)")
     }
   }
 

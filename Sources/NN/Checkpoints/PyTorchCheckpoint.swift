@@ -66,6 +66,7 @@ public enum PyTorchCheckpoint {
     func fail(_ reason: String) -> PickleError { PickleError(message: "\(path): \(reason)") }
     guard FileManager.default.fileExists(atPath: path) else { throw fail("file not found") }
     do {
+      try ZipPreflight.check(try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped))
       if let archive = try? Archive(url: URL(fileURLWithPath: path), accessMode: .read),
         let pickleEntry = archive.first(where: { $0.path.hasSuffix("data.pkl") })
       {
