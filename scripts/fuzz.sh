@@ -24,6 +24,8 @@ echo "fuzz build: $(($(date +%s) - build_start)) s"
 # reserves address space it never touches, so single allocations may be large (the config harness assembles models).
 options=(-timeout=10 -rss_limit_mb=4096 -malloc_limit_mb=65536 -print_final_stats=1)
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:allocator_may_return_null=1}
+# Swift's own crash backtracer reads freed memory under ASan and hides the real report; libFuzzer prints the trace.
+export SWIFT_BACKTRACE=${SWIFT_BACKTRACE:-enable=no}
 
 failed=0
 summary=()

@@ -21,10 +21,12 @@ public enum SyntheticDatasetWriter {
   ) throws {
     guard imageCounts.contains(count) else {
       throw RequestError(
-        description: "image count must be in \(imageCounts.lowerBound)…\(imageCounts.upperBound), got \(count)")
+        description:
+          "the image count (--images) must be in \(imageCounts.lowerBound)…\(imageCounts.upperBound), got \(count)")
     }
     guard sizes.contains(size) else {
-      throw RequestError(description: "image side must be in \(sizes.lowerBound)…\(sizes.upperBound), got \(size)")
+      throw RequestError(
+        description: "the image side (--size) must be in \(sizes.lowerBound)…\(sizes.upperBound), got \(size)")
     }
     let generator = SyntheticShapes(size: size, holdout: holdout)
     let root = URL(fileURLWithPath: directory)

@@ -48,8 +48,21 @@ func describe(_ error: Error) -> String {
   let underlying = (nsError.userInfo[NSUnderlyingErrorKey] as? NSError).map { error -> String in
     error.domain == NSPOSIXErrorDomain ? String(cString: strerror(Int32(error.code))) : error.localizedDescription
   }
-  let reason = underlying ?? nsError.localizedDescription
+  let reason = underlying ?? path.flatMap(fileInTheWay) ?? nsError.localizedDescription
   return path.map { "\($0): \(reason)" } ?? reason
+}
+
+/// Why a path cannot be created when Foundation does not say: an existing file where a directory is needed.
+private func fileInTheWay(_ path: String) -> String? {
+  var candidate = URL(fileURLWithPath: path)
+  while candidate.path != "/" {
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: candidate.path, isDirectory: &isDirectory) {
+      return isDirectory.boolValue ? nil : "\(candidate.path) is a file, not a directory"
+    }
+    candidate.deleteLastPathComponent()
+  }
+  return nil
 }
 
 struct ConfigCommand: ParsableCommand {

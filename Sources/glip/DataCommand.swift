@@ -29,16 +29,6 @@ struct DataCommand: ParsableCommand {
         """)
     var holdout: String = ""
 
-    func validate() throws {
-      let (counts, sizes) = (SyntheticDatasetWriter.imageCounts, SyntheticDatasetWriter.sizes)
-      guard counts.contains(images) else {
-        throw ValidationError("--images must be in \(counts.lowerBound)…\(counts.upperBound), got \(images)")
-      }
-      guard sizes.contains(size) else {
-        throw ValidationError("--size must be in \(sizes.lowerBound)…\(sizes.upperBound), got \(size)")
-      }
-    }
-
     func run() throws {
       let pairs = try reportingErrors { try SyntheticShapes.holdout(parsing: holdout) }
       try reportingErrors {
