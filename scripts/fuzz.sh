@@ -5,7 +5,7 @@
 #
 # Builds fuzz/ with -sanitize=fuzzer,address, then runs each harness for SECONDS on a working corpus seeded from
 # fuzz/corpus/<harness> (the working corpus under fuzz/.build/ keeps what earlier runs found). Prints executions and
-# crashes per harness; a crash, leak, timeout or out-of-memory leaves its input in fuzz/.build/artifacts/ and makes
+# crashes per harness; a crash, leak, timeout or out-of-memory leaves its input in fuzz/.build/findings/ and makes
 # the script exit 1. Reproduce one with: fuzz/.build/release/fuzz-<harness> <artifact>
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,14 +31,14 @@ failed=0
 summary=()
 for harness in "${harnesses[@]}"; do
   work=fuzz/.build/corpus/$harness
-  artifacts=fuzz/.build/artifacts/$harness
+  artifacts=fuzz/.build/findings/$harness
   mkdir -p "$work" "$artifacts"
   log=fuzz/.build/$harness.log
   status=0
   fuzz/.build/release/fuzz-$harness "$work" "fuzz/corpus/$harness" "${options[@]}" -max_total_time="$seconds" \
     -artifact_prefix="$artifacts/" >"$log" 2>&1 || status=$?
   executions=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-  crashes=$(find "$artifacts" -type f | wc -l)
+  crashes=$(find "$artifacts" -type f 2> /dev/null | wc -l)
   summary+=("$(printf '%-12s %10s executions  %3d crashes  exit %d' "$harness" "${executions:-?}" "$crashes" "$status")")
   if [ "$status" -ne 0 ] || [ "$crashes" -ne 0 ]; then
     failed=1
