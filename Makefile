@@ -7,7 +7,7 @@ PIP_PACKAGE := $(shell python3 -m pip --version >/dev/null 2>&1 || echo python3-
 REF_VENV := .venv-ref
 REF_PYTHON := $(REF_VENV)/bin/python
 
-.PHONY: deps ci-deps weights smoke build test lint bench demo reference fixtures clean
+.PHONY: deps ci-deps weights smoke build test lint bench demo reference fixtures clean fuzz fuzz-ci fault-trials
 
 ## deps: install the Debian packages the build links against (only those missing), as root or through sudo.
 ##       EXTRA_PACKAGES adds more through the same step (ci-deps uses it for the report test's browser).
@@ -56,6 +56,21 @@ test: deps weights
 ## smoke: the release binary end to end on tiny settings (synth -> train -> eval -> predict -> report), as CI runs it
 smoke: build weights
 	scripts/smoke-cli.sh $(GLIP)
+
+## fuzz: every parser's libFuzzer harness (fuzz/, built with -sanitize=fuzzer,address) for FUZZ_SECONDS each
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	scripts/fuzz.sh $(FUZZ_SECONDS)
+
+## fuzz-ci: the same, briefly (CI)
+fuzz-ci: deps
+	scripts/fuzz.sh 20
+
+## fault-trials: kill -9 tiny training runs at random points (some mid-checkpoint), resume, compare bit for bit;
+##               then a full disk (tmpfs, as root) during a checkpoint write
+FAULT_TRIALS ?= 20
+fault-trials: build
+	scripts/fault-trials.sh $(FAULT_TRIALS) $(GLIP)
 
 ## lint: formatting and style rules of .swift-format (swift format ships with the toolchain)
 lint:

@@ -41,7 +41,7 @@ let package = Package(
       name: "NN", dependencies: ["TensorCore", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
       swiftSettings: optimized),
     .target(name: "Config", dependencies: ["CYAML"]),
-    .target(name: "Evaluation", swiftSettings: optimized),
+    .target(name: "Evaluation", dependencies: ["TensorCore"], swiftSettings: optimized),
     .target(name: "Imaging", dependencies: ["TensorCore", "CPNG", "CJPEG"], swiftSettings: optimized),
     .target(name: "Language", swiftSettings: optimized),
     .target(

@@ -26,9 +26,10 @@ static void glip_jpeg_emit(j_common_ptr info, int level) {
 }
 
 /* Decodes baseline or progressive, gray or colour JPEG to 8-bit RGB (libjpeg's default IDCT and upsampling, as PIL
-   uses). EXIF orientation is not applied. Returns 0 on success; *pixels is malloc'd. */
-static int glip_jpeg_decode(const unsigned char *data, size_t size, unsigned char **pixels, int *width, int *height,
-                            char *message /* JMSG_LENGTH_MAX */) {
+   uses). EXIF orientation is not applied. Images of more than max_pixels pixels are refused from the header, before
+   any pixel or coefficient memory is allocated. Returns 0 on success; *pixels is malloc'd. */
+static int glip_jpeg_decode(const unsigned char *data, size_t size, size_t max_pixels, unsigned char **pixels,
+                            int *width, int *height, char *message /* JMSG_LENGTH_MAX */) {
   struct jpeg_decompress_struct info;
   glip_jpeg_error error;
   unsigned char *volatile output = NULL;
@@ -47,6 +48,13 @@ static int glip_jpeg_decode(const unsigned char *data, size_t size, unsigned cha
   jpeg_create_decompress(&info);
   jpeg_mem_src(&info, (unsigned char *)data, (unsigned long)size);
   jpeg_read_header(&info, TRUE);
+  if ((unsigned long long)info.image_width * info.image_height > max_pixels) {
+    snprintf(message, JMSG_LENGTH_MAX, "image is %ux%u = %llu pixels, above the limit of %llu (GLIP_MAX_IMAGE_PIXELS)",
+             (unsigned)info.image_width, (unsigned)info.image_height,
+             (unsigned long long)info.image_width * info.image_height, (unsigned long long)max_pixels);
+    jpeg_destroy_decompress(&info);
+    return 1;
+  }
   info.out_color_space = JCS_RGB;
   jpeg_start_decompress(&info);
   size_t stride = (size_t)info.output_width * info.output_components;

@@ -1,5 +1,6 @@
 #include <png.h>
 #include <setjmp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,10 +31,11 @@ static void glip_png_error(png_structp png, png_const_charp message) {
 
 static void glip_png_warning(png_structp png, png_const_charp message) { (void)png; (void)message; }
 
-/* Decodes to 8-bit samples (16-bit samples keep their high byte; palettes and low bit depths expand; tRNS becomes
+/* Refuses images of more than max_pixels pixels from the header, before any pixel memory is allocated.
+   Decodes to 8-bit samples (16-bit samples keep their high byte; palettes and low bit depths expand; tRNS becomes
    alpha). *channels is 1 (gray), 2 (gray+alpha), 3 (RGB) or 4 (RGBA). Returns 0 on success; *pixels is malloc'd. */
-static int glip_png_decode(const unsigned char *data, size_t size, unsigned char **pixels, int *width, int *height,
-                           int *channels, char *error /* 256 bytes */) {
+static int glip_png_decode(const unsigned char *data, size_t size, size_t max_pixels, unsigned char **pixels,
+                           int *width, int *height, int *channels, char *error /* 256 bytes */) {
   volatile png_structp png = NULL;
   volatile png_infop info = NULL;
   unsigned char *volatile output = NULL;
@@ -58,7 +60,13 @@ static int glip_png_decode(const unsigned char *data, size_t size, unsigned char
   png_read_info(png, info);
   png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
   int depth = png_get_bit_depth(png, info), type = png_get_color_type(png, info);
-  if (w == 0 || h == 0 || w > 32768 || h > 32768) png_error(png, "unsupported image size");
+  if (w == 0 || h == 0) png_error(png, "image has no pixels");
+  if ((unsigned long long)w * h > max_pixels || w > 0x7FFFFFFF || h > 0x7FFFFFFF) {
+    snprintf(error, 256, "image is %lux%lu = %llu pixels, above the limit of %llu (GLIP_MAX_IMAGE_PIXELS)",
+             (unsigned long)w, (unsigned long)h, (unsigned long long)w * h, (unsigned long long)max_pixels);
+    png_destroy_read_struct((png_structpp)&png, (png_infopp)&info, NULL);
+    return 1;
+  }
   if (depth == 16) png_set_strip_16(png);
   if (type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
   if (type == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);

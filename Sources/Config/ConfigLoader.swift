@@ -6,7 +6,24 @@ import Foundation
 /// merge key by key, anything else is replaced. `_delete_: true` in a mapping replaces instead of merging.
 public enum ConfigLoader {
   public static func load(path: String) throws -> ConfigNode {
-    try load(path: URL(fileURLWithPath: path).standardizedFileURL.path, displayPath: path, chain: [])
+    let canonical = try canonicalPath(URL(fileURLWithPath: path).standardizedFileURL.path, display: path, at: nil)
+    return try load(path: canonical, displayPath: path, chain: [])
+  }
+
+  /// The path with every symlink resolved, so inheritance cycles through links are seen as cycles. A missing file
+  /// or a symlink loop is an error naming the path as the user wrote it.
+  static func canonicalPath(_ path: String, display: String, at mark: SourceMark?) throws -> String {
+    guard let resolved = realpath(path, nil) else {
+      let kind = mark == nil ? "config file" : "_base_ file"
+      switch errno {
+      case ELOOP: throw ConfigError("\(kind) \(display) is a symlink loop", at: mark)
+      case ENOENT where mark != nil: throw ConfigError("_base_ file not found: \(display)", at: mark)
+      case ENOENT: throw ConfigError("cannot read config file '\(display)'")
+      default: throw ConfigError("cannot read \(kind) \(display): \(String(cString: strerror(errno)))", at: mark)
+      }
+    }
+    defer { free(resolved) }
+    return String(cString: resolved)
   }
 
   private static func load(path: String, displayPath: String, chain: [String]) throws -> ConfigNode {
@@ -37,11 +54,8 @@ public enum ConfigLoader {
     for (relative, mark) in basePaths {
       let resolved =
         relative.hasPrefix("/") ? URL(fileURLWithPath: relative) : directory.appendingPathComponent(relative)
-      let absolute = resolved.standardizedFileURL.path
       let display = relative.hasPrefix("/") ? relative : normalize(displayDirectory + "/" + relative)
-      guard FileManager.default.fileExists(atPath: absolute) else {
-        throw ConfigError("_base_ file not found: \(display)", at: mark)
-      }
+      let absolute = try canonicalPath(resolved.standardizedFileURL.path, display: display, at: mark)
       let base = try load(path: absolute, displayPath: display, chain: chain + [path])
       merged = merged.map { merge($0, base) } ?? base
     }

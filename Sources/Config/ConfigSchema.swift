@@ -87,21 +87,56 @@ extension ConfigEnum {
   public var yamlText: String { rawValue }
 }
 
+/// Values made of integers (`Int`, `[Int]`), which a key can bound with a range.
+public protocol ConfigIntegers {
+  var integers: [Int] { get }
+}
+
+extension Int: ConfigIntegers {
+  public var integers: [Int] { [self] }
+}
+
+extension Array: ConfigIntegers where Element == Int {
+  public var integers: [Int] { self }
+}
+
 /// One documented config key: name, type, default (nil when required) and meaning.
 public struct ConfigKey<Value: ConfigDecodable> {
   public let name: String
   public let defaultValue: Value?
   public let doc: String
+  /// The integers allowed (for `Int` and `[Int]` keys): sizes that drive allocation are bounded, so a huge value in
+  /// a config is an error instead of an attempt to allocate terabytes.
+  public let range: ClosedRange<Int>?
 
   public init(_ name: String, default defaultValue: Value? = nil, _ doc: String) {
     self.name = name
     self.defaultValue = defaultValue
     self.doc = doc
+    self.range = nil
   }
 
   public var documentation: KeyDocumentation {
-    KeyDocumentation(
-      name: name, type: Value.typeDescription, defaultText: defaultValue.map(\.yamlText) ?? "required", doc: doc)
+    let bounds = range.map { " in \($0.lowerBound)…\($0.upperBound)" } ?? ""
+    return KeyDocumentation(
+      name: name, type: Value.typeDescription + bounds, defaultText: defaultValue.map(\.yamlText) ?? "required",
+      doc: doc)
+  }
+
+  /// The first integer of `value` outside `range`, if any.
+  func outOfRange(_ value: Value) -> Int? {
+    guard let range, let integers = (value as? ConfigIntegers)?.integers else { return nil }
+    return integers.first { !range.contains($0) }
+  }
+}
+
+extension ConfigKey where Value: ConfigIntegers {
+  /// A key whose integers must lie in `range`.
+  public init(_ name: String, default defaultValue: Value? = nil, range: ClosedRange<Int>, _ doc: String) {
+    self.name = name
+    self.defaultValue = defaultValue
+    self.doc = doc
+    self.range = range
   }
 }
 

@@ -120,6 +120,11 @@ public struct ConfigSection {
       throw ConfigError(
         "\(qualified(key.name)): expected \(Value.typeDescription), got \(child.kindDescription)", at: child.mark)
     }
+    if let outlier = key.outOfRange(value), let range = key.range {
+      throw ConfigError(
+        "\(qualified(key.name)): \(outlier) is outside the allowed range \(range.lowerBound)…\(range.upperBound)",
+        at: child.mark)
+    }
     return value
   }
 

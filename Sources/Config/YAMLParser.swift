@@ -1,29 +1,55 @@
 import CYAML
 import Foundation
 
+/// Limits on a YAML file's shape, so a hostile config fails with a message instead of exhausting the stack (deep
+/// nesting) or memory (aliases that expand exponentially, "billion laughs").
+public struct YAMLLimits: Sendable {
+  /// The deepest nesting of mappings and sequences; `GLIP_MAX_YAML_DEPTH` overrides the default of 256.
+  public var maxDepth: Int
+  /// The most values the document may hold once every alias is expanded; `GLIP_MAX_YAML_NODES` overrides the
+  /// default of 1,000,000.
+  public var maxNodes: Int
+
+  public init(maxDepth: Int = 256, maxNodes: Int = 1_000_000) {
+    self.maxDepth = maxDepth
+    self.maxNodes = maxNodes
+  }
+
+  /// The defaults, or the values of the environment variables when set to positive integers.
+  public static var current: YAMLLimits {
+    let environment = ProcessInfo.processInfo.environment
+    func value(_ name: String) -> Int? { environment[name].flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil } }
+    let defaults = YAMLLimits()
+    return YAMLLimits(
+      maxDepth: value("GLIP_MAX_YAML_DEPTH") ?? defaults.maxDepth,
+      maxNodes: value("GLIP_MAX_YAML_NODES") ?? defaults.maxNodes)
+  }
+}
+
 /// Parses YAML text with the system libyaml into `ConfigNode`s that keep source positions.
 ///
-/// Supports block and flow styles, anchors and aliases, and `<<` merge keys. One document per file.
+/// Supports block and flow styles, anchors and aliases, and `<<` merge keys. One document per file. Documents beyond
+/// `YAMLLimits` are refused.
 public enum YAMLParser {
-  public static func parse(file path: String) throws -> ConfigNode {
+  public static func parse(file path: String, limits: YAMLLimits = .current) throws -> ConfigNode {
     guard let data = FileManager.default.contents(atPath: path) else {
       throw ConfigError("cannot read config file '\(path)'")
     }
     guard let text = String(data: data, encoding: .utf8) else {
       throw ConfigError("config file '\(path)' is not valid UTF-8")
     }
-    return try parse(text, file: path)
+    return try parse(text, file: path, limits: limits)
   }
 
   /// Parses `text`; `file` names it in positions and errors. An empty document is an empty mapping.
-  public static func parse(_ text: String, file: String) throws -> ConfigNode {
+  public static func parse(_ text: String, file: String, limits: YAMLLimits = .current) throws -> ConfigNode {
     var parser = yaml_parser_t()
     guard yaml_parser_initialize(&parser) == 1 else { throw ConfigError("libyaml could not be initialised") }
     defer { yaml_parser_delete(&parser) }
     let bytes = Array(text.utf8)
     return try bytes.withUnsafeBufferPointer { buffer in
       yaml_parser_set_input_string(&parser, buffer.baseAddress, buffer.count)
-      var builder = TreeBuilder(file: file)
+      var builder = TreeBuilder(file: file, limits: limits)
       while true {
         var event = yaml_event_t()
         guard yaml_parser_parse(&parser, &event) == 1 else { throw parserError(parser, file: file) }
@@ -52,12 +78,39 @@ private struct TreeBuilder {
   }
 
   let file: String
+  let limits: YAMLLimits
   var stack: [Frame] = []
-  var anchors: [String: ConfigNode] = [:]
+  /// Values under each open frame, aliases counted at their expanded size.
+  var frameSizes: [Int] = []
+  var anchors: [String: (node: ConfigNode, size: Int)] = [:]
   var root: ConfigNode?
   var documents = 0
+  /// Values in the document so far, aliases counted at their expanded size.
+  var expandedSize = 0
 
-  init(file: String) { self.file = file }
+  init(file: String, limits: YAMLLimits) {
+    self.file = file
+    self.limits = limits
+  }
+
+  mutating func open(_ frame: Frame, at position: SourceMark) throws {
+    guard stack.count < limits.maxDepth else {
+      throw ConfigError(
+        "mappings and lists nest deeper than \(limits.maxDepth) levels (raise the limit with GLIP_MAX_YAML_DEPTH)",
+        at: position)
+    }
+    stack.append(frame)
+    frameSizes.append(0)
+  }
+
+  mutating func count(_ size: Int, at position: SourceMark) throws {
+    expandedSize += size
+    guard expandedSize <= limits.maxNodes else {
+      throw ConfigError(
+        "the document expands to more than \(limits.maxNodes) values through its aliases (raise the limit with "
+          + "GLIP_MAX_YAML_NODES)", at: position)
+    }
+  }
 
   func mark(_ raw: yaml_mark_t) -> SourceMark { SourceMark(file: file, line: raw.line + 1, column: raw.column + 1) }
 
@@ -79,29 +132,37 @@ private struct TreeBuilder {
         scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE || scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE
         || scalar.style == YAML_LITERAL_SCALAR_STYLE || scalar.style == YAML_FOLDED_SCALAR_STYLE
       let node = ConfigNode(.scalar(text, quoted: quoted), mark: position)
-      if let anchor = TreeBuilder.string(scalar.anchor) { anchors[anchor] = node }
-      try add(node, isKeyCandidate: true)
+      if let anchor = TreeBuilder.string(scalar.anchor) { anchors[anchor] = (node, 1) }
+      try count(1, at: position)
+      try add(node, size: 1, isKeyCandidate: true)
     case YAML_ALIAS_EVENT:
       let name = TreeBuilder.string(event.data.alias.anchor) ?? ""
-      guard let node = anchors[name] else { throw ConfigError("unknown alias '*\(name)'", at: position) }
-      try add(node, isKeyCandidate: false)
+      guard let (node, size) = anchors[name] else { throw ConfigError("unknown alias '*\(name)'", at: position) }
+      try count(size, at: position)
+      try add(node, size: size, isKeyCandidate: false)
     case YAML_SEQUENCE_START_EVENT:
-      stack.append(.sequence(items: [], mark: position, anchor: TreeBuilder.string(event.data.sequence_start.anchor)))
+      try open(
+        .sequence(items: [], mark: position, anchor: TreeBuilder.string(event.data.sequence_start.anchor)),
+        at: position)
     case YAML_MAPPING_START_EVENT:
-      stack.append(
+      try open(
         .mapping(
           entries: [], merges: [], key: nil, mark: position, anchor: TreeBuilder.string(event.data.mapping_start.anchor)
-        ))
+        ), at: position)
     case YAML_SEQUENCE_END_EVENT:
+      let size = frameSizes.removeLast() + 1
       guard case .sequence(let items, let start, let anchor) = stack.removeLast() else { return }
       let node = ConfigNode(.sequence(items), mark: start)
-      if let anchor { anchors[anchor] = node }
-      try add(node, isKeyCandidate: false)
+      if let anchor { anchors[anchor] = (node, size) }
+      try count(1, at: position)
+      try add(node, size: size, isKeyCandidate: false)
     case YAML_MAPPING_END_EVENT:
+      let size = frameSizes.removeLast() + 1
       guard case .mapping(let entries, let merges, _, let start, let anchor) = stack.removeLast() else { return }
       let node = ConfigNode(.mapping(try TreeBuilder.applyMerges(entries, merges)), mark: start)
-      if let anchor { anchors[anchor] = node }
-      try add(node, isKeyCandidate: false)
+      if let anchor { anchors[anchor] = (node, size) }
+      try count(1, at: position)
+      try add(node, size: size, isKeyCandidate: false)
     default:
       break
     }
@@ -123,11 +184,12 @@ private struct TreeBuilder {
     return result
   }
 
-  mutating func add(_ node: ConfigNode, isKeyCandidate: Bool) throws {
+  mutating func add(_ node: ConfigNode, size: Int, isKeyCandidate: Bool) throws {
     guard let top = stack.popLast() else {
       root = node
       return
     }
+    frameSizes[frameSizes.count - 1] += size
     switch top {
     case .sequence(var items, let mark, let anchor):
       items.append(node)

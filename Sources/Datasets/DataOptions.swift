@@ -54,7 +54,8 @@ public struct DataSource: Sendable {
 /// The `data` keys: where training and validation records come from and how images are sized.
 public struct DataOptions {
   public enum Keys {
-    public static let imageSize = ConfigKey<Int>("image_size", default: 320, "images are resized to this square side")
+    public static let imageSize = ConfigKey<Int>(
+      "image_size", default: 320, range: 32...8192, "images are resized to this square side")
     public static let minSize = ConfigKey<[Int]>(
       "min_size", default: [],
       "aspect-preserving sizing (GLIP's rule, with max_size): the shorter side; a list draws one per training image "
@@ -70,7 +71,7 @@ public struct DataOptions {
     public static let flip = ConfigKey<Bool>(
       "flip", default: true, "random horizontal flips in training (captions swap left/right)")
     public static let multiScale = ConfigKey<[Int]>(
-      "multi_scale", default: [],
+      "multi_scale", default: [], range: 32...8192,
       "multi-scale training: each batch is resized to a side drawn from this list (empty: image_size); evaluation "
         + "and prediction use image_size")
     public static let samplePrompts = ConfigKey<Bool>(
@@ -118,9 +119,6 @@ public struct DataOptions {
     flip = try data.read(Keys.flip)
     samplePrompts = try data.read(Keys.samplePrompts)
     multiScale = try data.read(Keys.multiScale)
-    if let small = multiScale.first(where: { $0 < 32 }) {
-      throw data.error("multi_scale", "expected sides of at least 32, got \(small)")
-    }
     onBadRecord = try data.read(Keys.onBadRecord)
     for index in trainSources.indices { trainSources[index].onBadRecord = onBadRecord }
     val.onBadRecord = onBadRecord

@@ -1,5 +1,6 @@
 import Foundation
 import Language
+import TensorCore
 
 /// One training or evaluation record in the grounding frame: an image, a caption, and boxes each tied to character
 /// spans of the caption. Detection data becomes this by using a prompt made of class names.
@@ -118,7 +119,7 @@ public enum GroundingData {
       let categoryList = root["categories"] as? [[String: Any]]
     else { throw fileError("needs 'images', 'annotations' and 'categories' lists of objects") }
     let categories = try categoryList.enumerated().map { index, entry -> (id: Int, name: String) in
-      guard let id = (entry["id"] as? NSNumber)?.intValue, let name = entry["name"] as? String else {
+      guard let id = StrictJSON.integer(entry["id"]), let name = entry["name"] as? String else {
         throw fileError("categories[\(index)]: needs an integer 'id' and a 'name'")
       }
       return (id, name)
@@ -130,13 +131,13 @@ public enum GroundingData {
     let names = Dictionary(categories.map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
     let spanOfCategory = Dictionary(uniqueKeysWithValues: zip(categories.map(\.id), prompt.phraseSpans.map { $0[0] }))
 
-    let imageIds = images.map { ($0["id"] as? NSNumber)?.intValue }
+    let imageIds = images.map { StrictJSON.integer($0["id"]) }
     let imageIndex = Dictionary(
       imageIds.enumerated().compactMap { index, id in id.map { ($0, index) } }, uniquingKeysWith: { first, _ in first })
     var byImage = [[(index: Int, annotation: [String: Any])]](repeating: [], count: images.count)
     var skipped = 0
     for (index, annotation) in annotations.enumerated() {
-      guard let image = (annotation["image_id"] as? NSNumber)?.intValue, let owner = imageIndex[image] else {
+      guard let image = StrictJSON.integer(annotation["image_id"]), let owner = imageIndex[image] else {
         let reason = "annotations[\(index)]: image_id \(annotation["image_id"] ?? "(missing)") is not in 'images'"
         if policy == .skip {
           skipped += 1
@@ -150,7 +151,7 @@ public enum GroundingData {
     for (index, image) in images.enumerated() {
       do {
         guard let id = imageIds[index], let file = image["file_name"] as? String,
-          let width = (image["width"] as? NSNumber)?.intValue, let height = (image["height"] as? NSNumber)?.intValue
+          let width = StrictJSON.integer(image["width"]), let height = StrictJSON.integer(image["height"])
         else { throw RecordProblem("image needs an integer id, width and height and a file_name") }
         guard imageIndex[id] == index else { throw RecordProblem("image id \(id) is used by an earlier image") }
         let imagePath = URL(fileURLWithPath: imageRoot).appendingPathComponent(file).path
@@ -162,16 +163,16 @@ public enum GroundingData {
           func problem(_ reason: String) -> RecordProblem {
             RecordProblem("annotations[\(annotationIndex)]: \(reason)")
           }
-          guard let box = (annotation["bbox"] as? [NSNumber])?.map(\.floatValue), box.count == 4 else {
+          guard let box = StrictJSON.numbers(annotation["bbox"])?.map(Float.init), box.count == 4 else {
             throw problem("'bbox' must be [x, y, width, height]")
           }
-          guard let category = (annotation["category_id"] as? NSNumber)?.intValue else {
-            throw problem("needs an integer category_id")
+          guard let category = StrictJSON.integer(annotation["category_id"]) else {
+            throw problem("needs an integer category_id, got \(jsonText(annotation["category_id"]))")
           }
           guard let span = spanOfCategory[category] else {
             throw problem("category_id \(category) is not in 'categories'")
           }
-          if ((annotation["iscrowd"] as? NSNumber)?.intValue ?? 0) != 0 { continue }
+          if (StrictJSON.integer(annotation["iscrowd"]) ?? 0) != 0 { continue }
           let corners = [box[0], box[1], box[0] + box[2], box[1] + box[3]]
           do {
             try checkBox(corners, width: width, height: height)
@@ -209,6 +210,16 @@ public enum GroundingData {
     return (info[NSDebugDescriptionErrorKey] as? String) ?? error.localizedDescription
   }
 
+  /// A JSON value as it appears in the file, for error messages.
+  static func jsonText(_ value: Any?) -> String {
+    guard let value else { return "(missing)" }
+    guard JSONSerialization.isValidJSONObject([value]),
+      let data = try? JSONSerialization.data(withJSONObject: [value], options: [.fragmentsAllowed]),
+      let text = String(data: data, encoding: .utf8)
+    else { return "\(value)" }
+    return String(text.dropFirst().dropLast())
+  }
+
   static func checkBox(_ box: [Float], width: Int, height: Int) throws {
     let tolerance: Float = 1
     guard box.allSatisfy(\.isFinite), box[2] > box[0], box[3] > box[1], box[0] >= -tolerance, box[1] >= -tolerance,
@@ -224,8 +235,8 @@ public enum GroundingData {
       throw RecordProblem("not valid JSON (\(jsonProblem(error)))")
     }
     guard let object = parsed as? [String: Any] else { throw RecordProblem("not a JSON object") }
-    guard let file = object["filename"] as? String, let width = (object["width"] as? NSNumber)?.intValue,
-      let height = (object["height"] as? NSNumber)?.intValue, let grounding = object["grounding"] as? [String: Any],
+    guard let file = object["filename"] as? String, let width = StrictJSON.integer(object["width"]),
+      let height = StrictJSON.integer(object["height"]), let grounding = object["grounding"] as? [String: Any],
       let caption = grounding["caption"] as? String, let regions = grounding["regions"] as? [[String: Any]]
     else { throw RecordProblem("needs filename, width, height and grounding {caption, regions}") }
     let imagePath = URL(fileURLWithPath: imageRoot).appendingPathComponent(file).path
@@ -236,10 +247,10 @@ public enum GroundingData {
     var boxes: [[Float]] = [], spans: [[Range<Int>]] = []
     for (index, region) in regions.enumerated() {
       func problem(_ reason: String) -> RecordProblem { RecordProblem("regions[\(index)]: \(reason)") }
-      guard let box = (region["bbox"] as? [NSNumber])?.map(\.floatValue), box.count == 4 else {
+      guard let box = StrictJSON.numbers(region["bbox"])?.map(Float.init), box.count == 4 else {
         throw problem("'bbox' must be [x1, y1, x2, y2]")
       }
-      guard let positive = region["tokens_positive"] as? [[NSNumber]], !positive.isEmpty else {
+      guard let pairs = region["tokens_positive"] as? [Any], !pairs.isEmpty else {
         throw problem("needs tokens_positive: a list of [start, end] character spans")
       }
       do {
@@ -247,12 +258,17 @@ public enum GroundingData {
       } catch let outside as RecordProblem {
         throw problem(outside.message)
       }
-      let ranges = try positive.map { pair -> Range<Int> in
-        guard pair.count == 2, pair[0].intValue >= 0, pair[0].intValue < pair[1].intValue, pair[1].intValue <= length
-        else {
-          throw problem("tokens_positive \(pair) is not a span of the \(length)-character caption")
+      let scalars = Array(caption.unicodeScalars)
+      let ranges = try pairs.map { item -> Range<Int> in
+        let integers = StrictJSON.integers(item)
+        guard let pair = integers, pair.count == 2, pair[0] >= 0, pair[0] < pair[1], pair[1] <= length else {
+          let shown = integers.map { "\($0)" } ?? jsonText(item)
+          throw problem("tokens_positive \(shown) is not a span of the \(length)-character caption")
         }
-        return pair[0].intValue..<pair[1].intValue
+        guard scalars[pair[0]..<pair[1]].contains(where: { !$0.properties.isWhitespace }) else {
+          throw problem("tokens_positive \(pair) covers only whitespace of the caption")
+        }
+        return pair[0]..<pair[1]
       }
       boxes.append(box)
       spans.append(ranges)

@@ -6,9 +6,28 @@ import TensorCore
 /// `images/NNNNNN.png`, `instances_shapes.json` (COCO, shape categories), `instances_phrases.json` (COCO,
 /// colour+shape categories) and `grounding.odvg.jsonl` (one caption per image with phrase spans and boxes).
 public enum SyntheticDatasetWriter {
+  /// The most images one call writes (each image's record is held until the annotation files are written).
+  public static let imageCounts = 1...1_000_000
+  /// The image sides drawn, in pixels.
+  public static let sizes = 64...4096
+
+  /// A request outside `imageCounts` or `sizes`.
+  public struct RequestError: Error, CustomStringConvertible {
+    public let description: String
+  }
+
   public static func write(
     to directory: String, images count: Int, seed: UInt64, size: Int = 320, holdout: Set<String> = []
   ) throws {
+    guard imageCounts.contains(count) else {
+      throw RequestError(
+        description:
+          "the image count (--images) must be in \(imageCounts.lowerBound)…\(imageCounts.upperBound), got \(count)")
+    }
+    guard sizes.contains(size) else {
+      throw RequestError(
+        description: "the image side (--size) must be in \(sizes.lowerBound)…\(sizes.upperBound), got \(size)")
+    }
     let generator = SyntheticShapes(size: size, holdout: holdout)
     let root = URL(fileURLWithPath: directory)
     try FileManager.default.createDirectory(

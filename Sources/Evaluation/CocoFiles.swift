@@ -1,4 +1,5 @@
 import Foundation
+import TensorCore
 
 /// Errors reading COCO files: the file, the record and what is wrong.
 public struct CocoFileError: Error, CustomStringConvertible {
@@ -21,27 +22,44 @@ public struct CocoGroundTruth {
     guard let annotations = root["annotations"] as? [[String: Any]] else { throw fail("missing 'annotations' list") }
     let categories = root["categories"] as? [[String: Any]] ?? []
     imageIds = try images.enumerated().map { index, image in
-      guard let id = (image["id"] as? NSNumber)?.intValue else { throw fail("images[\(index)]: missing integer 'id'") }
+      guard let id = StrictJSON.integer(image["id"]) else { throw fail("images[\(index)]: missing integer 'id'") }
       return id
     }
     categoryIds = try categories.enumerated().map { index, category in
-      guard let id = (category["id"] as? NSNumber)?.intValue else {
+      guard let id = StrictJSON.integer(category["id"]) else {
         throw fail("categories[\(index)]: missing integer 'id'")
       }
       return id
     }
     self.annotations = try annotations.enumerated().map { index, record in
-      guard let id = (record["id"] as? NSNumber)?.intValue, let image = (record["image_id"] as? NSNumber)?.intValue,
-        let category = (record["category_id"] as? NSNumber)?.intValue
+      guard let id = StrictJSON.integer(record["id"]), let image = StrictJSON.integer(record["image_id"]),
+        let category = StrictJSON.integer(record["category_id"])
       else { throw fail("annotations[\(index)]: needs integer id, image_id and category_id") }
       let box = try CocoGroundTruth.box(record["bbox"], where: "annotations[\(index)]", fail: fail)
       return CocoAnnotation(
-        id: id, imageId: image, categoryId: category, bbox: box, area: (record["area"] as? NSNumber)?.doubleValue,
-        isCrowd: ((record["iscrowd"] as? NSNumber)?.intValue ?? 0) != 0)
+        id: id, imageId: image, categoryId: category, bbox: box, area: StrictJSON.number(record["area"]),
+        isCrowd: (StrictJSON.integer(record["iscrowd"]) ?? 0) != 0)
     }
     let known = Set(imageIds)
     if let stray = self.annotations.firstIndex(where: { !known.contains($0.imageId) }) {
       throw fail("annotations[\(stray)]: image_id \(self.annotations[stray].imageId) is not in 'images'")
+    }
+  }
+
+  /// Refuses detections that cannot be matched to this ground truth, as pycocotools' `loadRes` refuses unknown
+  /// image ids: a detection of an image not in `images`, or of a category not in `categories` (when the file lists
+  /// categories). `path` names the detections file in the error.
+  public func check(_ detections: [CocoDetection], from path: String) throws {
+    let images = Set(imageIds), categories = Set(categoryIds)
+    for (index, detection) in detections.enumerated() {
+      guard images.contains(detection.imageId) else {
+        throw CocoFileError(
+          path: path, reason: "[\(index)]: image_id \(detection.imageId) is not an image of the ground truth")
+      }
+      guard categories.isEmpty || categories.contains(detection.categoryId) else {
+        throw CocoFileError(
+          path: path, reason: "[\(index)]: category_id \(detection.categoryId) is not a category of the ground truth")
+      }
     }
   }
 
@@ -57,10 +75,9 @@ public struct CocoGroundTruth {
   }
 
   static func box(_ value: Any?, where location: String, fail: (String) -> CocoFileError) throws -> [Double] {
-    guard let numbers = value as? [NSNumber], numbers.count == 4 else {
+    guard let box = StrictJSON.numbers(value), box.count == 4 else {
       throw fail("\(location): 'bbox' must be [x, y, width, height]")
     }
-    let box = numbers.map(\.doubleValue)
     guard box[2] >= 0, box[3] >= 0, box.allSatisfy(\.isFinite) else {
       throw fail("\(location): 'bbox' \(box) has a negative or non-finite size")
     }
@@ -75,10 +92,9 @@ public func readCocoDetections(path: String) throws -> [CocoDetection] {
     throw fail("expected a JSON list of detections")
   }
   return try records.enumerated().map { index, record in
-    guard let image = (record["image_id"] as? NSNumber)?.intValue,
-      let category = (record["category_id"] as? NSNumber)?.intValue,
-      let score = (record["score"] as? NSNumber)?.doubleValue
-    else { throw fail("[\(index)]: needs image_id, category_id and score") }
+    guard let image = StrictJSON.integer(record["image_id"]), let category = StrictJSON.integer(record["category_id"]),
+      let score = StrictJSON.number(record["score"])
+    else { throw fail("[\(index)]: needs integer image_id and category_id and a numeric score") }
     return CocoDetection(
       imageId: image, categoryId: category,
       bbox: try CocoGroundTruth.box(record["bbox"], where: "[\(index)]", fail: fail), score: score)

@@ -1,6 +1,7 @@
 import CJPEG
 import CPNG
 import Foundation
+import TensorCore
 
 /// An 8-bit RGB image, row-major, channels last (HWC).
 public struct RGBImage: Equatable, Sendable {
@@ -44,7 +45,8 @@ public struct ImageError: Error, CustomStringConvertible {
 
 /// PNG and JPEG files. PNG: 8/16-bit, gray, gray+alpha, RGB, RGBA, palette, interlaced (16-bit samples keep their
 /// high byte, as PIL does). JPEG: baseline and progressive, gray and colour; EXIF orientation is ignored. Alpha is
-/// dropped (not composited), as PIL's `convert("RGB")` does.
+/// dropped (not composited), as PIL's `convert("RGB")` does. Images above `InputLimits.maxImagePixels` are refused
+/// from their header, before any pixel memory is allocated.
 public enum ImageIO {
   public static func read(path: String) throws -> RGBImage {
     guard let data = FileManager.default.contents(atPath: path) else {
@@ -64,7 +66,8 @@ public enum ImageIO {
     var output: UnsafeMutablePointer<UInt8>?
     var (width, height, channels): (Int32, Int32, Int32) = (0, 0, 0)
     var message = [CChar](repeating: 0, count: 256)
-    let status = glip_png_decode(bytes, bytes.count, &output, &width, &height, &channels, &message)
+    let status = glip_png_decode(
+      bytes, bytes.count, InputLimits.maxImagePixels, &output, &width, &height, &channels, &message)
     guard status == 0, let output else {
       throw ImageError(path: path, reason: "invalid PNG: " + String(cString: message))
     }
@@ -86,7 +89,7 @@ public enum ImageIO {
     var output: UnsafeMutablePointer<UInt8>?
     var (width, height): (Int32, Int32) = (0, 0)
     var message = [CChar](repeating: 0, count: Int(JMSG_LENGTH_MAX))
-    let status = glip_jpeg_decode(bytes, bytes.count, &output, &width, &height, &message)
+    let status = glip_jpeg_decode(bytes, bytes.count, InputLimits.maxImagePixels, &output, &width, &height, &message)
     guard status == 0, let output else {
       throw ImageError(path: path, reason: "invalid JPEG: " + String(cString: message))
     }
@@ -112,15 +115,10 @@ public enum ImageIO {
   /// Writes a PNG through a temporary file renamed into place.
   public static func writePNG(_ image: RGBImage, path: String) throws {
     let data = try encodePNG(image)
-    let temporary = path + ".tmp-\(getpid())"
-    guard FileManager.default.createFile(atPath: temporary, contents: data) else {
-      throw ImageError(path: path, reason: "cannot write file")
-    }
-    _ = try? FileManager.default.removeItem(atPath: path)
     do {
-      try FileManager.default.moveItem(atPath: temporary, toPath: path)
-    } catch {
-      throw ImageError(path: path, reason: "cannot move the written file into place: \(error)")
+      try AtomicFile.write(data, to: path)
+    } catch let error as AtomicFile.WriteError {
+      throw ImageError(path: path, reason: error.reason)
     }
   }
 }

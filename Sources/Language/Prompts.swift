@@ -191,7 +191,11 @@ public enum PromptInput: Equatable, Sendable {
 
   /// Prompts that each fit `maxTokens` (with [CLS]/[SEP]); labels index `phraseNames`. Phrase lists are split with
   /// `PromptBuilder.chunkedPrompts`; a caption that does not fit is an error naming the first phrase cut off.
+  ///
+  /// A phrase that tokenises to nothing (only control, zero-width or other characters the tokenizer drops) is an
+  /// error: nothing could ever be detected for it.
   public func chunked(tokenizer: WordPieceTokenizer, maxTokens: Int) throws -> [Prompt] {
+    try checkEveryPhraseHasTokens(tokenizer)
     switch self {
     case .phrases(let names):
       return try PromptBuilder.chunkedPrompts(classNames: names, tokenizer: tokenizer, maxTokens: maxTokens)
@@ -206,6 +210,27 @@ public enum PromptInput: Equatable, Sendable {
         }
       }
       return [prompt]
+    }
+  }
+}
+
+extension PromptInput {
+  func checkEveryPhraseHasTokens(_ tokenizer: WordPieceTokenizer) throws {
+    switch self {
+    case .phrases(let names):
+      if let index = names.firstIndex(where: { tokenizer.wordPieces($0).isEmpty }) {
+        throw PromptError(
+          "phrase \(index + 1) (\(names[index].debugDescription)) has no tokens: it holds only characters "
+            + "the tokenizer drops (control or zero-width characters)")
+      }
+    case .caption(let prompt):
+      let encoding = tokenizer.encode(prompt.text)
+      let tokens = PositiveMap.phraseTokens(prompt.phraseSpans, in: encoding)
+      if let index = tokens.firstIndex(where: \.isEmpty) {
+        throw PromptError(
+          "phrase \(index + 1) ('\(prompt.phraseTexts[index])') has no tokens: it holds only characters "
+            + "the tokenizer drops (control or zero-width characters)")
+      }
     }
   }
 }

@@ -69,14 +69,18 @@ public struct SafetensorsFile {
         continue
       }
       guard let entry = value as? [String: Any], let dtype = entry["dtype"] as? String,
-        let shape = entry["shape"] as? [Int], let offsets = entry["data_offsets"] as? [Int], offsets.count == 2
+        let shape = StrictJSON.integers(entry["shape"]), let offsets = StrictJSON.integers(entry["data_offsets"]),
+        offsets.count == 2
       else { throw fail("tensor '\(name)': malformed header entry") }
       guard let scalarType = ScalarType(rawValue: dtype) else {
         throw fail("tensor '\(name)': unsupported dtype \(dtype)")
       }
+      guard let elementCount = InputLimits.elementCount(shape) else {
+        throw fail("tensor '\(name)': \(InputLimits.elementCountProblem(shape))")
+      }
       let (begin, end) = (offsets[0], offsets[1])
-      let expectedBytes = elementCountOrZero(shape) * scalarType.byteSize
-      guard begin >= 0, end >= begin, end <= payloadSize, end - begin == expectedBytes else {
+      let (expectedBytes, overflow) = elementCount.multipliedReportingOverflow(by: scalarType.byteSize)
+      guard !overflow, begin >= 0, end >= begin, end <= payloadSize, end - begin == expectedBytes else {
         throw fail(
           "tensor '\(name)': data_offsets [\(begin), \(end)] do not hold \(shape) of \(dtype) "
             + "within \(payloadSize) payload bytes")
@@ -110,9 +114,7 @@ public struct SafetensorsFile {
     }
   }
 
-  private static func elementCountOrZero(_ shape: [Int]) -> Int { shape.contains { $0 < 0 } ? -1 : shape.reduce(1, *) }
-
-  /// Writes Float32 tensors; goes through a temporary file renamed into place.
+  /// Writes Float32 tensors through `AtomicFile`: a failed or interrupted write leaves any previous file in place.
   public func write(path: String) throws {
     let sortedNames = tensors.keys.sorted()
     var header: [String: Any] = [:]
@@ -131,15 +133,10 @@ public struct SafetensorsFile {
     for name in sortedNames {
       tensors[name]!.withUnsafeBufferPointer { output.append(Data(buffer: $0)) }
     }
-    let temporary = path + ".tmp-\(getpid())"
-    guard FileManager.default.createFile(atPath: temporary, contents: output) else {
-      throw SafetensorsError(path: path, reason: "cannot write file")
-    }
-    if FileManager.default.fileExists(atPath: path) { try? FileManager.default.removeItem(atPath: path) }
     do {
-      try FileManager.default.moveItem(atPath: temporary, toPath: path)
-    } catch {
-      throw SafetensorsError(path: path, reason: "cannot move temporary file into place: \(error)")
+      try AtomicFile.write(output, to: path)
+    } catch let error as AtomicFile.WriteError {
+      throw SafetensorsError(path: path, reason: error.reason + "; any previous file at this path is unchanged")
     }
   }
 }

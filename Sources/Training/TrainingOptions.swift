@@ -73,7 +73,7 @@ public struct TuningOptions {
 /// The `train` keys of the optimisation loop.
 public struct TrainingOptions {
   public enum Keys {
-    public static let batchSize = ConfigKey<Int>("batch_size", default: 4, "images per step")
+    public static let batchSize = ConfigKey<Int>("batch_size", default: 4, range: 1...4096, "images per step")
     public static let iterations = ConfigKey<Int>("iterations", default: 100, "optimisation steps")
     public static let learningRate = ConfigKey<Float>("lr", default: 1e-3, "base learning rate (AdamW)")
     public static let weightDecay = ConfigKey<Float>("weight_decay", default: 0.05, "AdamW decoupled weight decay")

@@ -34,9 +34,35 @@ func reportingErrors<Result>(_ body: () throws -> Result) throws -> Result {
   } catch let error as ExitCode {
     throw error
   } catch {
-    printError("error: \(error)")
+    printError("error: \(describe(error))")
     throw ExitCode.failure
   }
+}
+
+/// An error as one line for the user. Foundation's file errors (an output path that is a file, a directory without
+/// write permission) become "path: reason" instead of an NSError dump.
+func describe(_ error: Error) -> String {
+  let nsError = error as NSError
+  guard nsError.domain == NSCocoaErrorDomain else { return "\(error)" }
+  let path = (nsError.userInfo[NSFilePathErrorKey] as? String) ?? (nsError.userInfo[NSURLErrorKey] as? URL)?.path
+  let underlying = (nsError.userInfo[NSUnderlyingErrorKey] as? NSError).map { error -> String in
+    error.domain == NSPOSIXErrorDomain ? String(cString: strerror(Int32(error.code))) : error.localizedDescription
+  }
+  let reason = underlying ?? path.flatMap(fileInTheWay) ?? nsError.localizedDescription
+  return path.map { "\($0): \(reason)" } ?? reason
+}
+
+/// Why a path cannot be created when Foundation does not say: an existing file where a directory is needed.
+private func fileInTheWay(_ path: String) -> String? {
+  var candidate = URL(fileURLWithPath: path)
+  while candidate.path != "/" {
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: candidate.path, isDirectory: &isDirectory) {
+      return isDirectory.boolValue ? nil : "\(candidate.path) is a file, not a directory"
+    }
+    candidate.deleteLastPathComponent()
+  }
+  return nil
 }
 
 struct ConfigCommand: ParsableCommand {

@@ -29,11 +29,6 @@ struct DataCommand: ParsableCommand {
         """)
     var holdout: String = ""
 
-    func validate() throws {
-      guard images > 0 else { throw ValidationError("--images must be positive") }
-      guard size >= 64 else { throw ValidationError("--size must be at least 64") }
-    }
-
     func run() throws {
       let pairs = try reportingErrors { try SyntheticShapes.holdout(parsing: holdout) }
       try reportingErrors {

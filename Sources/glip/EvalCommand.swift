@@ -119,6 +119,7 @@ struct EvalCommand: ParsableCommand {
     try reportingErrors {
       let truth = try CocoGroundTruth(path: annotations!)
       let found = try readCocoDetections(path: detections!)
+      try truth.check(found, from: detections!)
       let categories = truth.categoryIds.isEmpty ? Array(Set(truth.annotations.map(\.categoryId))) : truth.categoryIds
       return CocoEvaluator.evaluate(
         annotations: truth.annotations, detections: found, imageIds: truth.imageIds, categoryIds: categories)

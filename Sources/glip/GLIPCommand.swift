@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import TensorCore
 
 @main
@@ -13,6 +14,20 @@ struct GLIPCommand: ParsableCommand {
       TrainCommand.self, PredictCommand.self, AblateCommand.self, ReportCommand.self,
       BenchCommand.self,
     ])
+
+  /// Runs the command line; a Foundation file error that reaches here is printed as "path: reason" (see `describe`)
+  /// rather than as an NSError dump.
+  static func main() {
+    do {
+      var command = try parseAsRoot()
+      try command.run()
+    } catch  where (error as NSError).domain == NSCocoaErrorDomain {
+      printError("error: \(describe(error))")
+      exit(withError: ExitCode.failure)
+    } catch {
+      exit(withError: error)
+    }
+  }
 }
 
 enum ToolkitVersion {

@@ -66,3 +66,21 @@ final class PromptInputTests: XCTestCase {
     }
   }
 }
+
+/// Prompts whose phrases cannot produce a single token are refused instead of detecting nothing silently.
+final class HostilePromptTests: XCTestCase {
+  private let tokenizer = try! WordPieceTokenizer(vocabularyFile: Fixtures.path("language/vocab.txt"))
+
+  func testPhrasesWithoutTokensAreRefused() throws {
+    let invisible = try PromptInput(parsing: "red circle. \u{200B}\u{0007}")
+    XCTAssertThrowsError(try invisible.chunked(tokenizer: tokenizer, maxTokens: 256)) { error in
+      XCTAssertTrue("\(error)".hasPrefix("prompt: phrase 2 ("), "\(error)")
+      XCTAssertTrue("\(error)".contains("has no tokens"), "\(error)")
+    }
+    let caption = try PromptInput(parsing: "a [red circle] and [\u{200B}\u{0001}]")
+    XCTAssertThrowsError(try caption.chunked(tokenizer: tokenizer, maxTokens: 256)) { error in
+      XCTAssertTrue("\(error)".hasPrefix("prompt: phrase 2 ("), "\(error)")
+    }
+    XCTAssertEqual(try PromptInput(parsing: "red circle").chunked(tokenizer: tokenizer, maxTokens: 256).count, 1)
+  }
+}

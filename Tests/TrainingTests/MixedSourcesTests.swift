@@ -103,6 +103,6 @@ final class MixedSourcesTests: XCTestCase {
     XCTAssertThrowsError(
       try experiment(
         train: "{format: coco, annotations: DIR/instances_shapes.json, images: DIR}", extra: "  multi_scale: [16]")
-    ) { XCTAssertTrue("\($0)".contains("data.multi_scale: expected sides of at least 32"), "\($0)") }
+    ) { XCTAssertTrue("\($0)".contains("data.multi_scale: 16 is outside the allowed range 32…8192"), "\($0)") }
   }
 }

@@ -16,7 +16,7 @@ public final class ResNet: Module, Backbone {
       "frozen_stages", default: 0, "freeze the first N stages, the stem being stage 0 (GLIP's FREEZE_CONV_BODY_AT)")
     public static let norm = ConfigKey<NormKind>("norm", default: .bn, "normalisation after each conv")
     public static let baseWidth = ConfigKey<Int>(
-      "base_width", default: 64, "channels of the stem and the first stage (64 in torchvision)")
+      "base_width", default: 64, range: 1...4096, "channels of the stem and the first stage (64 in torchvision)")
     public static let weights = ConfigKey<String>(
       "weights", default: "", "torchvision checkpoint (.pth or .safetensors); empty: random init")
     public static let all: [KeyDocumentation] = [

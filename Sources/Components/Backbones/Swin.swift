@@ -26,10 +26,13 @@ public final class Swin: Module, Backbone {
 
   public enum Keys {
     public static let variant = ConfigKey<Variant>("variant", default: .tiny, "tiny (GLIP-T), large (GLIP-L) or custom")
-    public static let embedDim = ConfigKey<Int>("embed_dim", default: 96, "channels of stage 0 (custom variant)")
-    public static let depths = ConfigKey<[Int]>("depths", default: [2, 2, 6, 2], "blocks per stage (custom variant)")
-    public static let heads = ConfigKey<[Int]>("heads", default: [3, 6, 12, 24], "attention heads per stage (custom)")
-    public static let window = ConfigKey<Int>("window", default: 7, "window size (custom variant)")
+    public static let embedDim = ConfigKey<Int>(
+      "embed_dim", default: 96, range: 1...4096, "channels of stage 0 (custom variant)")
+    public static let depths = ConfigKey<[Int]>(
+      "depths", default: [2, 2, 6, 2], range: 0...256, "blocks per stage (custom variant)")
+    public static let heads = ConfigKey<[Int]>(
+      "heads", default: [3, 6, 12, 24], range: 1...1024, "attention heads per stage (custom)")
+    public static let window = ConfigKey<Int>("window", default: 7, range: 1...256, "window size (custom variant)")
     public static let dropPath = ConfigKey<Float>("drop_path", default: 0.2, "stochastic depth rate of the last block")
     public static let outStages = ConfigKey<[Int]>(
       "out_stages", default: [1, 2, 3], "stages to output (0–3: strides 4–32)")

@@ -8,7 +8,8 @@ import TensorCore
 /// Outputs the last three stages at strides 8, 16 and 32.
 public final class TinyCNN: Module, Backbone {
   public enum Keys {
-    public static let channels = ConfigKey<[Int]>("channels", default: [8, 16, 32, 64], "widths of the four stages")
+    public static let channels = ConfigKey<[Int]>(
+      "channels", default: [8, 16, 32, 64], range: 1...16384, "widths of the four stages")
     public static let frozenStages = ConfigKey<Int>(
       "frozen_stages", default: 0, "freeze the first N stages, the stem being stage 0 (GLIP's FREEZE_CONV_BODY_AT)")
     public static let all: [KeyDocumentation] = [channels.documentation, frozenStages.documentation]

@@ -83,8 +83,9 @@ public final class BiAttentionFusion: Module, FusionBlock {
   }
 
   public enum Keys {
-    public static let embedDim = ConfigKey<Int>("embed_dim", default: 2048, "width of the attention (GLIP: 2048)")
-    public static let heads = ConfigKey<Int>("heads", default: 8, "attention heads (GLIP: 8)")
+    public static let embedDim = ConfigKey<Int>(
+      "embed_dim", default: 2048, range: 1...16384, "width of the attention (GLIP: 2048)")
+    public static let heads = ConfigKey<Int>("heads", default: 8, range: 1...1024, "attention heads (GLIP: 8)")
     public static let dropout = ConfigKey<Float>("dropout", default: 0.1, "dropout on both attention maps")
     public static let all: [KeyDocumentation] = [
       Assembler.Keys.placement.documentation, embedDim.documentation, heads.documentation, dropout.documentation,

@@ -12,16 +12,19 @@ import TensorCore
 /// `DenseHeadLoss` trains it and `DensePostProcessor` turns its outputs into detections.
 public final class DenseGroundingHead: Module, DenseHead {
   public enum Keys {
-    public static let channels = ConfigKey<Int>("channels", default: 64, "width of the tower (GLIP: 256)")
+    public static let channels = ConfigKey<Int>(
+      "channels", default: 64, range: 1...16384, "width of the tower (GLIP: 256)")
     public static let blocks = ConfigKey<Int>(
-      "blocks", default: 2, "tower blocks (each holds one fusion block when fusion is deep; GLIP-T: 6)")
+      "blocks", default: 2, range: 0...64, "tower blocks (each holds one fusion block when fusion is deep; GLIP-T: 6)")
     public static let scoreThreshold = ConfigKey<Float>(
       "score_threshold", default: 0.05, "minimum phrase score kept at inference")
     public static let nmsThreshold = ConfigKey<Float>("nms_threshold", default: 0.6, "IoU threshold of class-aware NMS")
-    public static let maxDetections = ConfigKey<Int>("max_detections", default: 100, "detections kept per image")
+    public static let maxDetections = ConfigKey<Int>(
+      "max_detections", default: 100, range: 1...100_000, "detections kept per image")
     public static let textLayers = ConfigKey<Bool>(
       "text_layers", default: true, "with deep fusion, a new BERT layer on the text after each fusion block (GLIP)")
-    public static let textHeads = ConfigKey<Int>("text_heads", default: 12, "attention heads of those text layers")
+    public static let textHeads = ConfigKey<Int>(
+      "text_heads", default: 12, range: 1...1024, "attention heads of those text layers")
     public static let legacyPlusOne = ConfigKey<Bool>(
       "legacy_plus_one", default: false,
       "maskrcnn-benchmark's +1 box sizes (anchors, box coder, IoU, NMS), for parity with official GLIP checkpoints")
@@ -32,7 +35,8 @@ public final class DenseGroundingHead: Module, DenseHead {
       "how DyHead's coarser-level conv reads the offsets computed at the finer level: glip (the official CUDA "
         + "kernel's raw-memory reading, needed for official checkpoints) or resample (bilinear)")
     public static let boxKernel = ConfigKey<Int>(
-      "box_kernel", default: 3, "kernel size of the box and centerness branches (odd; GLIP's VLDyHead: 1)")
+      "box_kernel", default: 3, range: 1...15,
+      "kernel size of the box and centerness branches (odd; GLIP's VLDyHead: 1)")
     public static let classifier = ConfigKey<String>(
       "classifier", default: "alignment",
       "the registered classifier: alignment scores regions against the prompt's tokens; linear against N classes")

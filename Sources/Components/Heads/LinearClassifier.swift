@@ -9,7 +9,7 @@ import TensorCore
 public final class LinearClassifier: Module, RegionClassifier {
   public enum Keys {
     public static let classes = ConfigKey<Int>(
-      "num_classes", default: 0, "classes of a linear classifier (ignored for alignment)")
+      "num_classes", default: 0, range: 0...100_000, "classes of a linear classifier (ignored for alignment)")
     public static let all: [KeyDocumentation] = [classes.documentation]
   }
 

@@ -9,9 +9,10 @@ import TensorCore
 /// P7 from relu(P6). Convs use kaiming-uniform (a = 1) weights and zero bias, as GLIP's FPN does.
 public final class FPN: Module, Neck {
   public enum Keys {
-    public static let channels = ConfigKey<Int>("channels", default: 256, "channels of every output level")
+    public static let channels = ConfigKey<Int>(
+      "channels", default: 256, range: 1...16384, "channels of every output level")
     public static let extraLevels = ConfigKey<Int>(
-      "extra_levels", default: 2, "levels added above the backbone's (P6, P7)")
+      "extra_levels", default: 2, range: 0...8, "levels added above the backbone's (P6, P7)")
     public static let extraFrom = ConfigKey<ExtraSource>("extra_from", default: .p5, "what P6 is computed from")
     public static let all: [KeyDocumentation] = [
       channels.documentation, extraLevels.documentation, extraFrom.documentation,

@@ -15,18 +15,21 @@ public final class BertTextEncoder: Module, TextEncoder {
   public enum Keys {
     public static let modelDir = ConfigKey<String>(
       "model_dir", default: "", "HF model directory (config.json, vocab.txt, model.safetensors); empty: random init")
-    public static let hidden = ConfigKey<Int>("hidden", default: 768, "hidden size when not loading a model")
-    public static let layers = ConfigKey<Int>("layers", default: 12, "layers when not loading a model")
-    public static let heads = ConfigKey<Int>("heads", default: 12, "attention heads when not loading a model")
-    public static let intermediate = ConfigKey<Int>("intermediate", default: 3072, "FFN width when not loading a model")
+    public static let hidden = ConfigKey<Int>(
+      "hidden", default: 768, range: 1...16384, "hidden size when not loading a model")
+    public static let layers = ConfigKey<Int>("layers", default: 12, range: 1...256, "layers when not loading a model")
+    public static let heads = ConfigKey<Int>(
+      "heads", default: 12, range: 1...1024, "attention heads when not loading a model")
+    public static let intermediate = ConfigKey<Int>(
+      "intermediate", default: 3072, range: 1...65536, "FFN width when not loading a model")
     public static let maxPositions = ConfigKey<Int>(
-      "max_positions", default: 512, "position-table length when not loading a model")
+      "max_positions", default: 512, range: 1...65536, "position-table length when not loading a model")
     public static let vocabularySize = ConfigKey<Int>(
-      "vocab_size", default: 30522, "vocabulary size when not loading a model")
+      "vocab_size", default: 30522, range: 1...1_048_576, "vocabulary size when not loading a model")
     public static let maxTokens = ConfigKey<Int>(
-      "max_tokens", default: 256, "longest prompt in tokens, [CLS]/[SEP] included")
+      "max_tokens", default: 256, range: 1...8192, "longest prompt in tokens, [CLS]/[SEP] included")
     public static let layersToAverage = ConfigKey<Int>(
-      "layers_to_average", default: 1, "average the last N layers (GLIP's N_LAYERS)")
+      "layers_to_average", default: 1, range: 1...256, "average the last N layers (GLIP's N_LAYERS)")
     public static let lowercase = ConfigKey<Bool>("lowercase", default: true, "uncased tokenizer")
     public static let vocab = ConfigKey<String>(
       "vocab", default: "",
@@ -112,13 +115,6 @@ public final class BertTextEncoder: Module, TextEncoder {
       configuration.intermediateSize = try config.read(Keys.intermediate)
       configuration.vocabularySize = try config.read(Keys.vocabularySize)
       configuration.maxPositions = try config.read(Keys.maxPositions)
-      for (key, value) in [
-        (Keys.hidden, configuration.hiddenSize), (Keys.layers, configuration.layers), (Keys.heads, configuration.heads),
-        (Keys.intermediate, configuration.intermediateSize), (Keys.vocabularySize, configuration.vocabularySize),
-        (Keys.maxPositions, configuration.maxPositions),
-      ] where !(1...1_000_000).contains(value) {
-        throw config.error(key.name, "expected 1…1000000, got \(value)")
-      }
       guard configuration.hiddenSize % configuration.heads == 0 else {
         throw config.error(
           "heads", "\(configuration.heads) heads do not divide hidden size \(configuration.hiddenSize)")

@@ -12,8 +12,9 @@ import TensorCore
 /// dataset's category names, in category-id order), or by its index (`"0"`, `"1"`, …) when no names are given.
 public final class ClassEmbeddingEncoder: Module, TextEncoder {
   public enum Keys {
-    public static let classes = ConfigKey<Int>("classes", "number of classes (the prompt is the ids 0…classes−1)")
-    public static let hidden = ConfigKey<Int>("hidden", default: 64, "width of each class vector")
+    public static let classes = ConfigKey<Int>(
+      "classes", range: 1...100_000, "number of classes (the prompt is the ids 0…classes−1)")
+    public static let hidden = ConfigKey<Int>("hidden", default: 64, range: 1...16384, "width of each class vector")
     public static let names = ConfigKey<[String]>(
       "names", default: [],
       "class names, in class order: a prompt's phrases are matched to them (empty: \"0\", \"1\", …)")

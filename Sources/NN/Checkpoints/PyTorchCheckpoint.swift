@@ -66,6 +66,7 @@ public enum PyTorchCheckpoint {
     func fail(_ reason: String) -> PickleError { PickleError(message: "\(path): \(reason)") }
     guard FileManager.default.fileExists(atPath: path) else { throw fail("file not found") }
     do {
+      try ZipPreflight.check(try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped))
       if let archive = try? Archive(url: URL(fileURLWithPath: path), accessMode: .read),
         let pickleEntry = archive.first(where: { $0.path.hasSuffix("data.pkl") })
       {
@@ -139,7 +140,7 @@ public enum PyTorchCheckpoint {
         Int(Int64(littleEndian: $0.loadUnaligned(as: Int64.self)))
       }
       position += 8
-      guard count >= 0, position + count * size <= data.count else {
+      guard count >= 0, count <= (data.count - position) / size else {
         throw PickleError(message: "storage '\(key)' of \(count) elements runs past the end of the file")
       }
       storage.values = try decode(data.subdata(in: position..<(position + count * size)), type: storage.type, key: key)
@@ -173,8 +174,8 @@ public enum PyTorchCheckpoint {
       let fields = descriptor.tupleItems, fields.count >= 3,
       case .global(_, let storageType) = fields[1],
       let key = fields[2].stringValue ?? fields[2].intValue.map(String.init),
-      let offset = arguments[1].intValue, let shape = arguments[2].tupleItems?.compactMap(\.intValue),
-      let strides = arguments[3].tupleItems?.compactMap(\.intValue), shape.count == strides.count
+      let offset = arguments[1].intValue, let shape = integers(arguments[2]), let strides = integers(arguments[3]),
+      shape.count == strides.count
     else { throw PickleError(message: "malformed tensor record in the pickle") }
     guard storageTypes[storageType] != nil else {
       throw PickleError(message: "unsupported storage type \(storageType)")
@@ -182,6 +183,13 @@ public enum PyTorchCheckpoint {
     let storage = registry.byKey[key] ?? StorageReference(type: storageType, key: key)
     registry.byKey[key] = storage
     return .object(TensorReference(storage: storage, offset: offset, shape: shape, strides: strides))
+  }
+
+  /// The items of a tuple of integers (a shape or strides); nil if any item is not an integer.
+  private static func integers(_ value: PickleValue) -> [Int]? {
+    guard let items = value.tupleItems else { return nil }
+    let integers = items.compactMap(\.intValue)
+    return integers.count == items.count ? integers : nil
   }
 
   private static func decode(_ bytes: Data, type: String, key: String) throws -> [Float] {
@@ -196,12 +204,16 @@ public enum PyTorchCheckpoint {
 
   private static func flatten(_ root: PickleValue) throws -> [String: Tensor] {
     var result: [String: Tensor] = [:]
-    func visit(_ value: PickleValue, _ prefix: String) throws {
+    // A dict that holds itself (through the memo) would otherwise be visited forever.
+    func visit(_ value: PickleValue, _ prefix: String, depth: Int) throws {
+      guard depth <= InputLimits.maxPickleDepth else {
+        throw PickleError(message: "dicts nest deeper than \(InputLimits.maxPickleDepth) levels at '\(prefix)'")
+      }
       switch value {
       case .dict(let dict):
         for (key, child) in dict.entries {
           guard let name = key.stringValue ?? key.intValue.map(String.init) else { continue }
-          try visit(child, prefix.isEmpty ? name : prefix + "." + name)
+          try visit(child, prefix.isEmpty ? name : prefix + "." + name, depth: depth + 1)
         }
       case .object(let object as TensorReference):
         guard let values = object.storage.values else {
@@ -212,17 +224,23 @@ public enum PyTorchCheckpoint {
         break
       }
     }
-    try visit(root, "")
+    try visit(root, "", depth: 1)
     return result
   }
 
   private static func materialise(_ reference: TensorReference, values: [Float], name: String) throws -> Tensor {
-    let count = reference.shape.reduce(1, *)
-    var last = reference.offset
-    for (size, stride) in zip(reference.shape, reference.strides) where size > 0 { last += (size - 1) * stride }
-    guard count == 0 || (reference.offset >= 0 && last < values.count) else {
+    guard let count = InputLimits.elementCount(reference.shape) else {
+      throw PickleError(message: "tensor '\(name)': \(InputLimits.elementCountProblem(reference.shape))")
+    }
+    guard reference.offset >= 0, reference.strides.allSatisfy({ $0 >= 0 }) else {
       throw PickleError(
-        message: "tensor '\(name)' \(reference.shape) reads past its storage of \(values.count) elements")
+        message: "tensor '\(name)' has a negative storage offset or stride (offset \(reference.offset), strides "
+          + "\(reference.strides))")
+    }
+    guard count == 0 || lastIndex(reference).map({ $0 < values.count }) == true else {
+      throw PickleError(
+        message: "tensor '\(name)' \(reference.shape) with strides \(reference.strides) at offset \(reference.offset) "
+          + "reads past its storage of \(values.count) elements")
     }
     if reference.strides == Tensor.contiguousStrides(reference.shape) || count <= 1 {
       return Tensor(shape: reference.shape, values: Array(values[reference.offset..<(reference.offset + count)]))
@@ -242,6 +260,18 @@ public enum PyTorchCheckpoint {
       }
     }
     return Tensor(shape: reference.shape, values: output)
+  }
+
+  /// The storage index of a view's last element, or nil when it overflows `Int`.
+  private static func lastIndex(_ reference: TensorReference) -> Int? {
+    var last = reference.offset
+    for (size, stride) in zip(reference.shape, reference.strides) where size > 0 {
+      let (step, stepOverflow) = (size - 1).multipliedReportingOverflow(by: stride)
+      let (sum, sumOverflow) = last.addingReportingOverflow(step)
+      guard !stepOverflow, !sumOverflow else { return nil }
+      last = sum
+    }
+    return last
   }
 
   static func halfToFloat(_ bits: UInt16) -> Float {

@@ -1,0 +1,11 @@
+import FuzzSupport
+import Imaging
+
+/// JPEG decoding through libjpeg, with the pixel limit checked from the header.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ bytes: UnsafePointer<UInt8>?, _ count: Int) -> Int32 {
+  _ = try? ImageIO.decode(FuzzInput.data(bytes, count), path: "fuzz.jpg")
+  return 0
+}
+
+FuzzDriver.run(fuzz)
