@@ -39,12 +39,21 @@ public struct BatchBuilder {
     public var targets: [GroundingTarget]
   }
 
-  /// The batch of `indices`; `random` decides the scale, the prompts and the flips.
-  public func batch(_ indices: [Int], random: inout SeededGenerator) throws -> Batch {
+  /// The batch of `indices`; `random` decides the scale, the prompts and the flips. Only the slots in `kept` are
+  /// loaded (a data-parallel rank's share of a global batch); the others still draw their prompts and flips, so each
+  /// image gets the ones it gets in the whole batch.
+  public func batch(_ indices: [Int], random: inout SeededGenerator, keeping kept: Range<Int>? = nil) throws -> Batch {
     let side = scales.isEmpty ? imageSize : scales[Int(random.next() % UInt64(scales.count))]
     var images: [Tensor] = [], captions: [String] = [], boxes: [[[Float]]] = [], phraseSpans: [[[Range<Int>]]] = []
-    for index in indices {
+    var loaded: [Int] = []
+    for (slot, index) in indices.enumerated() {
       let record = records[index]
+      var (caption, spans) = (record.caption, record.spans)
+      if samplePrompts, let categories = record.categories, let names = record.categoryNames {
+        (caption, spans) = BatchBuilder.sampledPrompt(categories: categories, names: names, random: &random)
+      }
+      let flipped = flip && random.nextUnitFloat() < 0.5
+      guard kept?.contains(slot) ?? true else { continue }
       let photo: RGBImage
       do {
         photo = try ImageIO.read(path: record.imagePath)
@@ -55,11 +64,7 @@ public struct BatchBuilder {
         ImageTransforms.tensor(photo, format: pixelFormat), height: side, width: side)
       let (scaleX, scaleY) = (Float(side) / Float(photo.width), Float(side) / Float(photo.height))
       var scaled = record.boxes.map { [$0[0] * scaleX, $0[1] * scaleY, $0[2] * scaleX, $0[3] * scaleY] }
-      var (caption, spans) = (record.caption, record.spans)
-      if samplePrompts, let categories = record.categories, let names = record.categoryNames {
-        (caption, spans) = BatchBuilder.sampledPrompt(categories: categories, names: names, random: &random)
-      }
-      if flip && random.nextUnitFloat() < 0.5 {
+      if flipped {
         (image, scaled) = ImageTransforms.horizontalFlip(image, boxes: scaled)
         (caption, spans) = BatchBuilder.swapLeftRight(caption, spans: spans)
       }
@@ -67,6 +72,7 @@ public struct BatchBuilder {
       captions.append(caption)
       boxes.append(scaled)
       phraseSpans.append(spans)
+      loaded.append(index)
     }
     // One phrase per box: the box's spans.
     let prompts = zip(captions, phraseSpans).map { Prompt(text: $0, phraseSpans: $1, labels: Array($1.indices)) }
@@ -74,10 +80,10 @@ public struct BatchBuilder {
     do {
       encoded = try encoder.tokenize(prompts)
     } catch {
-      throw TrainingError(message: "training records \(indices.map { String($0) }.joined(separator: ", ")): \(error)")
+      throw TrainingError(message: "training records \(loaded.map { String($0) }.joined(separator: ", ")): \(error)")
     }
     let tokens = encoded.tokens
-    let targets = indices.indices.map { slot -> GroundingTarget in
+    let targets = loaded.indices.map { slot -> GroundingTarget in
       let phraseTokens = encoded.phraseTokens[slot]
       return GroundingTarget(
         boxes: boxes[slot],
