@@ -7,7 +7,7 @@ PIP_PACKAGE := $(shell python3 -m pip --version >/dev/null 2>&1 || echo python3-
 REF_VENV := .venv-ref
 REF_PYTHON := $(REF_VENV)/bin/python
 
-.PHONY: deps ci-deps weights smoke build test lint bench demo reference fixtures clean fuzz fuzz-ci fault-trials
+.PHONY: deps ci-deps weights smoke build test lint bench demo reference fixtures clean fuzz fuzz-ci fault-trials mpi-test
 
 ## deps: install the Debian packages the build links against (only those missing), as root or through sudo.
 ##       EXTRA_PACKAGES adds more through the same step (ci-deps uses it for the report test's browser).
@@ -71,6 +71,16 @@ fuzz-ci: deps
 FAULT_TRIALS ?= 20
 fault-trials: build
 	scripts/fault-trials.sh $(FAULT_TRIALS) $(GLIP)
+
+## mpi-test: Open MPI through deps, glip built with --traits MPI into .build-mpi, then the mpirun checks
+##           (2 ranks against 1 process, resume under mpirun, a killed rank); see docs/DISTRIBUTED.md
+MPI_PACKAGES := libopenmpi-dev openmpi-bin
+MPI_GLIP := .build-mpi/release/glip
+mpi-test:
+	$(MAKE) deps EXTRA_PACKAGES="$(MPI_PACKAGES)"
+	$(SWIFT) build -c release --traits MPI --scratch-path .build-mpi --product glip
+	$(SWIFT) build --build-tests
+	GLIP_MPI_BINARY=$(abspath $(MPI_GLIP)) $(SWIFT) test --skip-build --filter MPITrainingTests
 
 ## lint: formatting and style rules of .swift-format (swift format ships with the toolchain)
 lint:

@@ -21,6 +21,11 @@ let package = Package(
     .library(name: "Experiments", targets: ["Experiments"]),
     .library(name: "Reporting", targets: ["Reporting"]),
   ],
+  // `swift build --traits MPI` links Open MPI (libopenmpi-dev) for `mpirun -np N glip train`; the default build
+  // needs no MPI and trains in one process.
+  traits: [
+    .trait(name: "MPI", description: "Data-parallel training over Open MPI (libopenmpi-dev, pkg-config ompi-c)")
+  ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
@@ -36,9 +41,16 @@ let package = Package(
     .systemLibrary(
       name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg",
       providers: [.apt(["libjpeg62-turbo-dev"])]),
+    .systemLibrary(
+      name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
     .target(name: "TensorCore", dependencies: ["COpenBLAS"], swiftSettings: optimized),
     .target(
       name: "NN", dependencies: ["TensorCore", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
+      swiftSettings: optimized),
+    // The communicator protocol, gradient buckets and state broadcasts; MPI only with the trait.
+    .target(
+      name: "DataParallel",
+      dependencies: ["TensorCore", "NN", .target(name: "CMPI", condition: .when(traits: ["MPI"]))],
       swiftSettings: optimized),
     .target(name: "Config", dependencies: ["CYAML"]),
     .target(name: "Evaluation", dependencies: ["TensorCore"], swiftSettings: optimized),
@@ -47,14 +59,15 @@ let package = Package(
     .target(
       name: "Datasets", dependencies: ["TensorCore", "Config", "Imaging", "Language"], swiftSettings: optimized),
     .target(
-      name: "Detection", dependencies: ["TensorCore", "NN", "Config", "Imaging", "Language"], swiftSettings: optimized),
+      name: "Detection", dependencies: ["TensorCore", "NN", "Config", "Imaging", "Language", "DataParallel"],
+      swiftSettings: optimized),
     .target(
       name: "Components", dependencies: ["TensorCore", "NN", "Config", "Imaging", "Language", "Detection"],
       swiftSettings: optimized),
     .target(
       name: "Training",
       dependencies: [
-        "TensorCore", "NN", "Config", "Imaging", "Language", "Detection", "Datasets", "Evaluation",
+        "TensorCore", "NN", "Config", "Imaging", "Language", "Detection", "Datasets", "Evaluation", "DataParallel",
       ],
       swiftSettings: optimized),
     // The composition root: config -> model, data and schedule; ablation plans and runs; run evaluation.
@@ -62,6 +75,7 @@ let package = Package(
       name: "Experiments",
       dependencies: [
         "TensorCore", "NN", "Config", "Detection", "Components", "Datasets", "Evaluation", "Training",
+        "DataParallel",
       ]),
     .target(
       name: "Reporting",
@@ -70,7 +84,8 @@ let package = Package(
       name: "glip",
       dependencies: [
         "TensorCore", "NN", "Config", "Language", "Imaging", "Detection", "Components", "Evaluation", "Datasets",
-        "Training", "Experiments", "Reporting", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        "Training", "Experiments", "Reporting", "DataParallel",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: optimized),
     .plugin(
@@ -88,6 +103,12 @@ let package = Package(
     .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TensorCoreTestSupport"]),
     .testTarget(name: "NNTests", dependencies: ["NN", "TensorCore", "TensorCoreTestSupport"]),
     .testTarget(name: "ConfigTests", dependencies: ["Config"]),
+    .testTarget(
+      name: "DataParallelTests",
+      dependencies: [
+        "DataParallel", "Training", "Experiments", "Components", "Datasets", "Detection", "NN", "TensorCore",
+        "TensorCoreTestSupport",
+      ]),
     .testTarget(
       name: "TrainingTests",
       dependencies: [

@@ -46,25 +46,33 @@ public struct BatchBuilder {
     public var targets: [GroundingTarget]
   }
 
-  /// The batch of `indices`; `random` decides the scale, the prompts and the flips.
-  public func batch(_ indices: [Int], random: inout SeededGenerator) throws -> Batch {
+  /// The batch of `indices`; `random` decides the scale, the prompts and the flips. Only the slots in `kept` are
+  /// loaded (a data-parallel rank's share of a global batch); the others still draw their prompts and flips, so each
+  /// image gets the ones it gets in the whole batch.
+  public func batch(_ indices: [Int], random: inout SeededGenerator, keeping kept: Range<Int>? = nil) throws -> Batch {
     let squareSide = sizing.square.map { scales.isEmpty ? $0 : scales[Int(random.next() % UInt64(scales.count))] }
     var images: [Tensor] = [], captions: [String] = [], boxes: [[[Float]]] = [], phraseSpans: [[[Range<Int>]]] = []
-    for index in indices {
+    var loaded: [Int] = []
+    for (slot, index) in indices.enumerated() {
       let record = records[index]
+      var (caption, spans) = (record.caption, record.spans)
+      if samplePrompts, let categories = record.categories, let names = record.categoryNames {
+        (caption, spans) = BatchBuilder.sampledPrompt(categories: categories, names: names, random: &random)
+      }
+      let flipped = flip && random.nextUnitFloat() < 0.5
+      let drawnSide =
+        squareSide == nil && !trainingSides.isEmpty
+        ? trainingSides[Int(random.next() % UInt64(trainingSides.count))] : nil
+      guard kept?.contains(slot) ?? true else { continue }
       let photo: RGBImage
       do {
         photo = try ImageIO.read(path: record.imagePath)
       } catch {
         throw TrainingError(message: "training record \(index): \(error)")
       }
-      var (image, scaleX, scaleY) = sized(photo, squareSide: squareSide, random: &random)
+      var (image, scaleX, scaleY) = sized(photo, squareSide: squareSide, shorterSide: drawnSide)
       var scaled = record.boxes.map { [$0[0] * scaleX, $0[1] * scaleY, $0[2] * scaleX, $0[3] * scaleY] }
-      var (caption, spans) = (record.caption, record.spans)
-      if samplePrompts, let categories = record.categories, let names = record.categoryNames {
-        (caption, spans) = BatchBuilder.sampledPrompt(categories: categories, names: names, random: &random)
-      }
-      if flip && random.nextUnitFloat() < 0.5 {
+      if flipped {
         (image, scaled) = ImageTransforms.horizontalFlip(image, boxes: scaled)
         (caption, spans) = BatchBuilder.swapLeftRight(caption, spans: spans)
       }
@@ -72,6 +80,7 @@ public struct BatchBuilder {
       captions.append(caption)
       boxes.append(scaled)
       phraseSpans.append(spans)
+      loaded.append(index)
     }
     // One phrase per box: the box's spans.
     let prompts = zip(captions, phraseSpans).map { Prompt(text: $0, phraseSpans: $1, labels: Array($1.indices)) }
@@ -79,11 +88,11 @@ public struct BatchBuilder {
     do {
       encoded = try encoder.tokenize(prompts)
     } catch {
-      throw TrainingError(message: "training records \(indices.map { String($0) }.joined(separator: ", ")): \(error)")
+      throw TrainingError(message: "training records \(loaded.map { String($0) }.joined(separator: ", ")): \(error)")
     }
     let tokens = encoded.tokens
     let padded = squareSide == nil
-    let targets = indices.indices.map { slot -> GroundingTarget in
+    let targets = loaded.indices.map { slot -> GroundingTarget in
       let phraseTokens = encoded.phraseTokens[slot]
       return GroundingTarget(
         boxes: boxes[slot],
@@ -97,13 +106,13 @@ public struct BatchBuilder {
   }
 
   /// `[3, H, W]` of `photo` at its training size and the factors from its pixels to the tensor's: a `squareSide`
-  /// square, or GLIP's rule with a shorter side drawn from `trainingSides`.
-  func sized(_ photo: RGBImage, squareSide: Int?, random: inout SeededGenerator) -> (Tensor, Float, Float) {
+  /// square, or GLIP's rule with `shorterSide` (drawn from `trainingSides`; nil: the sizing's own).
+  func sized(_ photo: RGBImage, squareSide: Int?, shorterSide: Int?) -> (Tensor, Float, Float) {
     var rule = sizing
     if let squareSide {
       rule.square = squareSide
-    } else if !trainingSides.isEmpty {
-      rule.shorterSide = trainingSides[Int(random.next() % UInt64(trainingSides.count))]
+    } else if let shorterSide {
+      rule.shorterSide = shorterSide
     }
     let (width, height) = rule.targetSize(width: photo.width, height: photo.height)
     return (

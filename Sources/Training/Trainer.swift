@@ -1,3 +1,4 @@
+import DataParallel
 import Datasets
 import Detection
 import Evaluation
@@ -8,29 +9,45 @@ import TensorCore
 /// Errors that stop training, with what to do about them.
 public struct TrainingError: Error, CustomStringConvertible {
   public let message: String
+  /// Every rank of a data-parallel run raised it at the same step (a non-finite loss or weights), so the job can end
+  /// without aborting the other ranks.
+  public let onEveryRank: Bool
   public var description: String { message }
-  public init(message: String) { self.message = message }
+  public init(message: String, onEveryRank: Bool = false) {
+    self.message = message
+    self.onEveryRank = onEveryRank
+  }
 }
 
 /// The optimisation loop: seeded shuffling, AdamW with parameter groups and a warm-up + cosine schedule, gradient
 /// clipping, non-finite-loss detection, `metrics.jsonl` and a final checkpoint (safetensors with the resolved config
 /// in its metadata).
+///
+/// With a `communicator` of several ranks it trains one model data-parallel: `train.batch_size` is the global batch,
+/// each rank takes its share of each step's seeded sample order, the loss normalisers and the logged loss terms are
+/// reduced over the ranks, gradients are averaged before clipping, and only rank 0 writes files and evaluates.
 public final class Trainer {
   public let detector: GroundingDetector
   public let batches: BatchBuilder
   public let options: TrainingOptions
   public let optimizer: AdamW
   public let schedule: ComposedSchedule
+  public let communicator: any Communicator
+  /// Averages the gradients over the ranks; its timings measure the communication.
+  public let gradients: GradientAverager
 
   /// `validation`, when set, is scored every `options.evalEvery` steps.
   public init(
     detector: GroundingDetector, batches: BatchBuilder, options: TrainingOptions, groups: [ParameterGroupRule],
-    validation: DataSource? = nil
+    validation: DataSource? = nil, communicator: any Communicator = SingleProcess()
   ) throws {
+    try Trainer.checkDataParallel(detector: detector, batchSize: options.batchSize, ranks: communicator.size)
     self.detector = detector
     self.validation = validation?.isSet == true ? validation : nil
     self.batches = batches
     self.options = options
+    self.communicator = communicator
+    gradients = GradientAverager(communicator: communicator)
     optimizer = AdamW(
       try optimizedParameters(of: detector, groups: groups, noDecayOnNormsAndBiases: true),
       learningRate: options.learningRate, weightDecay: options.weightDecay)
@@ -40,7 +57,26 @@ public final class Trainer {
     ])
   }
 
-  /// Record indices of step `iteration`: a seeded permutation per pass over the data.
+  /// Images per step on each rank.
+  public var batchPerRank: Int { options.batchSize / communicator.size }
+
+  /// Throws unless `ranks` can share the global batch: it divides evenly, and no batch norm uses the statistics of a
+  /// rank's share alone (there is no synchronised batch norm).
+  static func checkDataParallel(detector: GroundingDetector, batchSize: Int, ranks: Int) throws {
+    guard ranks > 1 else { return }
+    guard batchSize % ranks == 0 else {
+      throw TrainingError(
+        message: "train.batch_size \(batchSize) is the global batch and must divide evenly over the \(ranks) ranks")
+    }
+    if let key = detector.namedModules().first(where: { $0.module is BatchNorm2d })?.key {
+      throw TrainingError(
+        message: "'\(key)' is a batch norm in training mode: over \(ranks) ranks each would normalise with its own "
+          + "share's statistics and the ranks would train different models; use norm: frozen_bn or gn, or train in "
+          + "one process")
+    }
+  }
+
+  /// Record indices of step `iteration` over all ranks: a seeded permutation per pass over the data.
   public func indices(for iteration: Int) -> [Int] {
     let count = batches.records.count
     return (0..<options.batchSize).map { slot in
@@ -56,18 +92,31 @@ public final class Trainer {
     detector.train()
     detector.reseedRandomModules(UInt64(options.seed) &+ 0xD209 &+ UInt64(iteration))
     var random = SeededGenerator(seed: UInt64(options.seed) &+ 0x5EED &+ UInt64(iteration))
-    let batch = try batches.batch(indices(for: iteration), random: &random)
-    let terms = detector.loss(batch.images, tokens: batch.tokens, targets: batch.targets)
-    let values = terms.mapValues(\.item)
+    let share = communicator.rank * batchPerRank..<(communicator.rank + 1) * batchPerRank
+    let batch = try batches.batch(indices(for: iteration), random: &random, keeping: share)
+    let terms = Collectives.$communicator.withValue(communicator) {
+      detector.loss(batch.images, tokens: batch.tokens, targets: batch.targets)
+    }
+    let values = meanOverRanks(terms.mapValues(\.item))
     guard values.values.allSatisfy(\.isFinite) else {
-      throw TrainingError(message: "non-finite loss at step \(iteration): \(values); training stopped")
+      throw TrainingError(
+        message: "non-finite loss at step \(iteration): \(values); training stopped", onEveryRank: true)
     }
     terms["loss"]!.backward()
+    gradients.average(detector.trainableParameters())
     if options.clipNorm > 0 { clipGradientNorm(detector.trainableParameters(), maxNorm: options.clipNorm) }
     optimizer.learningRate = schedule.learningRate(base: options.learningRate, at: iteration)
     optimizer.step()
     optimizer.zeroGrad()
     return values
+  }
+
+  /// Loss terms averaged over the ranks (each rank's terms are its share of the global ones); a non-finite term on any
+  /// rank makes the mean non-finite on every rank.
+  func meanOverRanks(_ values: [String: Float]) -> [String: Float] {
+    guard communicator.size > 1 else { return values }
+    let keys = values.keys.sorted()
+    return Dictionary(uniqueKeysWithValues: zip(keys, communicator.mean(keys.map { values[$0]! })))
   }
 
   /// Where `run` reports to: each step's numbers, evaluations and checkpoints.
@@ -154,6 +203,9 @@ public final class Trainer {
   /// steps an evaluation on `validation`, and `checkpoints/best.safetensors` when it is the best so far; at the end
   /// `checkpoints/final.safetensors`. A non-finite loss, or non-finite weights before a checkpoint or evaluation,
   /// stops the run with an error that names the last good checkpoint; no checkpoint is written after it.
+  ///
+  /// With several ranks, rank 0's parameters and buffers are first broadcast and every rank checks that it holds the
+  /// same model, optimizer state and start step; only rank 0 writes, evaluates and reports `events`.
   @discardableResult
   public func train(
     directory: String, config: String, start: Int = 0, events: (Event) -> Void
@@ -162,17 +214,9 @@ public final class Trainer {
       throw TrainingError(message: "train.eval_every is \(options.evalEvery) but data.val is not set")
     }
     let root = URL(fileURLWithPath: directory)
-    try FileManager.default.createDirectory(
-      at: root.appendingPathComponent("checkpoints"), withIntermediateDirectories: true)
-    try config.write(to: root.appendingPathComponent("config.yaml"), atomically: true, encoding: .utf8)
-    let metricsPath = root.appendingPathComponent("metrics.jsonl").path
-    if start == 0 || !FileManager.default.fileExists(atPath: metricsPath) {
-      FileManager.default.createFile(atPath: metricsPath, contents: nil)
-    }
-    let metrics = try FileHandle(forWritingTo: URL(fileURLWithPath: metricsPath))
-    defer { try? metrics.close() }
-    try metrics.truncate(atOffset: try Trainer.offsetAfter(step: start - 1, inMetrics: metricsPath))
-    try metrics.seekToEnd()
+    try synchronise(start: start)
+    let metrics = communicator.isPrimary ? try openMetrics(in: root, config: config, start: start) : nil
+    defer { try? metrics?.close() }
     var losses: [Float] = []
     var lastGood = start > 0 ? lastCheckpoint(in: root, atMost: start) : nil
     let clock = Date()
@@ -181,22 +225,29 @@ public final class Trainer {
       do {
         values = try step(iteration)
       } catch let error as TrainingError where error.message.hasPrefix("non-finite") {
-        throw TrainingError(message: "\(error.message); \(Trainer.lastGoodNote(lastGood))")
+        throw TrainingError(
+          message: "\(error.message); \(Trainer.lastGoodNote(lastGood))", onEveryRank: error.onEveryRank)
       }
       losses.append(values["loss"]!)
       let fields =
         ["\"step\": \(iteration)", "\"lr\": \(optimizer.learningRate)"]
         + values.sorted { $0.key < $1.key }.map { "\"\($0.key)\": \($0.value)" }
-      metrics.write(("{" + fields.joined(separator: ", ") + "}\n").data(using: .utf8)!)
+      metrics?.write(("{" + fields.joined(separator: ", ") + "}\n").data(using: .utf8)!)
       let rate = Double(iteration + 1 - start) / max(Date().timeIntervalSince(clock), 1e-9)
-      events(
-        .step(
-          StepReport(
-            step: iteration + 1, total: options.iterations, terms: values, learningRate: optimizer.learningRate,
-            stepsPerSecond: rate, secondsLeft: Double(options.iterations - iteration - 1) / rate)))
+      if communicator.isPrimary {
+        events(
+          .step(
+            StepReport(
+              step: iteration + 1, total: options.iterations, terms: values, learningRate: optimizer.learningRate,
+              stepsPerSecond: rate, secondsLeft: Double(options.iterations - iteration - 1) / rate)))
+      }
       let evaluates = options.evalEvery > 0 && (iteration + 1) % options.evalEvery == 0
       let checkpoints = options.checkpointEvery > 0 && (iteration + 1) % options.checkpointEvery == 0
       if evaluates || checkpoints { try checkFiniteWeights(after: iteration + 1, lastGood: lastGood) }
+      guard let metrics else {
+        if checkpoints { lastGood = stepCheckpointPath(after: iteration + 1, in: root) }
+        continue
+      }
       if evaluates {
         let (named, isBest) = try evaluate(after: iteration + 1, config: config, root: root)
         let object = named.map { "\"\($0.name)\": \($0.value)" }.joined(separator: ", ")
@@ -211,12 +262,45 @@ public final class Trainer {
       }
     }
     try checkFiniteWeights(after: max(start, options.iterations), lastGood: lastGood)
-    let final = root.appendingPathComponent("checkpoints/final.safetensors").path
-    try SafetensorsFile(
-      tensors: detector.state(), metadata: ["config": config, "iterations": "\(options.iterations)"]
-    ).write(path: final)
-    events(.checkpoint(path: final))
+    if communicator.isPrimary {
+      let final = root.appendingPathComponent("checkpoints/final.safetensors").path
+      try SafetensorsFile(
+        tensors: detector.state(), metadata: ["config": config, "iterations": "\(options.iterations)"]
+      ).write(path: final)
+      events(.checkpoint(path: final))
+    }
     return losses
+  }
+
+  /// Creates the run directory with `config.yaml`, and opens `metrics.jsonl` for appending after step `start - 1`
+  /// (the lines of later steps, left by an interrupted run, are dropped).
+  func openMetrics(in root: URL, config: String, start: Int) throws -> FileHandle {
+    try FileManager.default.createDirectory(
+      at: root.appendingPathComponent("checkpoints"), withIntermediateDirectories: true)
+    try config.write(to: root.appendingPathComponent("config.yaml"), atomically: true, encoding: .utf8)
+    let metricsPath = root.appendingPathComponent("metrics.jsonl").path
+    if start == 0 || !FileManager.default.fileExists(atPath: metricsPath) {
+      FileManager.default.createFile(atPath: metricsPath, contents: nil)
+    }
+    let metrics = try FileHandle(forWritingTo: URL(fileURLWithPath: metricsPath))
+    try metrics.truncate(atOffset: try Trainer.offsetAfter(step: start - 1, inMetrics: metricsPath))
+    try metrics.seekToEnd()
+    return metrics
+  }
+
+  /// With several ranks: rank 0's parameters and buffers on every rank, then a check that every rank holds the same
+  /// model, optimizer state (resumed from the same checkpoint) and start step before the first step.
+  func synchronise(start: Int) throws {
+    guard communicator.size > 1 else { return }
+    communicator.broadcastState(of: detector, from: 0)
+    var state = detector.state()
+    for (key, value) in optimizer.state() { state[Trainer.optimizerPrefix + key] = value }
+    do {
+      try communicator.verifyAgreement(
+        state, numbers: [start, options.seed], what: "the model, the optimizer state and the start step")
+    } catch {
+      throw TrainingError(message: "\(error)", onEveryRank: true)
+    }
   }
 
   /// Evaluates on `validation` (its format's primary metric: AP for COCO data, R@1 for captions), and writes `checkpoints/best.safetensors`
@@ -258,7 +342,7 @@ public final class Trainer {
     guard let key = nonFiniteParameter() else { return }
     throw TrainingError(
       message: "non-finite weights after step \(steps) (first in '\(key)'); training stopped; "
-        + Trainer.lastGoodNote(lastGood))
+        + Trainer.lastGoodNote(lastGood), onEveryRank: true)
   }
 
   static func lastGoodNote(_ lastGood: String?) -> String {
@@ -293,7 +377,7 @@ public final class Trainer {
   func writeResumable(after steps: Int, config: String, to root: URL) throws -> String {
     var tensors = detector.state()
     for (key, value) in optimizer.state() { tensors[Trainer.optimizerPrefix + key] = value }
-    let path = root.appendingPathComponent("checkpoints/step_\(steps).safetensors").path
+    let path = stepCheckpointPath(after: steps, in: root)
     try SafetensorsFile(tensors: tensors, metadata: trainingMetadata(after: steps, config: config)).write(path: path)
     if options.keepCheckpoints > 0 {
       for (_, old) in stepCheckpoints(in: root).dropLast(options.keepCheckpoints) {
@@ -301,6 +385,10 @@ public final class Trainer {
       }
     }
     return path
+  }
+
+  func stepCheckpointPath(after steps: Int, in root: URL) -> String {
+    root.appendingPathComponent("checkpoints/step_\(steps).safetensors").path
   }
 
   /// The `step_<n>.safetensors` files of a run, oldest first.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Config
+import DataParallel
 import Detection
 import Experiments
 import Foundation
@@ -14,6 +15,9 @@ struct TrainCommand: ParsableCommand {
       train.eval_every), and checkpoints/: step_<n>.safetensors every train.checkpoint_every steps (the newest \
       train.keep_checkpoints kept), best.safetensors (the best evaluation, with train.eval_every) and \
       final.safetensors. Progress is a bar on a terminal and plain lines otherwise.
+
+      Under `mpirun -np N` (a build with `--traits MPI`) the N processes train one model data-parallel: \
+      train.batch_size is the global batch, and rank 0 writes --out. See docs/DISTRIBUTED.md.
       """)
 
   @Option(help: "A YAML config with model, data and train sections.")
@@ -33,37 +37,86 @@ struct TrainCommand: ParsableCommand {
   var resumeFrom: String?
 
   func run() throws {
-    let loaded = try reportingErrors { try LoadedConfig(path: config, overrides: overrides) }
-    for note in loaded.notes { printError("note: \(note)") }
-    try reportingErrors {
-      let experiment = try CheckedExperiment(loaded, shapesOnly: false)
-      let (records, skipped) = try DatasetFormats.loadRecords(experiment.data.trainSources)
-      let files = experiment.data.trainSources.map(\.annotations).joined(separator: ", ")
-      if skipped > 0 { printError("skipped \(skipped) bad records of \(files) (data.on_bad_record: skip)") }
-      guard !records.isEmpty else { throw ValidationError("\(files): no usable training records") }
-      let trainer = try Trainer(experiment: experiment, records: records)
-      print("tuning mode: \(experiment.tuning.mode.rawValue)")
-      print(Inspection(experiment.detector).text.components(separatedBy: "\n\n").last ?? "")
-      print("training on \(records.count) records for \(experiment.training.iterations) steps")
-      let start = try resumePoint(trainer)
-      let display = ProgressDisplay(logEvery: experiment.training.logEvery)
-      defer { display.finish() }
-      try trainer.train(directory: out, config: YAMLEmitter.emit(loaded.root), start: start) {
-        display.handle($0)
-        fflush(stdout)
+    let communicator = try reportingErrors { try Communicators.forThisProcess() }
+    try endingTheJobOnError(communicator) { try train(communicator) }
+  }
+
+  private func train(_ communicator: any Communicator) throws {
+    // Rank 0 speaks for the job; the other ranks only report errors of their own.
+    let say: (String) -> Void = communicator.isPrimary ? { print($0) } : { _ in }
+    let loaded = try LoadedConfig(path: config, overrides: overrides)
+    if communicator.isPrimary { for note in loaded.notes { printError("note: \(note)") } }
+    let experiment = try CheckedExperiment(loaded, shapesOnly: false)
+    let (records, skipped) = try DatasetFormats.loadRecords(experiment.data.trainSources)
+    let files = experiment.data.trainSources.map(\.annotations).joined(separator: ", ")
+    if skipped > 0 && communicator.isPrimary {
+      printError("skipped \(skipped) bad records of \(files) (data.on_bad_record: skip)")
+    }
+    guard !records.isEmpty else { throw ValidationError("\(files): no usable training records") }
+    let trainer = try Trainer(experiment: experiment, records: records, communicator: communicator)
+    say("tuning mode: \(experiment.tuning.mode.rawValue)")
+    say(Inspection(experiment.detector).text.components(separatedBy: "\n\n").last ?? "")
+    say("training on \(records.count) records for \(experiment.training.iterations) steps")
+    say(TrainCommand.banner(trainer))
+    let start = try resumePoint(trainer, say: say)
+    let display = ProgressDisplay(logEvery: experiment.training.logEvery)
+    defer { display.finish() }
+    try trainer.train(directory: out, config: YAMLEmitter.emit(loaded.root), start: start) {
+      display.handle($0)
+      fflush(stdout)
+    }
+    display.finish()
+    var written = ["\(out)/metrics.jsonl", "\(out)/config.yaml", "\(out)/checkpoints/final.safetensors"]
+    if let best = trainer.best {
+      written.append(
+        "\(out)/checkpoints/best.safetensors (\(best.metric) \(String(format: "%.4f", best.value)) after step "
+          + "\(best.step))")
+    }
+    if communicator.size > 1 {
+      say(
+        String(
+          format: "gradient averaging: %.1f ms per step (%@ per rank per step)",
+          trainer.gradients.secondsPerStep * 1000, TrainCommand.megabytes(trainer.gradients.lastBytes)))
+    }
+    say("wrote " + written.joined(separator: ", "))
+  }
+
+  /// Ranks and batches; with several ranks, what each step's gradient averaging moves.
+  static func banner(_ trainer: Trainer) -> String {
+    let ranks = trainer.communicator.size
+    var text =
+      "ranks: \(ranks), batch per rank: \(trainer.batchPerRank), global batch: \(trainer.options.batchSize)"
+    if ranks > 1 {
+      let plan = trainer.gradients.plan(for: trainer.detector.trainableParameters())
+      text += "; gradients averaged per step: \(megabytes(plan.bytes)) in \(plan.buckets) bucket(s)"
+    }
+    return text
+  }
+
+  static func megabytes(_ bytes: Int) -> String { String(format: "%.2f MB", Double(bytes) / 1e6) }
+
+  /// Runs `body`; after an error, prints it (once, for an error every rank raised) and ends the job: by exiting when
+  /// every rank stops alike, otherwise by aborting every rank, since the others would wait on this one for ever.
+  private func endingTheJobOnError(_ communicator: any Communicator, _ body: () throws -> Void) throws {
+    do {
+      try body()
+      communicator.finish()
+    } catch {
+      let onEveryRank = (error as? TrainingError)?.onEveryRank == true || error is DataParallelError
+      guard communicator.size > 1 else { return try reportingErrors { throw error } }
+      if communicator.isPrimary || !onEveryRank {
+        _ = try? reportingErrors { throw error }
+        printError("(rank \(communicator.rank) of \(communicator.size))")
       }
-      display.finish()
-      var written = ["\(out)/metrics.jsonl", "\(out)/config.yaml", "\(out)/checkpoints/final.safetensors"]
-      if let best = trainer.best {
-        written.append(
-          "\(out)/checkpoints/best.safetensors (\(best.metric) \(String(format: "%.4f", best.value)) after step "
-            + "\(best.step))")
+      if onEveryRank {
+        communicator.finish()
+        throw ExitCode.failure
       }
-      print("wrote " + written.joined(separator: ", "))
+      communicator.abort(code: 1)
     }
   }
 
-  private func resumePoint(_ trainer: Trainer) throws -> Int {
+  private func resumePoint(_ trainer: Trainer, say: (String) -> Void) throws -> Int {
     guard resume || resumeFrom != nil else { return 0 }
     let path: String
     if let resumeFrom {
@@ -76,7 +129,7 @@ struct TrainCommand: ParsableCommand {
       path = newest.path
     }
     let start = try trainer.resume(from: path)
-    print("resuming from \(path) after step \(start)")
+    say("resuming from \(path) after step \(start)")
     return start
   }
 }

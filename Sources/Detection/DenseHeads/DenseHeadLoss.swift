@@ -1,3 +1,4 @@
+import DataParallel
 import NN
 import TensorCore
 
@@ -9,7 +10,9 @@ import TensorCore
 ///   and divided by the targets' sum, × 2 (GLIP's `reg_loss_weight`); without centerness, the mean × 2.
 /// - `loss_centerness`: BCE of the centerness branch against the targets, divided by the positives.
 ///
-/// The positives and the centerness sum are counted over the whole batch.
+/// The positives and the centerness sum are counted over the whole batch: in data-parallel training over every rank's
+/// share (summed over `Collectives.communicator`, then divided by the ranks, as GLIP's `reduce_sum(num_pos) /
+/// num_gpus`), so the averaged gradients are those of the whole batch in one process.
 public struct DenseHeadLoss {
   public let locations: any LocationScheme
   public let assigner: any TargetAssigner
@@ -59,7 +62,7 @@ public struct DenseHeadLoss {
       regressions += outputs.boxRegression.map { rowsOf($0, width: 4) }
       centerness += outputs.centerness.map { rowsOf($0, width: 1).reshaped([-1]) }
     }
-    let normaliser = Float(max(positives.count, 1))
+    let (normaliser, centernessNormaliser) = globalNormalisers(positives)
     let tokenLoss =
       DetectionLoss.sigmoidFocal(
         Tensor.concat(logits, axis: 0), targets: Tensor.concat(classTargets, axis: 0),
@@ -72,8 +75,20 @@ public struct DenseHeadLoss {
       if allCenterness != nil { terms["loss_centerness"] = zero }
       return terms
     }
-    return boxTerms(positives, regressions: allRegressions, centerness: allCenterness, normaliser: normaliser)
-      .merging(["loss_tokens": tokenLoss]) { $1 }
+    return boxTerms(
+      positives, regressions: allRegressions, centerness: allCenterness, normaliser: normaliser,
+      centernessNormaliser: centernessNormaliser
+    ).merging(["loss_tokens": tokenLoss]) { $1 }
+  }
+
+  /// The positive count (at least 1) and the centerness-target sum over the whole batch, divided by the ranks that
+  /// share it. Every rank calls this once per loss, positives or not.
+  func globalNormalisers(_ positives: Positives) -> (positives: Float, centerness: Float) {
+    let communicator = Collectives.communicator
+    var totals = [Float(positives.count), positives.centernessTargets.reduce(0, +)]
+    communicator.sum(&totals)
+    let ranks = Float(communicator.size)
+    return (max(totals[0], 1) / ranks, max(totals[1], 1e-6) / ranks)
   }
 
   /// The classification targets `[L, T]` of one image (its box's positive-map row at each positive location), and
@@ -105,9 +120,9 @@ public struct DenseHeadLoss {
   }
 
   /// `loss_giou` and, with a centerness branch, `loss_centerness`.
-  func boxTerms(_ positives: Positives, regressions: Tensor, centerness: Tensor?, normaliser: Float)
-    -> [String: Tensor]
-  {
+  func boxTerms(
+    _ positives: Positives, regressions: Tensor, centerness: Tensor?, normaliser: Float, centernessNormaliser: Float
+  ) -> [String: Tensor] {
     let rows = Tensor(positives.rows.map(Float.init))
     let predicted = coder.decode(
       regressions.indexSelect(axis: 0, indices: rows),
@@ -115,7 +130,7 @@ public struct DenseHeadLoss {
     let giou = DetectionLoss.boxGIoU(predicted, Tensor(shape: [positives.count, 4], values: positives.boxTargets))
     guard let centerness else { return ["loss_giou": giou.sum() / normaliser * 2] }
     let centernessTarget = Tensor(positives.centernessTargets)
-    let giouLoss = (giou * centernessTarget).sum() / max(positives.centernessTargets.reduce(0, +), 1e-6) * 2
+    let giouLoss = (giou * centernessTarget).sum() / centernessNormaliser * 2
     let centernessLoss =
       Loss.binaryCrossEntropyWithLogits(
         centerness.indexSelect(axis: 0, indices: rows), centernessTarget, reduction: .sum) / normaliser
