@@ -28,6 +28,7 @@ let package = Package(
     fuzzer("fuzz-coco", ["Datasets", "Evaluation"]),
     fuzzer("fuzz-odvg", ["Datasets"]),
     fuzzer("fuzz-prompt", ["Language"]),
+    fuzzer("fuzz-remap", ["Detection"]),
   ],
   swiftLanguageModes: [.v5]
 )

@@ -2,6 +2,7 @@
 # Coverage-guided fuzzing of every parser with libFuzzer (harnesses in fuzz/, one executable per parser).
 #
 #   scripts/fuzz.sh [SECONDS] [HARNESS...]     default: FUZZ_SECONDS (60) each, every harness
+#   FUZZ_SEED=N scripts/fuzz.sh ...           the same mutations on every run
 #
 # Builds fuzz/ with -sanitize=fuzzer,address, then runs each harness for SECONDS on a working corpus seeded from
 # fuzz/corpus/<harness> (the working corpus under fuzz/.build/ keeps what earlier runs found). Prints executions and
@@ -13,7 +14,7 @@ seconds=${1:-${FUZZ_SECONDS:-60}}
 shift || true
 harnesses=("$@")
 if [ ${#harnesses[@]} -eq 0 ]; then
-  harnesses=(config png jpeg safetensors pth coco odvg prompt)
+  harnesses=(config png jpeg safetensors pth coco odvg prompt remap)
 fi
 
 build_start=$(date +%s)
@@ -23,6 +24,8 @@ echo "fuzz build: $(($(date +%s) - build_start)) s"
 # The harness limits: 10 s per input is a hang; 4 GB resident is a memory blow-up. Shape-only model assembly
 # reserves address space it never touches, so single allocations may be large (the config harness assembles models).
 options=(-timeout=10 -rss_limit_mb=4096 -malloc_limit_mb=65536 -print_final_stats=1)
+# A fixed FUZZ_SEED makes a run repeat the same mutations (CI uses one, so it checks, rather than explores, each time).
+if [ -n "${FUZZ_SEED:-}" ]; then options+=(-seed="$FUZZ_SEED"); fi
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:allocator_may_return_null=1}
 # Swift's own crash backtracer reads freed memory under ASan and hides the real report; libFuzzer prints the trace.
 export SWIFT_BACKTRACE=${SWIFT_BACKTRACE:-enable=no}

@@ -11,11 +11,13 @@ import Foundation
 /// | elements of one tensor in a checkpoint | 2^31 | `GLIP_MAX_TENSOR_ELEMENTS` |
 /// | nesting depth of a pickle (`.pth`) | 1000 | `GLIP_MAX_PICKLE_DEPTH` |
 /// | memo entries of a pickle | 2^24 | `GLIP_MAX_PICKLE_MEMO` |
+/// | bytes of a `.pth` archive's pickle, inflated | 2^30 | `GLIP_MAX_PICKLE_BYTES` |
 public enum InputLimits {
   public static let maxImagePixels = limit("GLIP_MAX_IMAGE_PIXELS", default: 8192 * 8192)
   public static let maxTensorElements = limit("GLIP_MAX_TENSOR_ELEMENTS", default: 1 << 31)
   public static let maxPickleDepth = limit("GLIP_MAX_PICKLE_DEPTH", default: 1000)
   public static let maxPickleMemo = limit("GLIP_MAX_PICKLE_MEMO", default: 1 << 24)
+  public static let maxPickleBytes = limit("GLIP_MAX_PICKLE_BYTES", default: 1 << 30)
 
   /// A positive integer from the environment variable `name`, or `fallback` when it is unset or not a positive
   /// integer.

@@ -96,6 +96,36 @@ final class HostileCheckpointTests: XCTestCase {
     }
   }
 
+  /// A file shorter than a ZIP64 end record, with a ZIP64 locator before its end record (the range check once
+  /// underflowed on it).
+  func testZip64LocatorInATinyFileIsAnError() throws {
+    var bytes: [UInt8] = [0x50, 0x4B, 0x06, 0x07] + [UInt8](repeating: 0, count: 16)
+    bytes += [0x50, 0x4B, 0x05, 0x06] + [UInt8](repeating: 0, count: 8) + [UInt8](repeating: 0xFF, count: 8) + [0, 0]
+    let path = NSTemporaryDirectory() + "hostile-\(UUID().uuidString).pth"
+    try Data(bytes).write(to: URL(fileURLWithPath: path))
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    XCTAssertThrowsError(try PyTorchCheckpoint.read(path: path)) { error in
+      XCTAssertTrue("\(error)".contains("zip central directory lies outside the file"), "\(error)")
+    }
+  }
+
+  /// A zip entry that declares gigabytes (a compressed one could inflate to them) is refused before extraction.
+  func testZipEntryDeclaringMoreThanTheLimitIsAnError() {
+    let path = Fixtures.path("hostile/pickle-declares-4gb.pth")
+    XCTAssertThrowsError(try PyTorchCheckpoint.read(path: path)) { error in
+      XCTAssertTrue("\(error)".contains("inflates to more than"), "\(error)")
+    }
+  }
+
+  /// Found by fuzz-pth: a ZIP64 end record before the classic one is used whatever the classic fields say, and its
+  /// directory offset beyond Int64 made ZIPFoundation trap.
+  func testZip64EndRecordWithAnOffsetBeyondInt64IsAnError() {
+    let path = Fixtures.path("hostile/zip64-record-overrides-classic-end.pth")
+    XCTAssertThrowsError(try PyTorchCheckpoint.read(path: path)) { error in
+      XCTAssertTrue("\(error)".contains("zip central directory lies outside the file"), "\(error)")
+    }
+  }
+
   // MARK: Crafting legacy checkpoints
 
   private func binint(_ value: Int64) -> [UInt8] {

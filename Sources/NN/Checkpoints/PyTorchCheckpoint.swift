@@ -106,18 +106,31 @@ public enum PyTorchCheckpoint {
 
   private static func readZip(_ archive: Archive, pickleEntry: Entry) throws -> [String: Tensor] {
     let prefix = String(pickleEntry.path.dropLast("data.pkl".count))
-    var pickle = Data()
-    _ = try archive.extract(pickleEntry, skipCRC32: true) { pickle.append($0) }
+    let pickle = try extract(pickleEntry, from: archive, limit: InputLimits.maxPickleBytes)
     let registry = StorageRegistry()
     var unpickler = makeUnpickler(pickle, registry: registry)
     let root = try unpickler.load()
     for (key, storage) in registry.byKey {
       guard let entry = archive[prefix + "data/" + key] else { throw PickleError(message: "storage '\(key)' missing") }
-      var bytes = Data()
-      _ = try archive.extract(entry, skipCRC32: true) { bytes.append($0) }
+      let bytes = try extract(entry, from: archive, limit: InputLimits.maxTensorElements * 8)
       storage.values = try decode(bytes, type: storage.type, key: key)
     }
     return try flatten(root)
+  }
+
+  /// An entry's bytes, refusing more than `limit` (checked against the declared size first, then while inflating,
+  /// since a compressed entry can claim any size: a few kilobytes may inflate to gigabytes).
+  private static func extract(_ entry: Entry, from archive: Archive, limit: Int) throws -> Data {
+    func tooLarge() -> PickleError {
+      PickleError(message: "zip entry '\(entry.path)' inflates to more than \(limit) bytes")
+    }
+    guard entry.uncompressedSize <= UInt64(limit) else { throw tooLarge() }
+    var bytes = Data()
+    _ = try archive.extract(entry, skipCRC32: true) { chunk in
+      guard bytes.count + chunk.count <= limit else { throw tooLarge() }
+      bytes.append(chunk)
+    }
+    return bytes
   }
 
   private static func readLegacy(_ data: Data) throws -> [String: Tensor] {
