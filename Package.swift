@@ -112,8 +112,8 @@ let package = Package(
     .testTarget(
       name: "TrainingTests",
       dependencies: [
-        "Training", "Datasets", "Components", "Experiments", "Detection", "Imaging", "Language", "Config", "TensorCore",
-        "TensorCoreTestSupport",
+        "Training", "Datasets", "Components", "Experiments", "Detection", "Imaging", "Language", "Config", "NN",
+        "TensorCore", "TensorCoreTestSupport",
       ]),
     .testTarget(
       name: "ReportingTests",

@@ -58,8 +58,19 @@ extension Optimizer {
   public func zeroGrad() { for entry in parameters { entry.parameter.zeroGrad() } }
 }
 
+/// An optimizer whose state can be saved and restored, so training resumes bit for bit.
+public protocol ResumableOptimizer: Optimizer {
+  /// The per-parameter state by `<parameter key>.<name>`, named as in PyTorch's optimizer state dict.
+  func state() -> [String: Tensor]
+  /// Restores `state()`; every key must name an optimised parameter and fit its shape.
+  func load(state: [String: Tensor]) throws
+  /// The type and hyper-parameters as a JSON object for checkpoint metadata, with the base learning rate and a note
+  /// on where the state tensors are stored.
+  func metadataJSON(baseLearningRate: Float, stateLocation: String) -> String
+}
+
 /// Stochastic gradient descent with momentum, dampening, Nesterov and (coupled) weight decay, as `torch.optim.SGD`.
-public final class SGD: Optimizer {
+public final class SGD: ResumableOptimizer {
   public var learningRate: Float
   public let momentum: Float
   public let dampening: Float
@@ -105,6 +116,34 @@ public final class SGD: Optimizer {
       if momentum != 0 { momentumBuffers[id] = buffer }
     }
   }
+
+  /// The momentum buffers by parameter key (`<key>.momentum_buffer`), as in PyTorch's state dict.
+  public func state() -> [String: Tensor] {
+    var result: [String: Tensor] = [:]
+    for entry in parameters {
+      guard let buffer = momentumBuffers[ObjectIdentifier(entry.parameter)] else { continue }
+      result[entry.key + ".momentum_buffer"] = buffer
+    }
+    return result
+  }
+
+  public func load(state: [String: Tensor]) throws {
+    let byKey = Dictionary(uniqueKeysWithValues: parameters.map { ($0.key, $0.parameter) })
+    var restored: [ObjectIdentifier: Tensor] = [:]
+    for (key, buffer) in state {
+      let name = String(key.dropLast(".momentum_buffer".count))
+      guard key.hasSuffix(".momentum_buffer"), let parameter = byKey[name], buffer.shape == parameter.shape else {
+        throw OptimizerStateError(key: key)
+      }
+      restored[ObjectIdentifier(parameter)] = buffer
+    }
+    momentumBuffers = restored
+  }
+
+  public func metadataJSON(baseLearningRate: Float, stateLocation: String) -> String {
+    "{\"type\": \"SGD\", \"lr\": \(baseLearningRate), \"momentum\": \(momentum), \"dampening\": \(dampening), "
+      + "\"nesterov\": \(nesterov), \"weight_decay\": \(weightDecay), \"momentum_buffers\": \"\(stateLocation)\"}"
+  }
 }
 
 /// Optimizer state that does not fit the parameters being optimised.
@@ -114,7 +153,7 @@ public struct OptimizerStateError: Error, CustomStringConvertible {
 }
 
 /// Adam with decoupled weight decay and bias correction, as `torch.optim.AdamW`.
-public final class AdamW: Optimizer {
+public final class AdamW: ResumableOptimizer {
   public var learningRate: Float
   public let beta1: Float
   public let beta2: Float
@@ -160,6 +199,11 @@ public final class AdamW: Optimizer {
     }
     guard restored.count * 3 == state.count else { throw OptimizerStateError(key: "(entries without a step)") }
     moments = restored
+  }
+
+  public func metadataJSON(baseLearningRate: Float, stateLocation: String) -> String {
+    "{\"type\": \"AdamW\", \"lr\": \(baseLearningRate), \"weight_decay\": \(weightDecay), "
+      + "\"betas\": [\(beta1), \(beta2)], \"eps\": \(epsilon), \"moments\": \"\(stateLocation)\"}"
   }
 
   public func step() {

@@ -30,7 +30,7 @@ public final class Trainer {
   public let detector: GroundingDetector
   public let batches: BatchBuilder
   public let options: TrainingOptions
-  public let optimizer: AdamW
+  public let optimizer: any ResumableOptimizer
   public let schedule: ComposedSchedule
   public let communicator: any Communicator
   /// Averages the gradients over the ranks; its timings measure the communication.
@@ -48,9 +48,14 @@ public final class Trainer {
     self.options = options
     self.communicator = communicator
     gradients = GradientAverager(communicator: communicator)
-    optimizer = AdamW(
-      try optimizedParameters(of: detector, groups: groups, noDecayOnNormsAndBiases: true),
-      learningRate: options.learningRate, weightDecay: options.weightDecay)
+    let parameters = try optimizedParameters(of: detector, groups: groups, noDecayOnNormsAndBiases: true)
+    switch options.optimizer {
+    case .adamw:
+      optimizer = AdamW(parameters, learningRate: options.learningRate, weightDecay: options.weightDecay)
+    case .sgd:
+      optimizer = SGD(
+        parameters, learningRate: options.learningRate, momentum: options.momentum, weightDecay: options.weightDecay)
+    }
     schedule = ComposedSchedule([
       LinearWarmup(iterations: options.warmup, startFactor: 0.1),
       CosineSchedule(iterations: max(options.iterations, 1), minFactor: 0.05),
@@ -198,7 +203,7 @@ public final class Trainer {
   ///
   /// Writes, in `directory`: `config.yaml`; `metrics.jsonl` with one line per step (`{"step": i, "lr", loss terms}`,
   /// `i` from 0) and one per evaluation (`{"step": i, "eval": {…}}` after step `i`); every `checkpoint_every` steps
-  /// `checkpoints/step_<n>.safetensors` (the model, the AdamW moments under `optimizer/`, and in the metadata the
+  /// `checkpoints/step_<n>.safetensors` (the model, the optimizer's state under `optimizer/`, and in the metadata the
   /// config and the optimizer, schedule and random state), keeping the newest `keep_checkpoints`; every `eval_every`
   /// steps an evaluation on `validation`, and `checkpoints/best.safetensors` when it is the best so far; at the end
   /// `checkpoints/final.safetensors`. A non-finite loss, or non-finite weights before a checkpoint or evaluation,
@@ -356,10 +361,8 @@ public final class Trainer {
   func trainingMetadata(after steps: Int, config: String) -> [String: String] {
     var metadata = [
       "config": config, "steps": "\(steps)",
-      "optimizer":
-        "{\"type\": \"AdamW\", \"lr\": \(options.learningRate), \"weight_decay\": \(options.weightDecay), "
-        + "\"betas\": [\(optimizer.beta1), \(optimizer.beta2)], \"eps\": \(optimizer.epsilon), "
-        + "\"moments\": \"tensors under \(Trainer.optimizerPrefix)\"}",
+      "optimizer": optimizer.metadataJSON(
+        baseLearningRate: options.learningRate, stateLocation: "tensors under \(Trainer.optimizerPrefix)"),
       "scheduler":
         "{\"type\": \"linear_warmup_cosine\", \"warmup\": \(options.warmup), \"iterations\": \(options.iterations), "
         + "\"last_step\": \(steps - 1), \"lr\": \(optimizer.learningRate)}",
@@ -378,7 +381,10 @@ public final class Trainer {
     var tensors = detector.state()
     for (key, value) in optimizer.state() { tensors[Trainer.optimizerPrefix + key] = value }
     let path = stepCheckpointPath(after: steps, in: root)
-    try SafetensorsFile(tensors: tensors, metadata: trainingMetadata(after: steps, config: config)).write(path: path)
+    var metadata = trainingMetadata(after: steps, config: config)
+    // SGD without momentum has no state tensors; the flag says the (empty) state is complete.
+    metadata["resumable"] = "true"
+    try SafetensorsFile(tensors: tensors, metadata: metadata).write(path: path)
     if options.keepCheckpoints > 0 {
       for (_, old) in stepCheckpoints(in: root).dropLast(options.keepCheckpoints) {
         try? FileManager.default.removeItem(atPath: old)
@@ -410,9 +416,9 @@ public final class Trainer {
   /// Loads a checkpoint from `checkpoint_every` and returns the step to continue from.
   public func resume(from path: String) throws -> Int {
     let file = try SafetensorsFile.read(path: path)
-    guard let steps = file.metadata["steps"].flatMap(Int.init),
-      file.tensors.keys.contains(where: { $0.hasPrefix(Trainer.optimizerPrefix) })
-    else {
+    let hasOptimizerState =
+      file.metadata["resumable"] == "true" || file.tensors.keys.contains { $0.hasPrefix(Trainer.optimizerPrefix) }
+    guard let steps = file.metadata["steps"].flatMap(Int.init), hasOptimizerState else {
       throw TrainingError(
         message: "\(path): not a resumable checkpoint (no 'steps' metadata or optimizer state; use a step_<n> file)")
     }

@@ -70,13 +70,25 @@ public struct TuningOptions {
   }
 }
 
+/// The optimizer of a training run.
+public enum OptimizerKind: String, ConfigEnum, Sendable {
+  /// Adam with decoupled weight decay, as GLIP trains.
+  case adamw
+  /// SGD with momentum and coupled weight decay, as MMDetection's and detectron2's detector recipes train.
+  case sgd
+}
+
 /// The `train` keys of the optimisation loop.
 public struct TrainingOptions {
   public enum Keys {
     public static let batchSize = ConfigKey<Int>("batch_size", default: 4, range: 1...4096, "images per step")
     public static let iterations = ConfigKey<Int>("iterations", default: 100, "optimisation steps")
-    public static let learningRate = ConfigKey<Float>("lr", default: 1e-3, "base learning rate (AdamW)")
-    public static let weightDecay = ConfigKey<Float>("weight_decay", default: 0.05, "AdamW decoupled weight decay")
+    public static let optimizer = ConfigKey<OptimizerKind>(
+      "optimizer", default: .adamw, "adamw (decoupled weight decay) or sgd (momentum, coupled weight decay)")
+    public static let learningRate = ConfigKey<Float>("lr", default: 1e-3, "base learning rate")
+    public static let weightDecay = ConfigKey<Float>(
+      "weight_decay", default: 0.05, "weight decay (AdamW: decoupled; SGD: added to the gradient)")
+    public static let momentum = ConfigKey<Float>("momentum", default: 0.9, "SGD momentum (sgd only)")
     public static let warmup = ConfigKey<Int>("warmup", default: 20, "linear warm-up steps")
     public static let clipNorm = ConfigKey<Float>("clip_grad_norm", default: 10, "global gradient-norm clip (0: off)")
     public static let seed = ConfigKey<Int>("seed", default: 0, "seed for sampling and augmentation")
@@ -90,21 +102,25 @@ public struct TrainingOptions {
       "steps between evaluations on data.val, logged to metrics.jsonl; the best (AP for coco, R@1 for odvg) is "
         + "saved as checkpoints/best.safetensors (0: no evaluation, no best)")
     public static let all: [KeyDocumentation] = [
-      batchSize.documentation, iterations.documentation, learningRate.documentation, weightDecay.documentation,
+      batchSize.documentation, iterations.documentation, optimizer.documentation, learningRate.documentation,
+      weightDecay.documentation, momentum.documentation,
       warmup.documentation, clipNorm.documentation, seed.documentation, logEvery.documentation,
       checkpointEvery.documentation, keepCheckpoints.documentation, evalEvery.documentation,
     ]
   }
 
-  public var batchSize: Int, iterations: Int, learningRate: Float, weightDecay: Float, warmup: Int
+  public var batchSize: Int, iterations: Int, optimizer: OptimizerKind, learningRate: Float, weightDecay: Float
+  public var momentum: Float, warmup: Int
   public var clipNorm: Float, seed: Int, logEvery: Int, checkpointEvery: Int
   public var keepCheckpoints: Int, evalEvery: Int
 
   public init(_ train: ConfigSection) throws {
     batchSize = try train.read(Keys.batchSize)
     iterations = try train.read(Keys.iterations)
+    optimizer = try train.read(Keys.optimizer)
     learningRate = try train.read(Keys.learningRate)
     weightDecay = try train.read(Keys.weightDecay)
+    momentum = try train.read(Keys.momentum)
     warmup = try train.read(Keys.warmup)
     clipNorm = try train.read(Keys.clipNorm)
     seed = try train.read(Keys.seed)
@@ -119,5 +135,11 @@ public struct TrainingOptions {
     guard batchSize > 0 else { throw train.error("batch_size", "expected a positive count, got \(batchSize)") }
     guard iterations >= 0 else { throw train.error("iterations", "expected a non-negative count, got \(iterations)") }
     guard learningRate > 0 else { throw train.error("lr", "expected a positive learning rate, got \(learningRate)") }
+    guard (0..<1).contains(momentum) else {
+      throw train.error("momentum", "expected 0 ≤ momentum < 1, got \(momentum)")
+    }
+    if optimizer == .adamw, train.contains(Keys.momentum.name) {
+      throw train.error("momentum", "applies to optimizer: sgd only (AdamW's moments use fixed betas)")
+    }
   }
 }

@@ -19,6 +19,14 @@ final class ResumeTests: XCTestCase {
   }
 
   func testResumedRunMatchesAnUninterruptedOneBitForBit() throws {
+    try checkResumeBitForBit(optimizer: "")
+  }
+
+  func testResumedSGDRunWithMomentumMatchesAnUninterruptedOneBitForBit() throws {
+    try checkResumeBitForBit(optimizer: ", optimizer: sgd, momentum: 0.9, weight_decay: 0.0001")
+  }
+
+  private func checkResumeBitForBit(optimizer: String) throws {
     Builtins.registerAll()
     let directory = NSTemporaryDirectory() + "resume-\(getpid())-\(UUID().uuidString)"
     defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -34,7 +42,7 @@ final class ResumeTests: XCTestCase {
         train: {format: odvg, annotations: "\(directory)/data/grounding.odvg.jsonl", images: "\(directory)/data"}
         val: {format: coco, annotations: "\(directory)/data/instances_shapes.json", images: "\(directory)/data"}
         image_size: 64
-      train: {batch_size: 2, iterations: 6, lr: 0.01, warmup: 2, checkpoint_every: 3, eval_every: 2}
+      train: {batch_size: 2, iterations: 6, lr: 0.01, warmup: 2, checkpoint_every: 3, eval_every: 2\(optimizer)}
       """
     let configPath = directory + "/tiny.yaml"
     try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)

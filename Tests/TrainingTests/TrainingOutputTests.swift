@@ -5,6 +5,7 @@ import Detection
 import Evaluation
 import Experiments
 import Foundation
+import NN
 import TensorCore
 import TensorCoreTestSupport
 import XCTest
@@ -168,6 +169,32 @@ final class TrainingOutputTests: XCTestCase {
     trainer.validation = nil
     XCTAssertThrowsError(try trainer.run(directory: directory + "/run", config: yaml) { _ in }) { error in
       XCTAssertEqual("\(error)", "train.eval_every is 1 but data.val is not set")
+    }
+  }
+
+  func testOptimizerKeysChooseTheOptimizerAndRefuseWhatDoesNotApply() throws {
+    let (sgdPath, _) = try config(train: "iterations: 1, optimizer: sgd, momentum: 0.8, weight_decay: 0.0001")
+    let sgd = try CheckedExperiment(try LoadedConfig(path: sgdPath), shapesOnly: false)
+    let trainer = try Trainer(experiment: sgd, records: try DatasetFormats.loadRecords(sgd.data.train).records)
+    let optimizer = try XCTUnwrap(trainer.optimizer as? SGD)
+    XCTAssertEqual(optimizer.momentum, 0.8)
+    XCTAssertEqual(optimizer.weightDecay, 0.0001)
+    XCTAssertTrue(trainer.trainingMetadata(after: 1, config: "")["optimizer"]!.hasPrefix("{\"type\": \"SGD\""))
+
+    let (adamPath, _) = try config(train: "iterations: 1")
+    let adam = try CheckedExperiment(try LoadedConfig(path: adamPath), shapesOnly: false)
+    XCTAssertTrue(
+      try Trainer(experiment: adam, records: try DatasetFormats.loadRecords(adam.data.train).records).optimizer
+        is AdamW, "AdamW is the default, as GLIP trains")
+
+    for (train, message) in [
+      ("optimizer: adam", "train.optimizer"), ("momentum: 0.9", "applies to optimizer: sgd only"),
+      ("optimizer: sgd, momentum: 1.5", "expected 0 ≤ momentum < 1"),
+    ] {
+      let (path, _) = try config(train: "iterations: 1, " + train)
+      XCTAssertThrowsError(try CheckedExperiment(try LoadedConfig(path: path), shapesOnly: false), train) { error in
+        XCTAssertTrue("\(error)".contains(message), "\(train): \(error)")
+      }
     }
   }
 
