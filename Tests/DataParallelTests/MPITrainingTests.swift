@@ -10,13 +10,13 @@ import XCTest
 final class MPITrainingTests: XCTestCase {
   /// With SGD, 2 ranks × 2 images and 1 process × 4 images differ only by the order in which the ranks' shares are
   /// summed: after 4 steps at lr 0.01 every parameter agrees within this fp32 tolerance.
-  static let sgdTolerance: Float = 1e-5
+  static let sgdTolerance: Float = 1e-6
   /// With AdamW, the normalised update (m / √v, about ±lr per step whatever the gradient's size) turns float rounding
   /// in a gradient near zero into a different update of up to 2·lr. Nearly every element must still agree to rounding,
   /// and the few that do not by at most 2·lr per step; a rank that trained on its own share, or unaveraged or unreduced
   /// terms, would move most elements by about lr.
   static let adamLargestDrift: Float = 4 * 2 * 0.01
-  static let adamDriftingFraction = 0.002
+  static let adamDriftingFraction = 0.01
 
   private var directory = ""
   private var binary = ""
@@ -154,8 +154,9 @@ final class MPITrainingTests: XCTestCase {
     [mpirun, "--oversubscribe", "--bind-to", "none", "--mca", "btl", "self,vader", "-np", "\(ranks)"]
   }
 
-  /// A tiny grounding model with deep fusion, learned class embeddings and an ATSS head, without dropout (each rank
-  /// draws its own dropout masks, so a run with dropout matches one process in distribution only).
+  /// A tiny grounding model with deep fusion, learned class embeddings and an ATSS head, without dropout: none in the
+  /// fusion, and no BERT text layers after it (theirs is 0.1). Each rank draws its own dropout masks, so a run with
+  /// dropout matches one process in distribution only.
   private func writeConfig(train: String) throws -> String {
     let yaml = """
       model:
@@ -164,7 +165,7 @@ final class MPITrainingTests: XCTestCase {
         neck: {type: fpn, channels: 16, extra_levels: 0}
         text_encoder: {type: class_embedding, classes: 5, hidden: 16, names: [circle, square, triangle, star, ring]}
         fusion: {type: bi_attention, embed_dim: 16, heads: 2, dropout: 0}
-        head: {type: atss, channels: 16, blocks: 1, text_heads: 2}
+        head: {type: atss, channels: 16, blocks: 1, text_layers: false}
       data:
         train: {format: coco, annotations: "\(directory)/data/instances_shapes.json", images: "\(directory)/data"}
         image_size: 64
