@@ -38,7 +38,11 @@ extension Double: ConfigDecodable {
 extension Float: ConfigDecodable {
   public static var typeDescription: String { "a number" }
   public static func decode(_ node: ConfigNode) -> Float? { Double.decode(node).map(Float.init) }
-  public var yamlText: String { Double(self).yamlText }
+  /// The shortest text that reads back as this Float (`0.001`, not the Double expansion `0.0010000000474974513`).
+  public var yamlText: String {
+    if self == rounded() && Swift.abs(self) < 1e7 { return String(format: "%.1f", self) }
+    return "\(self)"
+  }
 }
 
 extension Bool: ConfigDecodable {
