@@ -18,7 +18,7 @@ public enum ConfigLoader {
       switch errno {
       case ELOOP: throw ConfigError("\(kind) \(display) is a symlink loop", at: mark)
       case ENOENT where mark != nil: throw ConfigError("_base_ file not found: \(display)", at: mark)
-      case ENOENT: throw ConfigError("cannot read config file '\(display)'")
+      case ENOENT: throw ConfigError("config file not found: \(display)")
       default: throw ConfigError("cannot read \(kind) \(display): \(String(cString: strerror(errno)))", at: mark)
       }
     }

@@ -8,7 +8,6 @@ public struct LoadedConfig {
 
   /// Loads `path`, merges `_base_` files and applies `--set` overrides.
   public init(path: String, overrides: [String] = []) throws {
-    guard FileManager.default.fileExists(atPath: path) else { throw ConfigError("config file not found: \(path)") }
     self.path = path
     let parsed = try ConfigLoader.load(path: path)
     (root, notes) = try parsed.applying(try overrides.map(ConfigOverride.init(parsing:)))

@@ -49,6 +49,14 @@ final class HostileConfigTests: XCTestCase {
     XCTAssertThrowsError(try ConfigLoader.load(path: second.path)) { error in
       XCTAssertTrue("\(error)".contains("_base_ inheritance cycle"), "\(error)")
     }
+    // The config file itself a loop: named as a loop, not as missing.
+    let top = directory.appendingPathComponent("loop.yaml").path
+    XCTAssertThrowsError(try LoadedConfig(path: top)) { error in
+      XCTAssertEqual("\(error)", "config file \(top) is a symlink loop")
+    }
+    XCTAssertThrowsError(try LoadedConfig(path: directory.appendingPathComponent("absent.yaml").path)) { error in
+      XCTAssertTrue("\(error)".hasPrefix("config file not found: "), "\(error)")
+    }
   }
 
   func testBoundedIntegerKeysRefuseHugeValues() throws {
