@@ -56,6 +56,9 @@ struct TrainCommand: ParsableCommand {
     let trainer = try Trainer(experiment: experiment, records: records, communicator: communicator)
     say("tuning mode: \(experiment.tuning.mode.rawValue)")
     say(Inspection(experiment.detector).text.components(separatedBy: "\n\n").last ?? "")
+    for source in experiment.data.trainSources where source.shots > 0 {
+      say("\(source.annotations): few-shot split, \(source.shots) shots per category (shot_seed \(source.shotSeed))")
+    }
     say("training on \(records.count) records for \(experiment.training.iterations) steps")
     say(TrainCommand.banner(trainer))
     let start = try resumePoint(trainer, say: say)

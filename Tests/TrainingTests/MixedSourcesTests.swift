@@ -71,6 +71,34 @@ final class MixedSourcesTests: XCTestCase {
     }
   }
 
+  func testShotsKeepAFewShotSplitOfDetectionRecordsOnly() throws {
+    // 3 synthetic images, each with several of the 5 shapes: one shot per shape needs at most 3 of them.
+    let all = try DatasetFormats.loadRecords(
+      try experiment(train: "{format: coco, annotations: DIR/instances_shapes.json, images: DIR}").data.train)
+    let split = try experiment(train: "{format: coco, annotations: DIR/instances_shapes.json, images: DIR, shots: 1}")
+    let records = try DatasetFormats.loadRecords(split.data.train).records
+    XCTAssertEqual(
+      records.map { ($0.imagePath as NSString).lastPathComponent },
+      FewShotSampler.select(all.records, shots: 1, seed: 0).map { (all.records[$0].imagePath as NSString).lastPathComponent })
+    XCTAssertEqual(
+      FewShotSampler.shortfall(records, selected: Array(records.indices), shots: 1), [:], "every shape has a shot")
+
+    XCTAssertThrowsError(
+      try DatasetFormats.loadRecords(
+        try experiment(train: "{format: odvg, annotations: DIR/grounding.odvg.jsonl, images: DIR, shots: 2}")
+          .data.train)
+    ) {
+      XCTAssertTrue("\($0)".contains("data.train.shots: a few-shot split needs records with categories"), "\($0)")
+    }
+    XCTAssertThrowsError(
+      try experiment(
+        train: "{format: coco, annotations: DIR/instances_shapes.json}",
+        extra: "  val: {format: coco, annotations: DIR/instances_shapes.json, shots: 2}")
+    ) {
+      XCTAssertTrue("\($0)".contains("data.val.shots: applies to training sources only"), "\($0)")
+    }
+  }
+
   func testAnEmptyListOrAnUnknownKeyInASourceIsReported() throws {
     XCTAssertThrowsError(try experiment(train: "[]")) {
       XCTAssertTrue("\($0)".contains("data.train: expected at least one source"), "\($0)")

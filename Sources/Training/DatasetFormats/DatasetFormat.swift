@@ -98,9 +98,17 @@ public enum DatasetFormats {
     }
   }
 
-  /// The records of `source` in its declared format.
+  /// The records of `source` in its declared format, narrowed to its few-shot split when `shots` is set.
   public static func loadRecords(_ source: DataSource) throws -> (records: [GroundingRecord], skipped: Int) {
     guard source.isSet else { throw TrainingError(message: "\(source.name).annotations is not set") }
-    return try format(of: source).loadRecords(source)
+    let loaded = try format(of: source).loadRecords(source)
+    guard source.shots > 0 else { return loaded }
+    guard loaded.records.contains(where: { $0.categories?.isEmpty == false }) else {
+      throw TrainingError(
+        message: "\(source.name).shots: a few-shot split needs records with categories (coco); \(source.annotations) "
+          + "has none")
+    }
+    let selected = FewShotSampler.select(loaded.records, shots: source.shots, seed: source.shotSeed)
+    return (selected.map { loaded.records[$0] }, loaded.skipped)
   }
 }
