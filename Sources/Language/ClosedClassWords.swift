@@ -26,6 +26,7 @@ enum ClosedClassWords {
     add("VB", "be")
     add("VBN", "been")
     add("VBG", "being")
+    add("DT", "that")  // DT, WDT or IN; see PartOfSpeechTagger.contextual
     add("WDT", "which whichever")
     add("WP", "who whom what whoever")
     add("WP$", "whose")
@@ -54,6 +55,8 @@ enum Numerals {
   /// "12", "3.5", "1,000", "2nd" and "90s" read as numbers.
   static func isNumber(_ word: String) -> Bool {
     guard let first = word.unicodeScalars.first, first.properties.numericType != nil else { return false }
-    return word.unicodeScalars.allSatisfy { $0.properties.numericType != nil || ".,:sthrdn".unicodeScalars.contains($0) }
+    return word.unicodeScalars.allSatisfy {
+      $0.properties.numericType != nil || ".,:sthrdn".unicodeScalars.contains($0)
+    }
   }
 }

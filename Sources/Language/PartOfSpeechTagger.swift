@@ -90,7 +90,9 @@ public struct PartOfSpeechTagger: Sendable {
   func contextual(_ word: String, _ tag: String, _ context: Context) -> String {
     let nextIsDeterminer = context.next.map { ["DT", "PRP$"].contains(ClosedClassWords.tags[$0] ?? "") } ?? false
     switch word {
-    case "all", "both", "half": return nextIsDeterminer ? "PDT" : "DT"
+    case "all", "both", "half":
+      if nextIsDeterminer { return "PDT" }
+      return word == "half" && !(context.next.map(startsNounPhrase) ?? false) ? "NN" : "DT"
     case "her": return context.next.map(startsNounPhrase) ?? false ? "PRP$" : "PRP"
     case "that":
       if context.afterNoun { return "WDT" }
@@ -98,6 +100,7 @@ public struct PartOfSpeechTagger: Sendable {
     case "there":
       let be = ["is", "are", "was", "were", "'s", "be"]
       return context.next.map(be.contains) ?? false ? "EX" : "RB"
+    case "up" where context.previous == "HYPH": return "NN"  // "close-up"
     case "up", "down", "out", "off": return context.afterNoun || context.previous?.hasPrefix("VB") == true ? "RP" : tag
     default: return tag
     }
@@ -107,45 +110,62 @@ public struct PartOfSpeechTagger: Sendable {
   func startsNounPhrase(_ word: String) -> Bool {
     if let tag = ClosedClassWords.tags[word] { return tag.hasPrefix("JJ") || tag.hasPrefix("NN") || tag == "CD" }
     if Numerals.isNumber(word) { return true }
+    guard PartOfSpeechTagger.punctuation(word) == nil else { return false }
     return lexicon.readings(of: word).contains { $0.wordClass == .noun || $0.wordClass == .adjective }
   }
 
   /// Whether a word can go on a noun phrase (a noun or adjective reading); an -ing form counts as a verb here
-  /// ("a white dress holding flowers").
+  /// unless it is a common noun ("a white dress holding flowers", "a tall building").
   func canBeNoun(_ word: String) -> Bool {
     if let tag = ClosedClassWords.tags[word] { return tag.hasPrefix("NN") }
     guard PartOfSpeechTagger.punctuation(word) == nil, !Numerals.isNumber(word) else { return false }
     let readings = lexicon.readings(of: word)
-    if readings.contains(where: { $0.inflection == .gerund }) { return false }
+    if readings.contains(where: { $0.inflection == .gerund }) {
+      return readings.contains { $0.wordClass == .noun && $0.isListed && $0.frequency >= 2 }
+    }
     return readings.contains { $0.wordClass == .noun || $0.wordClass == .adjective }
   }
 
   /// The tag of an open-class word from its readings and context.
   func openClass(_ readings: [Reading], _ context: Context) -> String {
     let classes = Set(readings.map(\.wordClass))
-    if classes.count == 1 { return PartOfSpeechTagger.penn(best(readings, classes.first!), context) }
     let nounLike = readings.filter { $0.wordClass == .noun || $0.wordClass == .adjective }
     let verbs = readings.filter { $0.wordClass == .verb }
     if let gerund = verbs.first(where: { $0.inflection == .gerund }) {
       return gerundTag(gerund, nounLike, context)
     }
-    if let past = verbs.first(where: { $0.inflection == .past }), !nounLike.contains(where: \.isListedBase) {
-      return context.insideNounPhrase && classes.contains(.adjective) ? "JJ" : PartOfSpeechTagger.penn(past, context)
+    if let past = verbs.first(where: { $0.inflection == .past }) {
+      if let tag = participleTag(past, nounLike, context) { return tag }
     }
+    if classes.count == 1 { return PartOfSpeechTagger.penn(best(readings, classes.first!), context) }
     if !verbs.isEmpty, prefersVerb(verbs, nounLike, context) {
       return PartOfSpeechTagger.penn(best(verbs, nil), context)
     }
     return nominalTag(readings, context)
   }
 
-  /// "a man riding" → VBG; "a wedding cake" → NN (after a determiner, a listed noun wins).
+  /// "a parked car" → VBN (as Penn annotators tag participles before nouns), "a faded picture" → JJ where WordNet
+  /// sees the adjective more often than the verb; "a circle left of" → VBN after a noun; nil when the word is
+  /// better read as a listed noun or adjective ("a red rose", "a bed").
+  func participleTag(_ past: Reading, _ nounLike: [Reading], _ context: Context) -> String? {
+    let adjectiveFrequency = nounLike.filter { $0.wordClass == .adjective }.map(\.frequency).max()
+    if context.afterNoun && !(context.next.map(canBeNoun) ?? false) { return PartOfSpeechTagger.penn(past, context) }
+    let listedNoun = nounLike.contains { $0.wordClass == .noun && $0.isListedBase }
+    if listedNoun && !context.afterSubject { return nil }
+    if let adjectiveFrequency, adjectiveFrequency > past.frequency { return "JJ" }
+    return listedNoun ? nil : PartOfSpeechTagger.penn(past, context)
+  }
+
+  /// "a man riding" → VBG; "a wedding cake", "a building" → NN (a common listed noun after a determiner); "a
+  /// smiling man" → VBG.
   func gerundTag(_ gerund: Reading, _ nounLike: [Reading], _ context: Context) -> String {
-    let listed = nounLike.filter(\.isListed)
-    guard context.insideNounPhrase, !listed.isEmpty else { return "VBG" }
-    if listed.contains(where: { $0.wordClass == .noun }) {
-      return context.next.map(canBeNoun) ?? false ? (listed.contains { $0.wordClass == .adjective } ? "JJ" : "NN") : "NN"
-    }
-    return "JJ"
+    let adjectiveFrequency = nounLike.filter { $0.wordClass == .adjective && $0.isListed }.map(\.frequency).max() ?? 0
+    if adjectiveFrequency > gerund.frequency { return "JJ" }  // "an interesting building"
+    guard context.insideNounPhrase else { return "VBG" }
+    let nounFrequency = nounLike.filter { $0.wordClass == .noun && $0.isListed }.map(\.frequency).max()
+    guard let nounFrequency else { return "VBG" }
+    let beforeNoun = context.next.map(canBeNoun) ?? false
+    return !beforeNoun || nounFrequency >= 2 ? "NN" : "VBG"
   }
 
   /// Noun or verb for words with both readings: a verb after a subject ("dogs run", "a man rides") or after "to"
@@ -156,7 +176,12 @@ public struct PartOfSpeechTagger: Sendable {
     if context.insideNounPhrase || previous == "IN" { return false }
     guard context.afterSubject else { return false }
     let singularSubject = previous == "NN" || ["he", "she", "it", "this", "that"].contains(context.previousWord ?? "")
-    if singularSubject { return verbs.contains { $0.inflection == .thirdPerson } }
+    if singularSubject {
+      // "a man rides a bike", but "computer monitors", "palm trees": only a verb that is the commoner reading.
+      let verbFrequency = verbs.filter { $0.inflection == .thirdPerson }.map(\.frequency).max() ?? -1
+      let nounFrequency = nounLike.map(\.frequency).max() ?? 0
+      return verbFrequency > nounFrequency || (previous == "PRP" && verbFrequency >= 0)
+    }
     return verbs.contains { $0.inflection == .base } && verbs.contains { $0.frequency > 0 }
   }
 
@@ -165,7 +190,8 @@ public struct PartOfSpeechTagger: Sendable {
     let adjectives = readings.filter { $0.wordClass == .adjective }
     let nouns = readings.filter { $0.wordClass == .noun }
     if !adjectives.isEmpty && !nouns.isEmpty {
-      let beforeNoun = context.next.map(canBeNoun) ?? false
+      let coordinated = ["and", "or"].contains(context.next ?? "") && context.afterNext.map(startsNounPhrase) ?? false
+      let beforeNoun = context.next.map(canBeNoun) ?? false || coordinated
       if context.afterNoun || !beforeNoun {
         // Not before a noun: a noun unless the adjective is much the more common reading ("a cart full of hay").
         let nounFrequency = nouns.map(\.frequency).max()!, adjectiveFrequency = adjectives.map(\.frequency).max()!
