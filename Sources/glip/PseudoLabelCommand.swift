@@ -18,7 +18,8 @@ struct PseudoLabelCommand: ParsableCommand {
       {format: odvg, annotations: PSEUDO.odvg.jsonl, images: DIR}.
 
       A pair with no confident box (or no noun phrase) is kept as a negative record (no regions: every phrase \
-      is background), or left out with --drop-empty.
+      is background), or left out with --drop-empty. --truth scores the boxes against the true ones (a box \
+      counts when IoU >= 0.5 with an unclaimed true box whose phrase span overlaps its own).
       """)
 
   @OptionGroup var model: ModelSourceOptions
@@ -41,6 +42,13 @@ struct PseudoLabelCommand: ParsableCommand {
   @Flag(help: "Leave out pairs with no confident box instead of keeping them as negatives.")
   var dropEmpty = false
 
+  @Option(
+    help: """
+      ODVG records of the true boxes behind the captions (web_truth.odvg.jsonl of glip data synth \
+      --web-captions): print the pseudo-labels' precision and recall against them.
+      """)
+  var truth: String?
+
   func validate() throws {
     guard model.isGiven else { throw ValidationError("give the teacher: --checkpoint FILE (or --run DIR)") }
     guard threshold.isFinite, (0...1).contains(threshold) else {
@@ -51,6 +59,9 @@ struct PseudoLabelCommand: ParsableCommand {
 
   func run() throws {
     let pairs = try reportingErrors { try CaptionPairs.load(path: captions, imageRoot: images) }
+    let truthRecords = try truth.map { path in
+      try reportingErrors { try GroundingData.loadODVG(path: path, imageRoot: images).records }
+    }
     let (_, experiment) = try model.load()
     try reportingErrors {
       let predictor = try Predictor(detector: experiment.detector, sizing: experiment.data.sizing)
@@ -67,6 +78,9 @@ struct PseudoLabelCommand: ParsableCommand {
       print(
         "wrote \(kept.count) records to \(out): \(boxes) boxes for \(phrases) phrases of \(pairs.count) captions; "
           + "\(empty) with no box at \(threshold) " + (dropEmpty ? "left out" : "kept as negatives"))
+      if let truthRecords {
+        print(PseudoLabelScore(labels, truth: truthRecords, imageRoot: images).summary)
+      }
     }
   }
 }

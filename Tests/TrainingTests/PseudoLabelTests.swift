@@ -141,3 +141,34 @@ final class PseudoLabelTests: XCTestCase {
     XCTAssertTrue(none[0].odvgLine.contains("\"regions\":[]"), none[0].odvgLine)
   }
 }
+
+/// Scoring pseudo-labels against the withheld boxes of web captions.
+final class PseudoLabelScoreTests: XCTestCase {
+  func testBoxesCountWhenTheyOverlapATrueBoxOfTheSamePhrase() {
+    let pair = CaptionPair(fileName: "a.png", caption: "a red circle and a blue star", line: 1)
+    let truth = GroundingRecord(
+      imagePath: "/data/a.png", width: 64, height: 64, caption: pair.caption,
+      boxes: [[0, 0, 10, 10], [20, 20, 30, 30]],
+      spans: [[0..<12], [17..<28]])
+    func region(_ box: [Float], _ span: Range<Int>, _ score: Float) -> PseudoLabel.Region {
+      PseudoLabel.Region(box: box, phrase: "", span: span, score: score)
+    }
+    let label = PseudoLabel(
+      pair: pair, width: 64, height: 64, phrases: [],
+      regions: [
+        region([0, 0, 10, 9], 0..<12, 0.9),  // right
+        region([0, 0, 10, 10], 0..<12, 0.8),  // the circle is already claimed
+        region([20, 20, 30, 30], 0..<12, 0.7),  // the star's box under the circle's phrase
+        region([21, 20, 30, 30], 17..<28, 0.6),  // right
+      ])
+    let other = PseudoLabel(
+      pair: CaptionPair(fileName: "b.png", caption: "x", line: 2), width: 8, height: 8, phrases: [], regions: [])
+    let score = PseudoLabelScore([label, other], truth: [truth], imageRoot: "/data")
+    XCTAssertEqual(score.pseudoBoxes, 4)
+    XCTAssertEqual(score.trueBoxes, 2)
+    XCTAssertEqual(score.correct, 2)
+    XCTAssertEqual(score.unscored, 1)
+    XCTAssertEqual(score.precision, 0.5)
+    XCTAssertEqual(score.recall, 1)
+  }
+}
