@@ -7,7 +7,7 @@ PIP_PACKAGE := $(shell python3 -m pip --version >/dev/null 2>&1 || echo python3-
 REF_VENV := .venv-ref
 REF_PYTHON := $(REF_VENV)/bin/python
 
-.PHONY: deps ci-deps weights smoke build test lint bench demo reference fixtures clean fuzz fuzz-ci fault-trials mpi-test
+.PHONY: deps ci-deps weights smoke build test lint bench demo reference fixtures lexicon clean fuzz fuzz-ci fault-trials mpi-test
 
 ## deps: install the Debian packages the build links against (only those missing), as root or through sudo.
 ##       EXTRA_PACKAGES adds more through the same step (ci-deps uses it for the report test's browser).
@@ -93,9 +93,17 @@ $(REF_PYTHON): scripts/reference/requirements.txt
 	$(REF_VENV)/bin/pip install -r scripts/reference/requirements.txt
 	touch $(REF_PYTHON)
 
-## fixtures: regenerate Tests/Fixtures/ops from PyTorch
+## fixtures: regenerate Tests/Fixtures/ops from PyTorch and Tests/Fixtures/phrases/reference.json from spaCy
 fixtures: $(REF_PYTHON)
 	$(REF_PYTHON) scripts/reference/ops.py
+	$(REF_PYTHON) scripts/reference/phrases.py
+
+## lexicon: regenerate Sources/Language/LexiconData.swift (the noun-phrase tagger's word classes) from WordNet 3.0,
+##          which deps installs as Debian's wordnet-base
+LEXICON_PACKAGES := wordnet-base
+lexicon:
+	$(MAKE) deps EXTRA_PACKAGES="$(LEXICON_PACKAGES)"
+	python3 scripts/make-lexicon.py /usr/share/wordnet
 
 ## bench: our kernels and PyTorch's on the same machine, as pinned and with OpenBLAS choosing its own kernel
 bench: build $(REF_PYTHON)

@@ -5,6 +5,10 @@ import TensorCore
 /// Writes the synthetic dataset to a directory:
 /// `images/NNNNNN.png`, `instances_shapes.json` (COCO, shape categories), `instances_phrases.json` (COCO,
 /// colour+shape categories) and `grounding.odvg.jsonl` (one caption per image with phrase spans and boxes).
+///
+/// With `webCaptions`, also the image–text pairs of self-training: `web_captions.jsonl` (`{"file_name", "caption"}`
+/// per image, the captions file of `glip pseudo-label`) and, withheld from training, `web_truth.odvg.jsonl` (the
+/// boxes of the objects each caption mentions, for scoring pseudo-labels). The other files do not change.
 public enum SyntheticDatasetWriter {
   /// The most images one call writes (each image's record is held until the annotation files are written).
   public static let imageCounts = 1...1_000_000
@@ -17,7 +21,8 @@ public enum SyntheticDatasetWriter {
   }
 
   public static func write(
-    to directory: String, images count: Int, seed: UInt64, size: Int = 320, holdout: Set<String> = []
+    to directory: String, images count: Int, seed: UInt64, size: Int = 320, holdout: Set<String> = [],
+    webCaptions: Bool = false
   ) throws {
     guard imageCounts.contains(count) else {
       throw RequestError(
@@ -75,6 +80,41 @@ public enum SyntheticDatasetWriter {
     }
     try (lines.joined(separator: "\n") + "\n").write(
       to: root.appendingPathComponent("grounding.odvg.jsonl"), atomically: true, encoding: .utf8)
+    if webCaptions { try writeWebCaptions(all, generator: generator, seed: seed, root: root) }
+  }
+
+  /// `web_captions.jsonl` and `web_truth.odvg.jsonl`: one line per image, in image order.
+  static func writeWebCaptions(
+    _ samples: [SyntheticShapes.Sample], generator: SyntheticShapes, seed: UInt64, root: URL
+  ) throws {
+    var captionLines: [String] = [], truthLines: [String] = []
+    for (index, sample) in samples.enumerated() {
+      let caption = generator.webCaption(for: sample.objects, index: index, seed: seed)
+      captionLines.append(try jsonLine(["file_name": fileName(index), "caption": caption.text]))
+      let regions: [[String: Any]] = caption.mentions.flatMap { mention in
+        mention.objects.map { object in
+          [
+            "bbox": sample.objects[object].box.map(round2), "phrase": mention.phrase,
+            "tokens_positive": [[mention.span.lowerBound, mention.span.upperBound]],
+          ]
+        }
+      }
+      truthLines.append(
+        try jsonLine([
+          "filename": fileName(index), "height": generator.size, "width": generator.size,
+          "grounding": ["caption": caption.text, "regions": regions],
+        ]))
+    }
+    try (captionLines.joined(separator: "\n") + "\n").write(
+      to: root.appendingPathComponent("web_captions.jsonl"), atomically: true, encoding: .utf8)
+    try (truthLines.joined(separator: "\n") + "\n").write(
+      to: root.appendingPathComponent("web_truth.odvg.jsonl"), atomically: true, encoding: .utf8)
+  }
+
+  static func jsonLine(_ object: [String: Any]) throws -> String {
+    String(
+      decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]),
+      as: UTF8.self)
   }
 
   static func fileName(_ index: Int) -> String { String(format: "images/%06d.png", index) }

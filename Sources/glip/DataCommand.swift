@@ -29,12 +29,23 @@ struct DataCommand: ParsableCommand {
         """)
     var holdout: String = ""
 
+    @Flag(
+      help: """
+        Also write web-style image–text pairs for self-training: web_captions.jsonl (captions that name some of \
+        the objects, for glip pseudo-label) and web_truth.odvg.jsonl (their boxes, withheld, for scoring \
+        pseudo-labels). The other files stay the same.
+        """)
+    var webCaptions = false
+
     func run() throws {
       let pairs = try reportingErrors { try SyntheticShapes.holdout(parsing: holdout) }
       try reportingErrors {
-        try SyntheticDatasetWriter.write(to: out, images: images, seed: seed, size: size, holdout: pairs)
+        try SyntheticDatasetWriter.write(
+          to: out, images: images, seed: seed, size: size, holdout: pairs, webCaptions: webCaptions)
       }
-      print("wrote \(images) images to \(out): instances_shapes.json, instances_phrases.json, grounding.odvg.jsonl")
+      print(
+        "wrote \(images) images to \(out): instances_shapes.json, instances_phrases.json, grounding.odvg.jsonl"
+          + (webCaptions ? ", web_captions.jsonl, web_truth.odvg.jsonl" : ""))
       if !pairs.isEmpty { print("held out: " + pairs.sorted().joined(separator: ", ")) }
     }
   }

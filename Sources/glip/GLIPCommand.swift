@@ -11,7 +11,8 @@ struct GLIPCommand: ParsableCommand {
     subcommands: [
       VersionCommand.self, ConfigCommand.self, InspectCommand.self, TokenizeCommand.self, EncodeTextCommand.self,
       FeaturesCommand.self, ConvertCommand.self, ConvertToGroundingCommand.self, EvalCommand.self, DataCommand.self,
-      TrainCommand.self, PredictCommand.self, AblateCommand.self, ReportCommand.self,
+      TrainCommand.self, PredictCommand.self, PhrasesCommand.self, PseudoLabelCommand.self, AblateCommand.self,
+      ReportCommand.self,
       BenchCommand.self,
     ])
 

@@ -129,7 +129,7 @@ final class AblationPlanTests: XCTestCase {
       .deletingLastPathComponent()
     let folder = repository.appendingPathComponent("configs/ablations")
     let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".yaml") }
-    XCTAssertEqual(Set(files), ["fusion.yaml", "backbones.yaml"])
+    XCTAssertEqual(Set(files), ["fusion.yaml", "backbones.yaml", "self_training.yaml"])
     guard
       FileManager.default.fileExists(
         atPath: repository.appendingPathComponent("pretrained/all-MiniLM-L6-v2/config.json").path)
@@ -149,6 +149,9 @@ final class AblationPlanTests: XCTestCase {
         RunResult.initialisation(of: try backbones.config(for: $0, seed: 0).root).pretrained
       }, [["text_encoder"], ["text_encoder"], ["backbone", "text_encoder"]])
     XCTAssertEqual(try backbones.check().count, 3)
+    let selfTraining = try AblationPlan(configPath: "configs/ablations/self_training.yaml")
+    XCTAssertEqual(selfTraining.variants.map(\.name), ["supervised", "self_trained", "true_boxes"])
+    XCTAssertEqual(try selfTraining.check().count, 3)
   }
 
   func testValuesSplitAtTopLevelCommas() {
