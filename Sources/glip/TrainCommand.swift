@@ -72,6 +72,13 @@ struct TrainCommand: ParsableCommand {
         "\(out)/checkpoints/best.safetensors (\(best.metric) \(String(format: "%.4f", best.value)) after step "
           + "\(best.step))")
     }
+    if experiment.training.prefetchBatches > 0 {
+      say(
+        String(
+          format: "data: %.2f s per step decoding and resizing in the background; the steps waited %.2f s in all",
+          trainer.dataSeconds.build / Double(max(experiment.training.iterations - start, 1)),
+          trainer.dataSeconds.wait))
+    }
     if communicator.size > 1 {
       say(
         String(
