@@ -46,7 +46,7 @@ struct TrainCommand: ParsableCommand {
     let say: (String) -> Void = communicator.isPrimary ? { print($0) } : { _ in }
     let loaded = try LoadedConfig(path: config, overrides: overrides)
     if communicator.isPrimary { for note in loaded.notes { printError("note: \(note)") } }
-    let experiment = try CheckedExperiment(loaded, shapesOnly: false)
+    let experiment = try TrainedModel.load(loaded, checkpoint: nil)  // with model.checkpoint's weights
     let (records, skipped) = try DatasetFormats.loadRecords(experiment.data.trainSources)
     let files = experiment.data.trainSources.map(\.annotations).joined(separator: ", ")
     if skipped > 0 && communicator.isPrimary {
