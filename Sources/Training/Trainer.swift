@@ -242,6 +242,7 @@ public final class Trainer {
       prefetcher = BatchPrefetcher(depth: options.prefetchBatches, end: options.iterations, build: batchBuilder())
     }
     defer {
+      prefetcher?.stop()
       dataSeconds = (prefetcher?.buildSeconds ?? 0, prefetcher?.waitSeconds ?? 0)
       prefetcher = nil
     }
