@@ -25,14 +25,30 @@ static void glip_jpeg_emit(j_common_ptr info, int level) {
   if (level < 0 && info->err->msg_code == JWRN_JPEG_EOF) glip_jpeg_error_exit(info);
 }
 
-/* Decodes baseline or progressive, gray or colour JPEG to 8-bit RGB (libjpeg's default IDCT and upsampling, as PIL
-   uses). EXIF orientation is not applied. Images of more than max_pixels pixels are refused from the header, before
+/* CMYK to RGB as Pillow converts it: each of R, G, B is (255 - K) scaled by (255 - C|M|Y) / 255, rounded as Pillow's
+   MULDIV255. Adobe (Photoshop) files store the inks inverted; `inverted` undoes that first. */
+static void glip_jpeg_cmyk_row(const unsigned char *cmyk, unsigned char *rgb, unsigned width, int inverted) {
+  for (unsigned x = 0; x < width; x++) {
+    const unsigned char *ink = cmyk + 4 * (size_t)x;
+    int black = inverted ? ink[3] : 255 - ink[3];
+    for (int c = 0; c < 3; c++) {
+      int colour = inverted ? 255 - ink[c] : ink[c];
+      int product = colour * black + 128;
+      rgb[3 * (size_t)x + c] = (unsigned char)(black - (((product >> 8) + product) >> 8));
+    }
+  }
+}
+
+/* Decodes baseline or progressive, gray, colour or CMYK/YCCK JPEG to 8-bit RGB (libjpeg's default IDCT and
+   upsampling, as PIL uses). CMYK is read as inverted when the file has an Adobe marker (Photoshop's convention; Pillow
+   assumes it for every CMYK file). EXIF orientation is not applied here. Images of more than max_pixels pixels are refused from the header, before
    any pixel or coefficient memory is allocated. Returns 0 on success; *pixels is malloc'd. */
 static int glip_jpeg_decode(const unsigned char *data, size_t size, size_t max_pixels, unsigned char **pixels,
                             int *width, int *height, char *message /* JMSG_LENGTH_MAX */) {
   struct jpeg_decompress_struct info;
   glip_jpeg_error error;
   unsigned char *volatile output = NULL;
+  unsigned char *volatile inks = NULL;
   memset(&info, 0, sizeof(info));
   info.err = jpeg_std_error(&error.manager);
   error.manager.error_exit = glip_jpeg_error_exit;
@@ -43,6 +59,7 @@ static int glip_jpeg_decode(const unsigned char *data, size_t size, size_t max_p
     message[JMSG_LENGTH_MAX - 1] = 0;
     jpeg_destroy_decompress(&info);
     free(output);
+    free(inks);
     return 1;
   }
   jpeg_create_decompress(&info);
@@ -55,18 +72,28 @@ static int glip_jpeg_decode(const unsigned char *data, size_t size, size_t max_p
     jpeg_destroy_decompress(&info);
     return 1;
   }
-  info.out_color_space = JCS_RGB;
+  int cmyk = info.jpeg_color_space == JCS_CMYK || info.jpeg_color_space == JCS_YCCK;
+  info.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
   jpeg_start_decompress(&info);
-  size_t stride = (size_t)info.output_width * info.output_components;
+  size_t stride = (size_t)info.output_width * 3;
   output = (unsigned char *)malloc(stride * info.output_height);
-  if (!output) {
+  if (cmyk) inks = (unsigned char *)malloc((size_t)info.output_width * 4);
+  if (!output || (cmyk && !inks)) {
     strcpy(error.message, "out of memory");
     longjmp(error.jump, 1);
   }
   while (info.output_scanline < info.output_height) {
     unsigned char *row = output + (size_t)info.output_scanline * stride;
-    jpeg_read_scanlines(&info, &row, 1);
+    if (cmyk) {
+      unsigned char *ink_row = inks;
+      jpeg_read_scanlines(&info, &ink_row, 1);
+      glip_jpeg_cmyk_row(inks, row, info.output_width, info.saw_Adobe_marker);
+    } else {
+      jpeg_read_scanlines(&info, &row, 1);
+    }
   }
+  free(inks);
+  inks = NULL;
   jpeg_finish_decompress(&info);
   *width = (int)info.output_width;
   *height = (int)info.output_height;

@@ -36,6 +36,8 @@ public struct DataSource: Sendable {
   public var name: String
   /// `data.on_bad_record`, which applies to both sources.
   public var onBadRecord: BadRecordPolicy = .fail
+  /// `data.exif_orientation`, which applies to both sources.
+  public var exifOrientation = true
   /// Where `format` was written (or the section), for errors about it.
   public var formatMark: SourceMark?
   public var isSet: Bool { !annotations.isEmpty }
@@ -97,6 +99,11 @@ public struct DataOptions {
       "on_bad_record", default: .fail,
       "a record with a missing image, malformed JSON or a box outside its image: fail (stop, naming the file and "
         + "record index) or skip (leave it out and report how many were skipped)")
+    public static let exifOrientation = ConfigKey<Bool>(
+      "exif_orientation", default: true,
+      "apply a photo's EXIF orientation (phones store pictures rotated) when decoding, in training, evaluation and "
+        + "prediction; a COCO record's width and height are checked against the oriented size. false: the pixels as "
+        + "stored, as GLIP's own loader reads them")
     public static let all: [KeyDocumentation] = [
       KeyDocumentation(
         name: "train", type: "a mapping or a list of mappings", defaultText: "none",
@@ -104,7 +111,7 @@ public struct DataOptions {
       KeyDocumentation(name: "val", type: "a mapping", defaultText: "none", doc: "evaluation records (`glip eval`)"),
       imageSize.documentation, minSize.documentation, maxSize.documentation, sizeDivisibility.documentation,
       resample.documentation, multiScale.documentation, flip.documentation, samplePrompts.documentation,
-      onBadRecord.documentation,
+      onBadRecord.documentation, exifOrientation.documentation,
     ]
   }
 
@@ -115,6 +122,8 @@ public struct DataOptions {
   public var val: DataSource, imageSize: Int, flip: Bool, samplePrompts: Bool
   public var multiScale: [Int]
   public var onBadRecord: BadRecordPolicy
+  /// Whether decoding applies the EXIF orientation.
+  public var exifOrientation: Bool
   /// How evaluation and prediction size images.
   public var sizing: ImageSizing
   /// `min_size`: the shorter sides training images are drawn to (empty with square sizing).
@@ -135,8 +144,13 @@ public struct DataOptions {
     samplePrompts = try data.read(Keys.samplePrompts)
     multiScale = try data.read(Keys.multiScale)
     onBadRecord = try data.read(Keys.onBadRecord)
-    for index in trainSources.indices { trainSources[index].onBadRecord = onBadRecord }
+    exifOrientation = try data.read(Keys.exifOrientation)
+    for index in trainSources.indices {
+      trainSources[index].onBadRecord = onBadRecord
+      trainSources[index].exifOrientation = exifOrientation
+    }
     val.onBadRecord = onBadRecord
+    val.exifOrientation = exifOrientation
     guard imageSize >= 32 else { throw data.error("image_size", "expected at least 32, got \(imageSize)") }
     sizing = try DataOptions.sizing(data, imageSize: imageSize)
     trainingSides = try data.read(Keys.minSize)
@@ -160,7 +174,8 @@ public struct DataOptions {
     }
     return ImageSizing(
       square: minSize.isEmpty ? imageSize : nil, shorterSide: minSize.max() ?? imageSize, maxSize: maxSize,
-      divisibility: divisibility, resample: try data.read(Keys.resample))
+      divisibility: divisibility, resample: try data.read(Keys.resample),
+      exifOrientation: try data.read(Keys.exifOrientation))
   }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 import Language
 import TensorCore
 
@@ -102,9 +103,10 @@ public enum GroundingData {
   }
 
   /// Reads a COCO detection file and turns each image into a record whose caption is GLIP's class-name prompt over
-  /// all categories in id order. Crowd annotations are left out of the records.
+  /// all categories in id order. Crowd annotations are left out of the records. Each image's `width` and `height`
+  /// must be its size as decoded — after its EXIF orientation when `exifOrientation` — read from the file's header.
   public static func loadCOCO(
-    path: String, imageRoot: String, policy: BadRecordPolicy = .fail
+    path: String, imageRoot: String, policy: BadRecordPolicy = .fail, exifOrientation: Bool = true
   ) throws -> (records: [GroundingRecord], categories: [(id: Int, name: String)], skipped: Int) {
     func fileError(_ reason: String) -> DatasetError { DatasetError(path: path, record: nil, reason: reason) }
     guard let data = FileManager.default.contents(atPath: path) else { throw fileError("cannot read file") }
@@ -158,6 +160,7 @@ public enum GroundingData {
         guard FileManager.default.fileExists(atPath: imagePath) else {
           throw RecordProblem("image file missing: \(imagePath)")
         }
+        try checkSize(of: imagePath, name: file, width: width, height: height, exifOrientation: exifOrientation)
         var boxes: [[Float]] = [], spans: [[Range<Int>]] = [], labels: [Int] = []
         for (annotationIndex, annotation) in byImage[index] {
           func problem(_ reason: String) -> RecordProblem {
@@ -218,6 +221,25 @@ public enum GroundingData {
       let text = String(data: data, encoding: .utf8)
     else { return "\(value)" }
     return String(text.dropFirst().dropLast())
+  }
+
+  /// Throws unless the image at `imagePath` decodes to `width` × `height`.
+  static func checkSize(of imagePath: String, name: String, width: Int, height: Int, exifOrientation: Bool) throws {
+    let header: ImageHeader
+    do {
+      header = try ImageIO.header(path: imagePath)
+    } catch let error as ImageError {
+      throw RecordProblem("file_name \(name): \(error.reason)")
+    }
+    let size = exifOrientation ? header.orientedSize : (header.width, header.height)
+    guard size != (width, height) else { return }
+    let turned =
+      exifOrientation && header.orientation != 1
+      ? " after its EXIF orientation \(header.orientation) (stored \(header.width)×\(header.height))"
+      : header.orientation >= 5 ? " (its EXIF orientation \(header.orientation) is off: data.exif_orientation)" : ""
+    throw RecordProblem(
+      "file_name \(name): the record says width \(width), height \(height), but the image is "
+        + "\(size.0)×\(size.1)\(turned)")
   }
 
   static func checkBox(_ box: [Float], width: Int, height: Int) throws {

@@ -4,7 +4,8 @@ import TensorCore
 
 /// How images are sized for the model at inference: a fixed square (`data.image_size`, the synthetic recipes), or
 /// GLIP's rule — the shorter side to `min_size` unless the longer would pass `max_size`, the aspect ratio kept —
-/// with the batch zero-padded to a multiple of `size_divisibility`.
+/// with the batch zero-padded to a multiple of `size_divisibility`. It also says how image files are read: whether
+/// their EXIF orientation is applied first (`data.exif_orientation`).
 public struct ImageSizing: Sendable, Equatable {
   /// How pixels are resampled to the target size.
   public enum Resample: String, ConfigEnum, Sendable {
@@ -21,16 +22,24 @@ public struct ImageSizing: Sendable, Equatable {
   public var maxSize: Int?
   public var divisibility: Int
   public var resample: Resample
+  /// Whether `read(path:)` applies the file's EXIF orientation (GLIP's own loader does not).
+  public var exifOrientation: Bool
 
   public init(
     square: Int?, shorterSide: Int = 800, maxSize: Int? = 1333, divisibility: Int = 32,
-    resample: Resample = .interpolate
+    resample: Resample = .interpolate, exifOrientation: Bool = true
   ) {
+    self.exifOrientation = exifOrientation
     self.square = square
     self.shorterSide = shorterSide
     self.maxSize = maxSize
     self.divisibility = divisibility
     self.resample = resample
+  }
+
+  /// The image file at `path`, decoded to RGB and oriented as `exifOrientation` says.
+  public func read(path: String) throws -> RGBImage {
+    try ImageIO.read(path: path, exifOrientation: exifOrientation)
   }
 
   /// The (width, height) an image of `width` × `height` is resized to.

@@ -14,6 +14,12 @@ public enum Assembler {
       "checkpoint_remap", default: "",
       "remap table (configs/remaps/*.yaml) applied to a PyTorch checkpoint given with --checkpoint, e.g. an "
         + "official GLIP file; empty: its keys are this toolkit's")
+    public static let checkpoint = ConfigKey<String>(
+      "checkpoint", default: "",
+      "weights to start from (fine-tuning): a checkpoint of this toolkit (.safetensors) or a PyTorch file such as "
+        + "an official GLIP .pth, read through checkpoint_remap; loaded by glip train, and by glip eval and predict "
+        + "when no --checkpoint or run is given. prompt_offset, which the checkpoint may lack, starts at zero. "
+        + "Empty: each slot's own initialisation (and weights)")
     public static let placement = ConfigKey<FusionPlacement>(
       "placement", default: .deep, "deep: a fusion block in every head tower block; late: only the final dot product")
   }
@@ -24,7 +30,7 @@ public enum Assembler {
   public static let slotKeys: [KeyDocumentation] = [Registry<Any>.typeKey.documentation, Keys.freeze.documentation]
 
   public static let modelKeys: [KeyDocumentation] = [
-    Keys.seed.documentation, Keys.checkpointRemap.documentation,
+    Keys.seed.documentation, Keys.checkpoint.documentation, Keys.checkpointRemap.documentation,
     KeyDocumentation(name: "backbone", type: "a mapping", defaultText: "required", doc: "the image encoder slot"),
     KeyDocumentation(name: "neck", type: "a mapping", defaultText: "none", doc: "the feature-pyramid slot"),
     KeyDocumentation(name: "text_encoder", type: "a mapping", defaultText: "required", doc: "the language slot"),

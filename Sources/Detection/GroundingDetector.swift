@@ -43,12 +43,36 @@ public final class GroundingDetector: Module {
     precondition(
       images.shape[0] == tokens.batchSize,
       "GroundingDetector: \(images.shape[0]) images but \(tokens.batchSize) prompts")
-    return head.predict(imageFeatures(images), text: textEncoder.encode(tokens))
+    return head.predict(imageFeatures(images), text: textFeatures(tokens))
+  }
+
+  /// GLIP's prompt tuning (its `tunable_linear`): an offset per token position, added to the text encoder's features
+  /// before fusion and the classifier, zero at first so the model starts as it was. Nil unless `addPromptOffset`
+  /// made it (`train.mode: prompt_tuning` or `language_prompt_v4`); its key is `prompt_offset`.
+  public private(set) var promptOffset: Parameter?
+
+  /// Adds `prompt_offset` `[rows, hiddenSize]`, zero-initialised (positions past `rows` get no offset).
+  public func addPromptOffset(rows: Int = 1000) {
+    guard promptOffset == nil else { return }
+    let offset = Parameter(.zeros([rows, textEncoder.hiddenSize]))
+    register("prompt_offset", offset)
+    promptOffset = offset
+  }
+
+  /// The prompt's token features `[batch, tokens, hidden]`, with the prompt offset when there is one.
+  public func textFeatures(_ tokens: TokenBatch) -> TextFeatures {
+    var text = textEncoder.encode(tokens)
+    guard let promptOffset else { return text }
+    let length = text.hidden.shape[1], rows = promptOffset.shape[0]
+    var offset = promptOffset.value.narrow(axis: 0, start: 0, length: min(length, rows))
+    if length > rows { offset = offset.padded([0, 0, 0, length - rows]) }
+    text.hidden = text.hidden + offset.unsqueezed(0)
+    return text
   }
 
   /// Named loss terms and their sum under "loss".
   public func loss(_ images: Tensor, tokens: TokenBatch, targets: [GroundingTarget]) -> [String: Tensor] {
-    let text = textEncoder.encode(tokens)
+    let text = textFeatures(tokens)
     let outputs = head.predict(imageFeatures(images), text: text)
     var terms = head.loss(outputs, targets: targets, text: text, imageSize: (images.shape[2], images.shape[3]))
     // Summed in key order: dictionary order varies between runs, and float addition is not associative.

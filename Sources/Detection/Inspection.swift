@@ -51,6 +51,10 @@ public struct Inspection {
     let head = counts { $0.hasPrefix("head.") && !FusionLayout.isFusionParameter($0) }
     slots.append(
       Slot(name: "head", type: detector.slotTypes["head"] ?? "?", parameters: head.0, trainable: head.1, outputs: []))
+    if detector.promptOffset != nil {
+      let offset = counts { $0 == "prompt_offset" }
+      slots.append(Slot(name: "prompt", type: "offset", parameters: offset.0, trainable: offset.1, outputs: []))
+    }
     self.slots = slots
     totalParameters = detector.parameterCount
     trainableParameters = detector.trainableParameterCount

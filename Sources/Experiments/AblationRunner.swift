@@ -125,7 +125,7 @@ public final class AblationRunner {
   private func train(_ loaded: LoadedConfig, text: String, resumable: Bool, in runDirectory: String, relative: String)
     throws
   {
-    let experiment = try CheckedExperiment(loaded, shapesOnly: false)
+    let experiment = try TrainedModel.load(loaded, checkpoint: nil)  // with model.checkpoint's weights
     let records = try DatasetFormats.loadRecords(experiment.data.trainSources).records
     let trainer = try Trainer(experiment: experiment, records: records)
     var start = 0

@@ -16,6 +16,8 @@ public struct CheckedExperiment {
   public let data: DataOptions
   /// `model.checkpoint_remap`: the remap table for PyTorch checkpoints, or nil.
   public let checkpointRemap: String?
+  /// `model.checkpoint`: the weights training starts from, or nil.
+  public let initialCheckpoint: String?
 
   public init(_ config: LoadedConfig, shapesOnly: Bool = true) throws {
     Builtins.registerAll()
@@ -28,7 +30,10 @@ public struct CheckedExperiment {
     detector = try Assembler.assemble(sections["model"]!, shapesOnly: shapesOnly)
     let remap = try sections["model"]!.read(Assembler.Keys.checkpointRemap)
     checkpointRemap = remap.isEmpty ? nil : remap
+    let initial = try sections["model"]!.read(Assembler.Keys.checkpoint)
+    initialCheckpoint = initial.isEmpty ? nil : initial
     tuning = try TuningOptions(sections["train"]!)
+    if tuning.mode.trainablePatterns?.contains("prompt_offset") == true { detector.addPromptOffset() }
     try tuning.apply(to: detector, train: sections["train"]!)
     training = try TrainingOptions(sections["train"]!)
     data = try DataOptions(sections["data"]!)

@@ -23,7 +23,10 @@ public enum TrainedModel {
     -> CheckedExperiment
   {
     let experiment = try CheckedExperiment(config, shapesOnly: false)
-    guard let checkpoint else { return experiment }
+    guard let checkpoint else {
+      try loadInitialWeights(experiment, config: config)
+      return experiment
+    }
     let weights = try weights(of: checkpoint, remap: remap ?? experiment.checkpointRemap)
     do {
       try experiment.detector.load(parameters: weights)
@@ -31,6 +34,22 @@ public enum TrainedModel {
       throw TrainingError(message: "\(checkpoint): does not fit the model of \(config.path): \(error)")
     }
     return experiment
+  }
+
+  /// Loads `model.checkpoint`, when the config names one, into the experiment's detector: every key must match,
+  /// except that `prompt_offset` (added by the prompt-tuning modes) may be missing and then stays zero.
+  public static func loadInitialWeights(_ experiment: CheckedExperiment, config: LoadedConfig) throws {
+    guard let checkpoint = experiment.initialCheckpoint else { return }
+    var weights = try weights(of: checkpoint, remap: experiment.checkpointRemap)
+    if let offset = experiment.detector.promptOffset, weights["prompt_offset"] == nil {
+      weights["prompt_offset"] = offset.value
+    }
+    do {
+      try experiment.detector.load(parameters: weights)
+    } catch {
+      throw TrainingError(
+        message: "model.checkpoint \(checkpoint): does not fit the model of \(config.path): \(error)")
+    }
   }
 
   /// The remap table at `path`; a shipped table (configs/remaps/*.yaml) also when run from another directory.

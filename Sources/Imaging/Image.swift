@@ -44,22 +44,48 @@ public struct ImageError: Error, CustomStringConvertible {
 }
 
 /// PNG and JPEG files. PNG: 8/16-bit, gray, gray+alpha, RGB, RGBA, palette, interlaced (16-bit samples keep their
-/// high byte, as PIL does). JPEG: baseline and progressive, gray and colour; EXIF orientation is ignored. Alpha is
-/// dropped (not composited), as PIL's `convert("RGB")` does. Images above `InputLimits.maxImagePixels` are refused
-/// from their header, before any pixel memory is allocated.
+/// high byte, as PIL does). JPEG: baseline and progressive, gray, colour and CMYK/YCCK (Adobe-inverted when the file
+/// says so). Alpha is dropped (not composited), as PIL's `convert("RGB")` does. The EXIF orientation (a JPEG's APP1
+/// Exif segment, a PNG's eXIf chunk) is applied unless `exifOrientation` is false — GLIP's own loader ignores it.
+/// Images above `InputLimits.maxImagePixels` are refused from their header, before any pixel memory is allocated.
 public enum ImageIO {
-  public static func read(path: String) throws -> RGBImage {
+  public static func read(path: String, exifOrientation: Bool = true) throws -> RGBImage {
     guard let data = FileManager.default.contents(atPath: path) else {
       throw ImageError(path: path, reason: "cannot read file")
     }
-    return try decode(data, path: path)
+    return try decode(data, path: path, exifOrientation: exifOrientation)
   }
 
-  public static func decode(_ data: Data, path: String = "<memory>") throws -> RGBImage {
+  public static func decode(_ data: Data, path: String = "<memory>", exifOrientation: Bool = true) throws -> RGBImage {
     let bytes = [UInt8](data)
-    if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47]) { return try decodePNG(bytes, path: path) }
-    if bytes.starts(with: [0xFF, 0xD8]) { return try decodeJPEG(bytes, path: path) }
-    throw ImageError(path: path, reason: "not a PNG or JPEG file")
+    let image: RGBImage
+    if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47]) {
+      image = try decodePNG(bytes, path: path)
+    } else if bytes.starts(with: [0xFF, 0xD8]) {
+      image = try decodeJPEG(bytes, path: path)
+    } else {
+      throw ImageError(path: path, reason: "not a PNG or JPEG file")
+    }
+    return exifOrientation ? image.oriented(ImageHeader.orientation(of: bytes)) : image
+  }
+
+  /// The header of the image at `path` — its size and EXIF orientation — read from the start of the file (the whole
+  /// file only when a large Exif block pushes the JPEG frame header past the first 64 KiB).
+  public static func header(path: String) throws -> ImageHeader {
+    guard let handle = FileHandle(forReadingAtPath: path) else {
+      throw ImageError(path: path, reason: "cannot read file")
+    }
+    defer { try? handle.close() }
+    let prefix = [UInt8]((try? handle.read(upToCount: 1 << 16)) ?? Data())
+    if let header = ImageHeader.parse(prefix) { return header }
+    guard prefix.starts(with: [0x89, 0x50, 0x4E, 0x47]) || prefix.starts(with: [0xFF, 0xD8]) else {
+      throw ImageError(path: path, reason: "not a PNG or JPEG file")
+    }
+    let rest = [UInt8]((try? handle.readToEnd()) ?? Data())
+    guard let header = ImageHeader.parse(prefix + rest) else {
+      throw ImageError(path: path, reason: "no image size in the header (truncated or damaged file)")
+    }
+    return header
   }
 
   static func decodePNG(_ bytes: [UInt8], path: String) throws -> RGBImage {

@@ -45,7 +45,7 @@ public struct PredictionGrid {
       let experiment = try TrainedModel.load(loaded, checkpoint: TrainedModel.checkpointPath(run: run.directory))
       let predictor = try Predictor(detector: experiment.detector, sizing: experiment.data.sizing)
       for (index, sample) in samples.enumerated() {
-        let photo = try ImageIO.read(path: sample.record.imagePath)
+        let photo = try predictor.sizing.read(path: sample.record.imagePath)
         let found = try predictor.detect(photo, prompt: sample.prompt).filter { $0.score >= threshold }.prefix(maxBoxes)
         let (canvas, scale) = enlarged(photo)
         var image = canvas

@@ -25,6 +25,11 @@ public enum Parallel {
       body(0..<count)
       return
     }
+    if isSerial {
+      // The same chunks, one after the other: a chunked reduction gives the same bits as on many threads.
+      for chunk in 0..<chunks { body(count * chunk / chunks..<count * (chunk + 1) / chunks) }
+      return
+    }
     BLAS.withThreads(1) {
       DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
         let start = count * chunk / chunks
@@ -39,11 +44,30 @@ public enum Parallel {
   /// runs them): on a core shared with other work, fixed halves leave one thread idle while the other's half waits
   /// for its core; handed out one by one, the items go to whichever thread runs.
   public static func forEachBalanced(_ count: Int, _ body: (Int) -> Void) {
-    guard count > 1, coreCount > 1 else {
+    guard count > 1, coreCount > 1, !isSerial else {
       for index in 0..<count { body(index) }
       return
     }
     BLAS.withThreads(1) { DispatchQueue.concurrentPerform(iterations: count, execute: body) }
+  }
+
+  private static let serialKey: pthread_key_t = {
+    var key = pthread_key_t()
+    pthread_key_create(&key, nil)
+    return key
+  }()
+
+  /// True inside `serially` on the current thread.
+  public static var isSerial: Bool { pthread_getspecific(serialKey) != nil }
+
+  /// Runs `body` with this thread's parallel loops on the calling thread alone, for background work (decoding the
+  /// next batch) that must neither take the cores from the foreground nor make its products run single-threaded
+  /// (`BLAS.isInParallelRegion` is process-wide). The loops keep their chunks, so results are bit for bit the same.
+  public static func serially<Result>(_ body: () throws -> Result) rethrows -> Result {
+    let outer = pthread_getspecific(serialKey)
+    pthread_setspecific(serialKey, UnsafeRawPointer(bitPattern: 1))
+    defer { pthread_setspecific(serialKey, outer) }
+    return try body()
   }
 
   /// Calls `body(index)` for every index in `0..<count`, split into chunks as `forEachChunk` does.

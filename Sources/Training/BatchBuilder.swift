@@ -66,7 +66,7 @@ public struct BatchBuilder {
       guard kept?.contains(slot) ?? true else { continue }
       let photo: RGBImage
       do {
-        photo = try ImageIO.read(path: record.imagePath)
+        photo = try sizing.read(path: record.imagePath)
       } catch {
         throw TrainingError(message: "training record \(index): \(error)")
       }

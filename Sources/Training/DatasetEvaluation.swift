@@ -31,14 +31,15 @@ public enum DatasetEvaluation {
     predictor: Predictor, annotations: String, images: String, policy: BadRecordPolicy = .fail,
     progress: (Int, Int) -> Void = { _, _ in }
   ) throws -> Result {
-    let loaded = try GroundingData.loadCOCO(path: annotations, imageRoot: images, policy: policy)
+    let loaded = try GroundingData.loadCOCO(
+      path: annotations, imageRoot: images, policy: policy, exifOrientation: predictor.sizing.exifOrientation)
     let imageIds = loaded.records.map { $0.imageId! }
     let truth = try groundTruth(annotations, records: loaded.records, policy: policy)
     let names = loaded.categories.map(\.name)
     let prompts = try predictor.prompts(for: .phrases(names))
     var found: [CocoDetection] = []
     for (index, record) in loaded.records.enumerated() {
-      let photo = try ImageIO.read(path: record.imagePath)
+      let photo = try predictor.sizing.read(path: record.imagePath)
       for detection in try predictor.detect(photo, prompts: prompts) {
         let box = detection.box.map(Double.init)
         found.append(

@@ -52,7 +52,7 @@ public enum GroundingRecall {
     var results: [PhraseResult] = []
     for (index, record) in records.enumerated() {
       let (prompt, truth) = phrases(of: record)
-      let found = try predictor.detect(try ImageIO.read(path: record.imagePath), prompt: prompt)
+      let found = try predictor.detect(try predictor.sizing.read(path: record.imagePath), prompt: prompt)
       for (phrase, boxes) in truth.enumerated() {
         let ranked = found.filter { $0.phraseIndex == phrase }.sorted { $0.score > $1.score }.map(\.box)
         results.append(PhraseResult(truth: boxes, ranked: ranked))

@@ -83,8 +83,11 @@ public final class Trainer {
 
   /// Record indices of step `iteration` over all ranks: a seeded permutation per pass over the data.
   public func indices(for iteration: Int) -> [Int] {
-    let count = batches.records.count
-    return (0..<options.batchSize).map { slot in
+    Trainer.indices(for: iteration, records: batches.records.count, options: options)
+  }
+
+  static func indices(for iteration: Int, records count: Int, options: TrainingOptions) -> [Int] {
+    (0..<options.batchSize).map { slot in
       let position = iteration * options.batchSize + slot
       var random = SeededGenerator(seed: UInt64(options.seed) &* 1_000_003 &+ UInt64(position / count))
       let permutation = Array(0..<count).shuffled(using: &random)
@@ -92,13 +95,29 @@ public final class Trainer {
     }
   }
 
+  /// This rank's share of step `iteration`'s batch. It depends on nothing but the iteration (its draws come from a
+  /// generator seeded by it), which is what lets `BatchPrefetcher` build it ahead.
+  func batchBuilder() -> (Int) throws -> BatchBuilder.Batch {
+    let (batches, options) = (self.batches, self.options)
+    let share = communicator.rank * batchPerRank..<(communicator.rank + 1) * batchPerRank
+    return { iteration in
+      var random = SeededGenerator(seed: UInt64(options.seed) &+ 0x5EED &+ UInt64(iteration))
+      let indices = Trainer.indices(for: iteration, records: batches.records.count, options: options)
+      return try batches.batch(indices, random: &random, keeping: share)
+    }
+  }
+
+  /// Builds the next batches in the background during `train` (`train.prefetch_batches`).
+  private var prefetcher: BatchPrefetcher?
+
+  /// Seconds the last `train` spent building batches in the background, and waiting for them between steps.
+  public private(set) var dataSeconds: (build: Double, wait: Double) = (0, 0)
+
   /// One optimisation step; returns the loss terms.
   public func step(_ iteration: Int) throws -> [String: Float] {
     detector.train()
     detector.reseedRandomModules(UInt64(options.seed) &+ 0xD209 &+ UInt64(iteration))
-    var random = SeededGenerator(seed: UInt64(options.seed) &+ 0x5EED &+ UInt64(iteration))
-    let share = communicator.rank * batchPerRank..<(communicator.rank + 1) * batchPerRank
-    let batch = try batches.batch(indices(for: iteration), random: &random, keeping: share)
+    let batch = try prefetcher?.batch(iteration) ?? batchBuilder()(iteration)
     let terms = Collectives.$communicator.withValue(communicator) {
       detector.loss(batch.images, tokens: batch.tokens, targets: batch.targets)
     }
@@ -224,6 +243,14 @@ public final class Trainer {
     defer { try? metrics?.close() }
     var losses: [Float] = []
     var lastGood = start > 0 ? lastCheckpoint(in: root, atMost: start) : nil
+    if options.prefetchBatches > 0 {
+      prefetcher = BatchPrefetcher(depth: options.prefetchBatches, end: options.iterations, build: batchBuilder())
+    }
+    defer {
+      prefetcher?.stop()
+      dataSeconds = (prefetcher?.buildSeconds ?? 0, prefetcher?.waitSeconds ?? 0)
+      prefetcher = nil
+    }
     let clock = Date()
     for iteration in start..<max(start, options.iterations) {
       let values: [String: Float]

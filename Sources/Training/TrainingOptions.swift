@@ -101,11 +101,16 @@ public struct TrainingOptions {
       "eval_every", default: 0,
       "steps between evaluations on data.val, logged to metrics.jsonl; the best (AP for coco, R@1 for odvg) is "
         + "saved as checkpoints/best.safetensors (0: no evaluation, no best)")
+    public static let prefetchBatches = ConfigKey<Int>(
+      "prefetch_batches", default: 1, range: 0...16,
+      "batches decoded and resized on a background thread ahead of the step (0: on the training thread); the "
+        + "batches and results are the same either way")
     public static let all: [KeyDocumentation] = [
       batchSize.documentation, iterations.documentation, optimizer.documentation, learningRate.documentation,
       weightDecay.documentation, momentum.documentation,
       warmup.documentation, clipNorm.documentation, seed.documentation, logEvery.documentation,
       checkpointEvery.documentation, keepCheckpoints.documentation, evalEvery.documentation,
+      prefetchBatches.documentation,
     ]
   }
 
@@ -113,6 +118,8 @@ public struct TrainingOptions {
   public var momentum: Float, warmup: Int
   public var clipNorm: Float, seed: Int, logEvery: Int, checkpointEvery: Int
   public var keepCheckpoints: Int, evalEvery: Int
+  /// `prefetch_batches`: how many batches are built ahead in the background (0: none).
+  public var prefetchBatches: Int
 
   public init(_ train: ConfigSection) throws {
     batchSize = try train.read(Keys.batchSize)
@@ -128,6 +135,7 @@ public struct TrainingOptions {
     checkpointEvery = try train.read(Keys.checkpointEvery)
     keepCheckpoints = try train.read(Keys.keepCheckpoints)
     evalEvery = try train.read(Keys.evalEvery)
+    prefetchBatches = try train.read(Keys.prefetchBatches)
     guard keepCheckpoints >= 0 else {
       throw train.error("keep_checkpoints", "expected a non-negative count, got \(keepCheckpoints)")
     }

@@ -20,6 +20,9 @@ struct PredictCommand: ParsableCommand {
 
       A folder given to --image stands for its .png, .jpg and .jpeg files, in name order; a progress bar with the \
       time per image and the ETA goes to standard error.
+
+      Photos are turned upright by their EXIF orientation (phones store them rotated) and boxes are in the upright \
+      image's pixels, unless the config sets data.exif_orientation: false (GLIP's own loader ignores EXIF).
       """)
 
   @OptionGroup var model: ModelSourceOptions
@@ -59,7 +62,7 @@ struct PredictCommand: ParsableCommand {
       let progress = paths.count > 1 ? ItemProgress(total: paths.count, label: "images") : nil
       var results: [(image: String, detections: [Detection])] = []
       for path in paths {
-        let photo = try ImageIO.read(path: path)
+        let photo = try predictor.sizing.read(path: path)
         let kept = try predictor.detect(photo, prompts: prompts).filter { $0.score >= threshold }
         results.append((path, kept))
         let annotated = Predictor.annotate(photo, kept, threshold: threshold)

@@ -46,7 +46,7 @@ struct TrainCommand: ParsableCommand {
     let say: (String) -> Void = communicator.isPrimary ? { print($0) } : { _ in }
     let loaded = try LoadedConfig(path: config, overrides: overrides)
     if communicator.isPrimary { for note in loaded.notes { printError("note: \(note)") } }
-    let experiment = try CheckedExperiment(loaded, shapesOnly: false)
+    let experiment = try TrainedModel.load(loaded, checkpoint: nil)  // with model.checkpoint's weights
     let (records, skipped) = try DatasetFormats.loadRecords(experiment.data.trainSources)
     let files = experiment.data.trainSources.map(\.annotations).joined(separator: ", ")
     if skipped > 0 && communicator.isPrimary {
@@ -74,6 +74,13 @@ struct TrainCommand: ParsableCommand {
       written.append(
         "\(out)/checkpoints/best.safetensors (\(best.metric) \(String(format: "%.4f", best.value)) after step "
           + "\(best.step))")
+    }
+    if experiment.training.prefetchBatches > 0 {
+      say(
+        String(
+          format: "data: %.2f s per step decoding and resizing in the background; the steps waited %.2f s in all",
+          trainer.dataSeconds.build / Double(max(experiment.training.iterations - start, 1)),
+          trainer.dataSeconds.wait))
     }
     if communicator.size > 1 {
       say(

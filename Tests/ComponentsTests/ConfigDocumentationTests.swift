@@ -74,7 +74,7 @@ final class ConfigDocumentationTests: XCTestCase {
       .map { name in
         let path = configs.appendingPathComponent(name).path
         let text = try String(contentsOfFile: path, encoding: .utf8)
-        return ConfigFile(name: name, path: path, needsPretrainedText: text.contains("minilm"))
+        return ConfigFile(name: name, path: path, needsPretrainedText: text.lowercased().contains("minilm"))
       }
   }
 }

@@ -13,7 +13,8 @@ public struct CocoFormat: DatasetFormat {
 
   public func loadRecords(_ source: DataSource) throws -> (records: [GroundingRecord], skipped: Int) {
     let loaded = try GroundingData.loadCOCO(
-      path: source.annotations, imageRoot: source.images, policy: source.onBadRecord)
+      path: source.annotations, imageRoot: source.images, policy: source.onBadRecord,
+      exifOrientation: source.exifOrientation)
     return (loaded.records, loaded.skipped)
   }
 
@@ -30,7 +31,8 @@ public struct CocoFormat: DatasetFormat {
   }
 
   public func samples(_ source: DataSource, count: Int) throws -> [(record: GroundingRecord, prompt: Prompt)] {
-    let loaded = try GroundingData.loadCOCO(path: source.annotations, imageRoot: source.images)
+    let loaded = try GroundingData.loadCOCO(
+      path: source.annotations, imageRoot: source.images, exifOrientation: source.exifOrientation)
     let prompt = PromptBuilder.detectionPrompt(classNames: loaded.categories.map(\.name))
     return loaded.records.prefix(count).map { ($0, prompt) }
   }

@@ -5,6 +5,7 @@ import Imaging
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ bytes: UnsafePointer<UInt8>?, _ count: Int) -> Int32 {
   _ = try? ImageIO.decode(FuzzInput.data(bytes, count), path: "fuzz.jpg")
+  _ = ImageHeader.parse([UInt8](FuzzInput.data(bytes, count)))
   return 0
 }
 
