@@ -77,9 +77,9 @@ final class MixedSourcesTests: XCTestCase {
       try experiment(train: "{format: coco, annotations: DIR/instances_shapes.json, images: DIR}").data.train)
     let split = try experiment(train: "{format: coco, annotations: DIR/instances_shapes.json, images: DIR, shots: 1}")
     let records = try DatasetFormats.loadRecords(split.data.train).records
+    let fileName = { (record: GroundingRecord) in (record.imagePath as NSString).lastPathComponent }
     XCTAssertEqual(
-      records.map { ($0.imagePath as NSString).lastPathComponent },
-      FewShotSampler.select(all.records, shots: 1, seed: 0).map { (all.records[$0].imagePath as NSString).lastPathComponent })
+      records.map(fileName), FewShotSampler.select(all.records, shots: 1, seed: 0).map { fileName(all.records[$0]) })
     XCTAssertEqual(
       FewShotSampler.shortfall(records, selected: Array(records.indices), shots: 1), [:], "every shape has a shot")
 
