@@ -62,7 +62,9 @@ struct TrainCommand: ParsableCommand {
     say("training on \(records.count) records for \(experiment.training.iterations) steps")
     say(TrainCommand.banner(trainer))
     let start = try resumePoint(trainer, say: say)
-    let display = ProgressDisplay(logEvery: experiment.training.logEvery)
+    // mpirun hands every rank a pseudo-terminal whether or not its own output is one, so ranks log plain lines.
+    let display = ProgressDisplay(
+      logEvery: experiment.training.logEvery, isTerminal: communicator.size == 1 && isatty(STDOUT_FILENO) != 0)
     defer { display.finish() }
     try trainer.train(directory: out, config: YAMLEmitter.emit(loaded.root), start: start) {
       display.handle($0)
