@@ -38,16 +38,19 @@ public enum DatasetEvaluation {
     let names = loaded.categories.map(\.name)
     let prompts = try predictor.prompts(for: .phrases(names))
     var found: [CocoDetection] = []
-    for (index, record) in loaded.records.enumerated() {
-      let photo = try predictor.sizing.read(path: record.imagePath)
-      for detection in try predictor.detect(photo, prompts: prompts) {
-        let box = detection.box.map(Double.init)
-        found.append(
-          CocoDetection(
-            imageId: imageIds[index], categoryId: loaded.categories[detection.phraseIndex].id,
-            bbox: [box[0], box[1], box[2] - box[0], box[3] - box[1]], score: Double(detection.score)))
+    for start in stride(from: 0, to: loaded.records.count, by: max(1, predictor.batchSize)) {
+      let indices = start..<min(loaded.records.count, start + max(1, predictor.batchSize))
+      let photos = try indices.map { try predictor.sizing.read(path: loaded.records[$0].imagePath) }
+      for (index, detections) in zip(indices, try predictor.detect(photos, prompts: prompts)) {
+        for detection in detections {
+          let box = detection.box.map(Double.init)
+          found.append(
+            CocoDetection(
+              imageId: imageIds[index], categoryId: loaded.categories[detection.phraseIndex].id,
+              bbox: [box[0], box[1], box[2] - box[0], box[3] - box[1]], score: Double(detection.score)))
+        }
       }
-      progress(index + 1, loaded.records.count)
+      progress(indices.upperBound, loaded.records.count)
     }
     let metrics = CocoEvaluator.evaluate(
       annotations: truth, detections: found, imageIds: imageIds, categoryIds: loaded.categories.map(\.id))

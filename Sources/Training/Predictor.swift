@@ -11,6 +11,8 @@ import TensorCore
 public struct Predictor {
   public let detector: GroundingDetector
   public let sizing: ImageSizing
+  /// How many images evaluation runs as one batch (`glip eval --batch-size`); 1 runs each image alone.
+  public var batchSize = 1
 
   /// Puts `detector` in evaluation mode: no dropout, normalisation from running statistics.
   public init(detector: GroundingDetector, sizing: ImageSizing) throws {
@@ -38,22 +40,44 @@ public struct Predictor {
   /// Detections for one image over several prompts (the chunks of one long prompt), best first, at most
   /// `maxDetections`; `phraseIndex` is each phrase's label (its index in the whole prompt).
   public func detect(_ photo: RGBImage, prompts: [Prompt], maxDetections: Int = 100) throws -> [Detection] {
-    if prompts.count == 1 { return try detect(photo, prompt: prompts[0]) }
-    let found = try prompts.flatMap { try detect(photo, prompt: $0) }
-    // Stable: equal scores keep prompt order.
-    let ranked = found.enumerated().sorted { ($0.element.score, $1.offset) > ($1.element.score, $0.offset) }
-    return ranked.prefix(maxDetections).map(\.element)
+    try detect([photo], prompts: prompts, maxDetections: maxDetections)[0]
   }
 
   /// Detections for one image, best first, with `phraseIndex` the phrase's label in `prompt`.
   public func detect(_ photo: RGBImage, prompt: Prompt) throws -> [Detection] {
-    let prepared = sizing.prepare(photo, format: detector.pixelFormat)
-    let found = try detector.detect(sizing.batch([prepared]), prompts: [prompt], validSizes: [prepared.validSize])
-    return found[0].map { found in
-      var detection = found
-      let (x, y) = (prepared.scaleX, prepared.scaleY)
-      detection.box = [found.box[0] * x, found.box[1] * y, found.box[2] * x, found.box[3] * y]
-      return detection
+    try detect([photo], prompt: prompt)[0]
+  }
+
+  /// Detections for several images run as one batch, each over every chunk of one prompt: per image, best first, at
+  /// most `maxDetections`. The images are padded to the largest of them (rounded up to the sizing's divisibility), as
+  /// GLIP's test batches are, so an image's scores can differ slightly from a batch of its own where the padding
+  /// reaches its border.
+  public func detect(_ photos: [RGBImage], prompts: [Prompt], maxDetections: Int = 100) throws -> [[Detection]] {
+    if prompts.count == 1 { return try detect(photos, prompt: prompts[0]) }
+    var found = [[Detection]](repeating: [], count: photos.count)
+    for prompt in prompts {
+      for (index, detections) in try detect(photos, prompt: prompt).enumerated() { found[index] += detections }
+    }
+    // Stable: equal scores keep prompt order.
+    return found.map { detections in
+      let ranked = detections.enumerated().sorted { ($0.element.score, $1.offset) > ($1.element.score, $0.offset) }
+      return ranked.prefix(maxDetections).map(\.element)
+    }
+  }
+
+  /// Detections for several images as one batch under one prompt, in each image's own pixels.
+  public func detect(_ photos: [RGBImage], prompt: Prompt) throws -> [[Detection]] {
+    let prepared = photos.map { sizing.prepare($0, format: detector.pixelFormat) }
+    let found = try detector.detect(
+      sizing.batch(prepared), prompts: Array(repeating: prompt, count: photos.count),
+      validSizes: prepared.map(\.validSize))
+    return zip(found, prepared).map { found, prepared in
+      found.map { found in
+        var detection = found
+        let (x, y) = (prepared.scaleX, prepared.scaleY)
+        detection.box = [found.box[0] * x, found.box[1] * y, found.box[2] * x, found.box[3] * y]
+        return detection
+      }
     }
   }
 

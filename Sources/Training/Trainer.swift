@@ -312,7 +312,9 @@ public final class Trainer {
     try config.write(to: root.appendingPathComponent("config.yaml"), atomically: true, encoding: .utf8)
     let metricsPath = root.appendingPathComponent("metrics.jsonl").path
     if start == 0 || !FileManager.default.fileExists(atPath: metricsPath) {
-      FileManager.default.createFile(atPath: metricsPath, contents: nil)
+      guard FileManager.default.createFile(atPath: metricsPath, contents: nil) else {
+        throw TrainingError(message: "\(metricsPath): cannot be created")
+      }
     }
     let metrics = try FileHandle(forWritingTo: URL(fileURLWithPath: metricsPath))
     try metrics.truncate(atOffset: try Trainer.offsetAfter(step: start - 1, inMetrics: metricsPath))

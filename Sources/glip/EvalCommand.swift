@@ -41,6 +41,14 @@ struct EvalCommand: ParsableCommand {
   @Option(help: "Write the model's detections (on --annotations, or a coco data.val) as a COCO results file.")
   var saveDetections: String?
 
+  @Option(
+    help: """
+      Images run as one batch in COCO evaluation, padded to the largest of them. Same-size images give the \
+      detections they get alone; a smaller image's change, as in GLIP's padded batches (GLIP's own evaluation runs \
+      1). More memory.
+      """)
+  var batchSize = 1
+
   @Flag(help: "With --data, leave out bad records (and count them) instead of failing on the first.")
   var skipBadRecords = false
 
@@ -57,6 +65,8 @@ struct EvalCommand: ParsableCommand {
     }
     if images != nil && data != nil { throw ValidationError("give --data or --annotations with --images, not both") }
     if data != nil && saveDetections != nil { throw ValidationError("--save-detections works on data.val, not --data") }
+    guard (1...256).contains(batchSize) else { throw ValidationError("--batch-size must be 1...256, got \(batchSize)") }
+    if detections != nil && batchSize != 1 { throw ValidationError("--batch-size needs a model to run") }
     if skipBadRecords && data == nil {
       throw ValidationError("--skip-bad-records is for --data; for data.val set data.on_bad_record: skip")
     }
@@ -71,7 +81,8 @@ struct EvalCommand: ParsableCommand {
     }
     let (_, experiment) = try model.load()
     try reportingErrors {
-      let predictor = try Predictor(detector: experiment.detector, sizing: experiment.data.sizing)
+      var predictor = try Predictor(detector: experiment.detector, sizing: experiment.data.sizing)
+      predictor.batchSize = batchSize
       let progress = { (done: Int, total: Int) in
         if done % 16 == 0 || done == total { printError("evaluated \(done)/\(total) images") }
       }

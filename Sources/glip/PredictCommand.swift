@@ -39,6 +39,13 @@ struct PredictCommand: ParsableCommand {
   @Option(help: "Keep detections scoring at least this.")
   var threshold: Float = 0.3
 
+  @Option(
+    help: """
+      Images run as one batch, padded to the largest of them: same-size images give the detections they get \
+      alone, a smaller image's change (the padding enters DyHead's pooling and the fusion). More memory.
+      """)
+  var batchSize = 1
+
   @Flag(help: "Print detections.json instead of one line per detection.")
   var json = false
 
@@ -50,6 +57,7 @@ struct PredictCommand: ParsableCommand {
       throw ValidationError("--out \(out) is one PNG file; give a directory for several images")
     }
     guard threshold.isFinite else { throw ValidationError("--threshold must be a number") }
+    guard (1...256).contains(batchSize) else { throw ValidationError("--batch-size must be 1...256, got \(batchSize)") }
   }
 
   func run() throws {
@@ -61,25 +69,14 @@ struct PredictCommand: ParsableCommand {
       let paths = try imagePaths()
       let progress = paths.count > 1 ? ItemProgress(total: paths.count, label: "images") : nil
       var results: [(image: String, detections: [Detection])] = []
-      for path in paths {
-        let photo = try predictor.sizing.read(path: path)
-        let kept = try predictor.detect(photo, prompts: prompts).filter { $0.score >= threshold }
-        results.append((path, kept))
-        let annotated = Predictor.annotate(photo, kept, threshold: threshold)
-        if singleFile {
-          try ImageIO.writePNG(annotated, path: out)
-          printError("wrote \(out) with \(kept.count) boxes")
+      for start in stride(from: 0, to: paths.count, by: batchSize) {
+        let batch = Array(paths[start..<min(paths.count, start + batchSize)])
+        let photos = try batch.map { try predictor.sizing.read(path: $0) }
+        let found = try predictor.detect(photos, prompts: prompts)
+        for (path, (photo, detections)) in zip(batch, zip(photos, found)) {
+          try report(detections.filter { $0.score >= threshold }, of: photo, at: path, among: paths, into: &results)
+          progress?.update(results.count)
         }
-        if !json {
-          for detection in kept {
-            let box = detection.box.map { String(format: "%.1f", $0) }.joined(separator: ", ")
-            print(
-              (paths.count > 1 ? "\(path)  " : "")
-                + "\(String(format: "%.4f", detection.score))  \(detection.phrase)  [\(box)]")
-          }
-        }
-        if !singleFile { try write(annotated, for: path, among: paths, index: results.count - 1) }
-        progress?.update(results.count)
       }
       let document = Predictor.detectionsJSON(results)
       if !singleFile {
@@ -89,6 +86,28 @@ struct PredictCommand: ParsableCommand {
       }
       if json { print(document, terminator: "") }
     }
+  }
+
+  /// Writes one image's annotated copy and prints its detections; appends them to `results`.
+  private func report(
+    _ kept: [Detection], of photo: RGBImage, at path: String, among paths: [String],
+    into results: inout [(image: String, detections: [Detection])]
+  ) throws {
+    results.append((path, kept))
+    let annotated = Predictor.annotate(photo, kept, threshold: threshold)
+    if singleFile {
+      try ImageIO.writePNG(annotated, path: out)
+      printError("wrote \(out) with \(kept.count) boxes")
+    }
+    if !json {
+      for detection in kept {
+        let box = detection.box.map { String(format: "%.1f", $0) }.joined(separator: ", ")
+        print(
+          (paths.count > 1 ? "\(path)  " : "")
+            + "\(String(format: "%.4f", detection.score))  \(detection.phrase)  [\(box)]")
+      }
+    }
+    if !singleFile { try write(annotated, for: path, among: paths, index: results.count - 1) }
   }
 
   private func isDirectory(_ path: String) -> Bool {

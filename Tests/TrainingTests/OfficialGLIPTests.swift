@@ -102,4 +102,32 @@ final class OfficialGLIPTests: XCTestCase {
       assertClose(outputs.centerness[level], reference["centerness.\(level)"]!, tolerance: 1e-4, "centerness")
     }
   }
+
+  /// `glip eval --batch-size` and `glip predict --batch-size`: images of different sizes run as one padded batch. The
+  /// largest image pads to its own size, so its detections are those it gets alone; the smaller one's come back in
+  /// its own pixels (its scores change: the padding enters DyHead's global pooling and the fusion's attention, as in
+  /// GLIP's padded test batches).
+  func testABatchOfPhotosOfDifferentSizesGivesEachItsOwnDetections() throws {
+    let experiment = try TrainedModel.load(try config(), checkpoint: Fixtures.path("glip_official/tiny.pth"))
+    let predictor = try Predictor(detector: experiment.detector, sizing: experiment.data.sizing)
+    let photo = try ImageIO.read(path: Fixtures.path("images/chelsea.png"))
+    // A square from the left: sized to 160 × 160, inside the 160 × 256 that the photo pads to.
+    let (width, height) = (photo.height, photo.height)
+    var pixels: [UInt8] = []
+    for y in 0..<height { pixels += photo.pixels[(y * photo.width * 3)..<(y * photo.width * 3 + width * 3)] }
+    let part = RGBImage(width: width, height: height, pixels: pixels)
+    let prompts = try predictor.prompts(for: try PromptInput(parsing: "cat. dog. chair"))
+    let batched = try predictor.detect([photo, part], prompts: prompts)
+    let alone = try predictor.detect(photo, prompts: prompts)
+    XCTAssertEqual(batched[0].map(\.phraseIndex), alone.map(\.phraseIndex))
+    for (ours, theirs) in zip(batched[0], alone) {
+      XCTAssertEqual(ours.score, theirs.score, accuracy: 1e-5)
+      for (a, b) in zip(ours.box, theirs.box) { XCTAssertEqual(a, b, accuracy: 1e-3) }
+    }
+    XCTAssertFalse(batched[1].isEmpty)
+    for detection in batched[1] {
+      XCTAssertTrue(detection.box[0] >= 0 && detection.box[2] <= Float(width), "\(detection.box) in \(width) wide")
+      XCTAssertTrue(detection.box[1] >= 0 && detection.box[3] <= Float(height), "\(detection.box) in \(height) high")
+    }
+  }
 }
