@@ -17,8 +17,9 @@ public struct DataSource: Sendable {
       "training sources with categories (coco): keep a few-shot split of k images per category, an image counting "
         + "for every category it holds, as GLIP's few-shot protocol (0: every record)")
     public static let shotSeed = ConfigKey<Int>(
-      "shot_seed", default: 0, range: 0...Int(Int32.max),
-      "the seed of the few-shot split's shuffle (0: the file's order, as GLIP's shuffle_seed 0)")
+      "shot_seed", range: 0...Int(Int32.max),
+      "the seed of the few-shot split's shuffle (0: the file's order, as GLIP's shuffle_seed 0; default: train.seed, "
+        + "so each seed of an ablation draws its own split)")
     public static let all: [KeyDocumentation] = [
       format.documentation, annotations.documentation, images.documentation, repeatCount.documentation,
       shots.documentation, shotSeed.documentation,
@@ -31,7 +32,7 @@ public struct DataSource: Sendable {
   /// How many times the records appear in a mixed training set (1 for `data.val`).
   public var repeatCount: Int
   /// Images per category of a few-shot split (0: every record), and the seed of its shuffle.
-  public var shots: Int, shotSeed: Int
+  public var shots: Int, shotSeed: Int?
   /// Where the section sits, for error messages (`data.train`).
   public var name: String
   /// `data.on_bad_record`, which applies to both sources.
@@ -61,7 +62,7 @@ public struct DataSource: Sendable {
       throw section.error(Keys.repeatCount.name, "applies to training sources only; evaluation reads each record once")
     }
     shots = try section.read(Keys.shots)
-    shotSeed = try section.read(Keys.shotSeed)
+    shotSeed = try section.readOptional(Keys.shotSeed)
     guard training || shots == 0 else {
       throw section.error(Keys.shots.name, "applies to training sources only; evaluation reads every record")
     }

@@ -40,7 +40,8 @@ public struct ValidationSource: Equatable {
 /// ```yaml
 /// ablation:
 ///   vary: {model.fusion.type: [none, bi_attention]}       # KEY: [V1, V2]; several keys make a grid
-///   variants: {r18: {model: {backbone: {type: resnet, depth: 18}}}}   # named overlays
+///   variants: {r18: {model: {backbone: {type: resnet, depth: 18}}}}   # named overlays (a list of such
+///                                                                      # mappings: several axes of the grid)
 ///   seeds: [0, 1]                                          # each sets model.seed and train.seed
 ///   val: [{format: odvg, annotations: ..., images: ...}]   # scored besides data.val
 /// ```
@@ -54,7 +55,8 @@ public struct AblationPlan {
         doc: "a dotted key to the list of values it takes; several keys make a grid"),
       KeyDocumentation(
         name: "variants", type: "a mapping", defaultText: "{}",
-        doc: "a variant name to an overlay merged over the base config"),
+        doc: "a variant name to an overlay merged over the base config; a list of such mappings makes each one an axis "
+          + "of the grid (e.g. tasks × fusion)"),
       seeds.documentation,
       KeyDocumentation(
         name: "val", type: "a list of mappings", defaultText: "[]",
@@ -86,8 +88,8 @@ public struct AblationPlan {
     base = loaded
     let spec = try AblationPlan.readSection(section)
     let axes = vary.isEmpty ? spec.vary : try vary.map(AblationPlan.parseVary)
-    let overlays = variantFiles.isEmpty ? spec.variants : try variantFiles.map(AblationPlan.loadOverlay)
-    variants = try AblationPlan.grid(axes: axes, overlays: overlays)
+    let overlays = variantFiles.isEmpty ? spec.variants : [try variantFiles.map(AblationPlan.loadOverlay)]
+    variants = try AblationPlan.grid(axes: overlays + axes)
     self.seeds = seeds ?? spec.seeds
     validation = spec.validation
     if let seeds = self.seeds, seeds.isEmpty { throw ConfigError("seeds: expected at least one seed") }
@@ -156,7 +158,8 @@ public struct AblationPlan {
 
   struct Section {
     var vary: [Axis] = []
-    var variants: [AblationVariant] = []
+    /// Overlay axes: one for a mapping of named overlays, one per mapping for a list of them.
+    var variants: [Axis] = []
     var seeds: [Int]?
     var validation: [ValidationSource] = []
   }
@@ -186,17 +189,10 @@ public struct AblationPlan {
       }
     }
     if let variants = section.rawNode("variants"), !variants.isNull {
-      guard let entries = variants.entries else {
-        throw ConfigError(
-          "ablation.variants: expected a mapping of NAME: overlay, got \(variants.kindDescription)", at: variants.mark)
-      }
-      result.variants = try entries.map { entry in
-        guard entry.value.entries != nil else {
-          throw ConfigError(
-            "ablation.variants.\(entry.key): expected an overlay mapping, got \(entry.value.kindDescription)",
-            at: entry.value.mark)
-        }
-        return AblationVariant(name: entry.key, overrides: try overlayOverrides(entry.value, origin: entry.key))
+      if let axes = variants.items {
+        result.variants = try axes.enumerated().map { try overlayAxis($1, origin: "ablation.variants[\($0)]") }
+      } else {
+        result.variants = [try overlayAxis(variants, origin: "ablation.variants")]
       }
     }
     result.seeds = try section.readOptional(Keys.seeds)
@@ -266,10 +262,25 @@ public struct AblationPlan {
     return parts
   }
 
-  /// The product of the axes, overlay variants outermost; names joined with `+`.
-  static func grid(axes: [Axis], overlays: [AblationVariant]) throws -> [AblationVariant] {
+  /// A mapping of NAME: overlay as one axis of variants.
+  static func overlayAxis(_ node: ConfigNode, origin: String) throws -> Axis {
+    guard let entries = node.entries else {
+      throw ConfigError("\(origin): expected a mapping of NAME: overlay, got \(node.kindDescription)", at: node.mark)
+    }
+    return try entries.map { entry in
+      guard entry.value.entries != nil else {
+        throw ConfigError(
+          "\(origin).\(entry.key): expected an overlay mapping, got \(entry.value.kindDescription)",
+          at: entry.value.mark)
+      }
+      return AblationVariant(name: entry.key, overrides: try overlayOverrides(entry.value, origin: entry.key))
+    }
+  }
+
+  /// The product of the axes, the first outermost; names joined with `+`.
+  static func grid(axes: [Axis]) throws -> [AblationVariant] {
     var result = [AblationVariant(name: "", overrides: [])]
-    for axis in (overlays.isEmpty ? [] : [overlays]) + axes {
+    for axis in axes where !axis.isEmpty {
       result = result.flatMap { prefix in
         axis.map {
           AblationVariant(

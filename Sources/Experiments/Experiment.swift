@@ -36,7 +36,11 @@ public struct CheckedExperiment {
     if tuning.mode.trainablePatterns?.contains("prompt_offset") == true { detector.addPromptOffset() }
     try tuning.apply(to: detector, train: sections["train"]!)
     training = try TrainingOptions(sections["train"]!)
-    data = try DataOptions(sections["data"]!)
+    var data = try DataOptions(sections["data"]!)
+    for index in data.trainSources.indices where data.trainSources[index].shotSeed == nil {
+      data.trainSources[index].shotSeed = training.seed
+    }
+    self.data = data
     for source in data.trainSources + [data.val] where source.isSet { _ = try DatasetFormats.format(of: source) }
     let unknown = usage.unknownKeys(in: config.root)
     if !unknown.isEmpty { throw ConfigErrors(unknown) }

@@ -95,6 +95,30 @@ final class AblationPlanTests: XCTestCase {
     XCTAssertEqual(replaced.seeds, [0])
   }
 
+  func testAListOfOverlayMappingsMakesEachAnAxisOfTheGrid() throws {
+    let path = try base(
+      ablation: """
+        ablation:
+          variants:
+            - {narrow: {model: {neck: {channels: 8}}}, wide: {model: {neck: {channels: 32}}}}
+            - {fused: {}, plain: {model: {fusion: {_delete_: true, type: none}}}}
+          vary: {train.lr: [0.01]}
+        """)
+    let plan = try AblationPlan(configPath: path)
+    XCTAssertEqual(
+      plan.variants.map(\.name),
+      ["narrow+fused+lr=0.01", "narrow+plain+lr=0.01", "wide+fused+lr=0.01", "wide+plain+lr=0.01"])
+    let widePlain = try plan.config(for: plan.variants[3], seed: 3)
+    XCTAssertEqual(widePlain.root.node(at: ["model", "neck", "channels"])?.scalarText, "32")
+    XCTAssertEqual(widePlain.root.node(at: ["model", "fusion"]).map(ConfigText.inline), "{type: none}")
+    XCTAssertEqual(try plan.check().count, 4)
+    XCTAssertThrowsError(
+      try AblationPlan(configPath: try base(ablation: "ablation:\n  variants: [{a: {}}, [1, 2]]"))
+    ) {
+      XCTAssertTrue("\($0)".contains("ablation.variants[1]: expected a mapping of NAME: overlay"), "\($0)")
+    }
+  }
+
   func testATypoInAVaryKeyNamesTheArgument() throws {
     let plan = try AblationPlan(configPath: try base(), vary: ["model.fusoin.type=none,bi_attention"])
     XCTAssertThrowsError(try plan.check()) { error in

@@ -108,7 +108,7 @@ public enum DatasetFormats {
         message: "\(source.name).shots: a few-shot split needs records with categories (coco); \(source.annotations) "
           + "has none")
     }
-    let selected = FewShotSampler.select(loaded.records, shots: source.shots, seed: source.shotSeed)
+    let selected = FewShotSampler.select(loaded.records, shots: source.shots, seed: source.shotSeed ?? 0)
     return (selected.map { loaded.records[$0] }, loaded.skipped)
   }
 }
