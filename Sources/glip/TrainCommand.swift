@@ -57,7 +57,8 @@ struct TrainCommand: ParsableCommand {
     say("tuning mode: \(experiment.tuning.mode.rawValue)")
     say(Inspection(experiment.detector).text.components(separatedBy: "\n\n").last ?? "")
     for source in experiment.data.trainSources where source.shots > 0 {
-      say("\(source.annotations): few-shot split, \(source.shots) shots per category (shot_seed \(source.shotSeed ?? 0))")
+      let seed = source.shotSeed ?? 0
+      say("\(source.annotations): few-shot split, \(source.shots) shots per category (shot_seed \(seed))")
     }
     say("training on \(records.count) records for \(experiment.training.iterations) steps")
     say(TrainCommand.banner(trainer))
