@@ -19,6 +19,10 @@ public enum HTMLReport {
     }
     body.append("<h2>Results</h2>")
     body.append(metricTable(data))
+    if let transfer = TransferSummary.of(data.runs) {
+      body.append("<h2>Transfer</h2>")
+      body.append(TransferSection.render(transfer))
+    }
     body.append("<h2>Training</h2>")
     body.append(lossCharts(data))
     body.append("<h2>Parameters per slot</h2>")

@@ -51,8 +51,10 @@ public enum SVGChart {
   static func number(_ value: Double) -> String { String(format: "%.1f", value) }
 
   /// A line chart with axes, ticks, labels and a legend below the plot.
+  /// A line chart; `xTicks` labels chosen x positions (an ordinal axis), instead of round numbers.
   public static func lines(
-    _ series: [Series], width: Int = 720, height: Int = 300, xLabel: String, yLabel: String, title: String
+    _ series: [Series], width: Int = 720, height: Int = 300, xLabel: String, yLabel: String, title: String,
+    xTicks: [(x: Double, label: String)]? = nil
   ) -> String {
     let all = series.flatMap(\.points).filter { $0.x.isFinite && $0.y.isFinite }
     let legendRows = (series.count + 2) / 3
@@ -87,14 +89,14 @@ public enum SVGChart {
         "<text x=\"\(number(left - 6))\" y=\"\(y)\" font-size=\"11\" text-anchor=\"end\" dominant-baseline=\"middle\">"
           + "\(label(tick))</text>")
     }
-    for tick in ticks(xLow, xHigh, count: 6) {
+    for (tick, text) in xTicks ?? ticks(xLow, xHigh, count: 6).map({ ($0, label($0)) }) {
       let x = number(px(tick))
       svg.append(
         "<line x1=\"\(x)\" y1=\"\(number(top + plotHeight))\" x2=\"\(x)\" y2=\"\(number(top + plotHeight + 4))\" "
           + "stroke=\"#999999\"/>")
       svg.append(
         "<text x=\"\(x)\" y=\"\(number(top + plotHeight + 16))\" font-size=\"11\" text-anchor=\"middle\">"
-          + "\(label(tick))</text>")
+          + "\(HTML.escape(text))</text>")
     }
     svg.append(
       "<text x=\"\(number(left + plotWidth / 2))\" y=\"\(number(top + plotHeight + 32))\" font-size=\"12\" "
