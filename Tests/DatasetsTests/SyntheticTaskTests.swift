@@ -24,6 +24,23 @@ final class SyntheticTaskTests: XCTestCase {
 
   private func read(_ path: String) throws -> Data { try Data(contentsOf: URL(fileURLWithPath: path)) }
 
+  /// A folder of two small photos of one colour each, a non-image file, and a folder named like a photo.
+  private func photoFolder() throws -> String {
+    let folder = temporary()
+    try FileManager.default.createDirectory(atPath: folder + "/skipped.png", withIntermediateDirectories: true)
+    try ImageIO.writePNG(RGBImage(width: 90, height: 50, fill: (10, 200, 30)), path: folder + "/b.png")
+    try ImageIO.writePNG(RGBImage(width: 40, height: 70, fill: (200, 10, 30)), path: folder + "/A.PNG")
+    try "not a photo".write(toFile: folder + "/notes.txt", atomically: true, encoding: .utf8)
+    return folder
+  }
+
+  private func allTasks(size: Int) throws -> [any SyntheticTask] {
+    let photos = try photoFolder()
+    return try SyntheticTasks.all.map { task in
+      try SyntheticTasks.make(name: task.name, size: size, backgrounds: task.takesBackgrounds ? photos : nil)
+    }
+  }
+
   // MARK: The pre-training data stays as it was
 
   /// Digests of what the generator wrote before the transfer tasks were added (pixels, boxes and captions of
@@ -46,5 +63,160 @@ final class SyntheticTaskTests: XCTestCase {
       digest(try read("\(folder)/\(file)"), into: &files)
     }
     XCTAssertEqual(String(files, radix: 16), "fd98080ec6c79a3")
+  }
+
+  // MARK: Tasks
+
+  func testTaskCategoriesAreTheDocumentedWords() throws {
+    XCTAssertEqual(SyntheticTasks.all.map { $0.name }, ["new_shapes", "new_colours", "patterns", "photo_backgrounds"])
+    let tasks = Dictionary(uniqueKeysWithValues: try allTasks(size: 64).map { (type(of: $0).name, $0.categories) })
+    XCTAssertEqual(tasks["new_shapes"], ["hexagon", "cross", "heart", "diamond", "crescent"])
+    let colours = ["pink", "cyan", "brown", "white"]
+    XCTAssertEqual(tasks["new_colours"], colours.flatMap { colour in SyntheticShapes.shapes.map { "\(colour) \($0)" } })
+    XCTAssertTrue(Set(colours).isDisjoint(with: SyntheticShapes.colours.map(\.name)))
+    let patterns = ["striped", "dotted", "checkered"]
+    XCTAssertEqual(
+      tasks["patterns"],
+      patterns.flatMap { pattern in ["circle", "square", "triangle", "star"].map { "\(pattern) \($0)" } })
+    XCTAssertEqual(tasks["photo_backgrounds"], SyntheticShapes.shapes)
+    XCTAssertTrue(Set(tasks["new_shapes"]!).isDisjoint(with: SyntheticShapes.shapes))
+    let listing = SyntheticTasks.listing.split(separator: "\n")
+    XCTAssertEqual(listing.count, 5)
+    XCTAssertTrue(listing[0].hasPrefix("pretraining (default)"))
+  }
+
+  func testTasksAreDeterministicPerSeedAndWriteCOCOFiles() throws {
+    for task in try allTasks(size: 64) {
+      let name = type(of: task).name
+      let (first, second, other) = (temporary(), temporary(), temporary())
+      try SyntheticTaskWriter.write(task, to: first, images: 3, seed: 5)
+      try SyntheticTaskWriter.write(task, to: second, images: 3, seed: 5)
+      try SyntheticTaskWriter.write(task, to: other, images: 3, seed: 6)
+      for file in ["instances.json", "images/000000.png", "images/000002.png"] {
+        let bytes = try read("\(first)/\(file)")
+        XCTAssertEqual(bytes, try read("\(second)/\(file)"), "\(name): \(file)")
+        XCTAssertNotEqual(bytes, try read("\(other)/\(file)"), "\(name), another seed: \(file)")
+      }
+      // Each image is independent of the others: image 2 of a 3-image set is image 2 of a 1-image request's stream.
+      let alone = try task.sample(index: 2, seed: 5)
+      XCTAssertEqual(try ImageIO.read(path: first + "/images/000002.png"), alone.image, name)
+
+      let coco = try GroundingData.loadCOCO(path: first + "/instances.json", imageRoot: first)
+      XCTAssertEqual(coco.records.count, 3, name)
+      XCTAssertEqual(coco.categories.map(\.name), task.categories, name)
+      let json = try JSONSerialization.jsonObject(with: try read(first + "/instances.json")) as! [String: Any]
+      let images = json["images"] as! [[String: Any]]
+      XCTAssertTrue(images.allSatisfy { $0["width"] as? Int == 64 && $0["height"] as? Int == 64 }, name)
+      for annotation in json["annotations"] as! [[String: Any]] {
+        let box = annotation["bbox"] as! [Double]
+        XCTAssertEqual(annotation["area"] as? Double, box[2] * box[3], name)
+        XCTAssertEqual(annotation["iscrowd"] as? Int, 0, name)
+      }
+    }
+  }
+
+  func testBoxesAreTightAndInsideTheImage() throws {
+    let size = 64
+    for task in try allTasks(size: size) {
+      let name = type(of: task).name
+      var counts = Set<Int>()
+      for index in 0..<12 {
+        let sample = try task.sample(index: index, seed: 3)
+        XCTAssertEqual(sample.image.width, size)
+        XCTAssertTrue((1...5).contains(sample.objects.count), "\(name) \(index): \(sample.objects.count) objects")
+        counts.insert(sample.objects.count)
+        for object in sample.objects {
+          let shape = object.shape
+          XCTAssertTrue(task.categories.indices.contains(object.category), name)
+          XCTAssertTrue(
+            shape.box[0] >= 0 && shape.box[1] >= 0 && shape.box[2] <= Float(size) && shape.box[3] <= Float(size),
+            "\(name) \(index): \(shape.box)")
+          XCTAssertTrue((0.0599...0.1601).contains(shape.radius / Float(size)), name)
+          // The extent of every pixel centre inside the shape, searched over the whole image.
+          var (minX, minY, maxX, maxY) = (size, size, -1, -1)
+          for y in 0..<size {
+            for x in 0..<size where shape.contains(x: Float(x) + 0.5, y: Float(y) + 0.5) {
+              (minX, minY, maxX, maxY) = (min(minX, x), min(minY, y), max(maxX, x), max(maxY, y))
+            }
+          }
+          XCTAssertEqual(shape.box, [minX, minY, maxX + 1, maxY + 1].map(Float.init), "\(name) \(index)")
+        }
+      }
+      XCTAssertGreaterThan(counts.count, 2, "\(name): the object count varies")
+    }
+  }
+
+  /// In `new_colours` and `patterns` the second object is often the first one's shape under another word, so the
+  /// word (not the shape) tells the two categories apart.
+  func testDistractorsShareTheShapeButNotTheWord() throws {
+    for task in [NewColoursTask(size: 64), PatternsTask(size: 64)] as [any SyntheticTask] {
+      var distractors = 0
+      for index in 0..<30 {
+        let objects = try task.sample(index: index, seed: 4).objects
+        if objects.count > 1 && objects[0].shape.outline == objects[1].shape.outline
+          && objects[0].category != objects[1].category
+        {
+          distractors += 1
+        }
+      }
+      XCTAssertGreaterThan(distractors, 8, type(of: task).name)
+    }
+  }
+
+  func testPhotoBackgroundsDrawOnTheFolderPhotos() throws {
+    let folder = try photoFolder()
+    let task = try PhotoBackgroundsTask(size: 64, backgrounds: folder)
+    XCTAssertEqual(task.photos.map { ($0 as NSString).lastPathComponent }, ["A.PNG", "b.png"])
+    var used = Set<[UInt8]>()
+    for index in 0..<10 {
+      let sample = try task.sample(index: index, seed: 2)
+      // Outside the shapes every pixel is one photo's colour (both photos are one colour each).
+      let covered = { (x: Int, y: Int) in
+        sample.objects.contains { $0.shape.contains(x: Float(x) + 0.5, y: Float(y) + 0.5) }
+      }
+      let background = Set(
+        (0..<64).flatMap { y in (0..<64).filter { !covered($0, y) }.map { x in sample.image[x, y] } }
+          .map { [$0.0, $0.1, $0.2] })
+      XCTAssertEqual(background.count, 1, "image \(index)")
+      used.formUnion(background)
+    }
+    XCTAssertEqual(used, [[10, 200, 30], [200, 10, 30]])
+  }
+
+  // MARK: Errors
+
+  func testUnknownTasksAndMisplacedOptionsAreErrors() throws {
+    XCTAssertThrowsError(try SyntheticTasks.named("new_shape")) { error in
+      XCTAssertEqual(
+        "\(error)",
+        "unknown synthetic task 'new_shape'; did you mean 'new_shapes'? known tasks: pretraining, new_shapes, "
+          + "new_colours, patterns, photo_backgrounds")
+    }
+    XCTAssertThrowsError(try SyntheticTasks.make(name: "photo_backgrounds", size: 64)) { error in
+      XCTAssertTrue("\(error)".contains("needs --backgrounds DIR"), "\(error)")
+    }
+    XCTAssertThrowsError(try SyntheticTasks.make(name: "patterns", size: 64, backgrounds: "photos")) { error in
+      XCTAssertTrue("\(error)".hasPrefix("--backgrounds photos applies only to"), "\(error)")
+    }
+    XCTAssertThrowsError(try SyntheticTasks.make(name: "patterns", size: 8)) { error in
+      XCTAssertTrue("\(error)".contains("(--size) must be in 64…4096"), "\(error)")
+    }
+    XCTAssertThrowsError(try SyntheticTaskWriter.write(NewShapesTask(size: 64), to: temporary(), images: 0, seed: 0))
+  }
+
+  func testPhotoFoldersWithoutUsablePhotosAreErrors() throws {
+    let empty = temporary()
+    try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+    try "text".write(toFile: empty + "/readme.txt", atomically: true, encoding: .utf8)
+    XCTAssertThrowsError(try PhotoBackgroundsTask(size: 64, backgrounds: empty)) { error in
+      XCTAssertTrue("\(error)".contains("no PNG or JPEG files"), "\(error)")
+    }
+    XCTAssertThrowsError(try PhotoBackgroundsTask(size: 64, backgrounds: empty + "/missing")) { error in
+      XCTAssertTrue("\(error)".contains("not a readable folder"), "\(error)")
+    }
+    try "not a png".write(toFile: empty + "/broken.png", atomically: true, encoding: .utf8)
+    XCTAssertThrowsError(try PhotoBackgroundsTask(size: 64, backgrounds: empty)) { error in
+      XCTAssertTrue("\(error)".hasPrefix(empty + "/broken.png: "), "\(error)")
+    }
   }
 }
