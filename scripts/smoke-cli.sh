@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end check of the built `glip` executable, as a user runs it, on tiny settings (about a minute):
-#   glip data synth -> glip train (a few dozen steps) -> glip eval --json -> glip predict --json -> glip report,
-# plus a mistyped flag and a broken config. Asserts on what each step prints and writes.
+#   glip data synth (and a transfer task) -> glip train (a few dozen steps) -> glip eval --json -> glip predict --json
+#   -> glip report, plus a mistyped flag, an unknown task and a broken config. Asserts on what each step prints and
+#   writes.
 #
 #   scripts/smoke-cli.sh [GLIP]        (default .build/release/glip; make smoke builds it first)
 #
@@ -22,6 +23,13 @@ step "glip data synth"
 "$GLIP" data synth --out "$work/data/val" --images 8 --seed 2 --size 96 >> "$work/synth.txt"
 grep -q "wrote 24 images" "$work/synth.txt"
 check synth "$work/data/train" 24 96
+"$GLIP" data synth --task patterns --out "$work/data/patterns" --images 4 --seed 1 --size 96 > "$work/task.txt"
+grep -q "instances.json with 12 categories: striped circle" "$work/task.txt"
+[ -f "$work/data/patterns/images/000003.png" ]
+if "$GLIP" data synth --task patern --out "$work/bad" --images 4 > /dev/null 2> "$work/task-bad.txt"; then
+  echo "smoke: an unknown task was accepted" >&2; exit 1
+fi
+grep -q "did you mean 'patterns'" "$work/task-bad.txt"
 
 step "glip train (40 steps of the demo recipe at 96 px)"
 cat > "$work/smoke.yaml" <<YAML

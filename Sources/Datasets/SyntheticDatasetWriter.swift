@@ -20,48 +20,29 @@ public enum SyntheticDatasetWriter {
     public let description: String
   }
 
+  /// What the pre-training data holds, in one line (for `glip data synth --list-tasks`).
+  public static let summary =
+    "the pre-training data: 5 shapes in 6 colours on textured backgrounds, shape and colour+shape COCO files, "
+    + "referring-expression captions"
+
   public static func write(
     to directory: String, images count: Int, seed: UInt64, size: Int = 320, holdout: Set<String> = [],
     webCaptions: Bool = false
   ) throws {
-    guard imageCounts.contains(count) else {
-      throw RequestError(
-        description:
-          "the image count (--images) must be in \(imageCounts.lowerBound)…\(imageCounts.upperBound), got \(count)")
-    }
-    guard sizes.contains(size) else {
-      throw RequestError(
-        description: "the image side (--size) must be in \(sizes.lowerBound)…\(sizes.upperBound), got \(size)")
-    }
+    try checkRequest(images: count, size: size)
     let generator = SyntheticShapes(size: size, holdout: holdout)
     let root = URL(fileURLWithPath: directory)
-    try FileManager.default.createDirectory(
-      at: root.appendingPathComponent("images"), withIntermediateDirectories: true)
-    var samples = [SyntheticShapes.Sample?](repeating: nil, count: count)
-    let lock = NSLock()
-    var failure: Error?
-    Parallel.forEach(count, costPerItem: size * size * 8) { index in
+    let all = try writeImages(count: count, size: size, root: root) { index in
       let sample = generator.sample(index: index, seed: seed)
-      do {
-        try ImageIO.writePNG(sample.image, path: root.appendingPathComponent(fileName(index)).path)
-      } catch {
-        lock.lock()
-        failure = failure ?? error
-        lock.unlock()
-      }
-      lock.lock()
-      samples[index] = sample
-      lock.unlock()
+      return (sample.image, sample)
     }
-    if let failure { throw failure }
-    let all = samples.compactMap { $0 }
-    let phraseNames = SyntheticShapes.phrases
     try write(
-      coco(all, categories: SyntheticShapes.shapes, category: { $0.shape }, size: size),
+      coco(all.map { $0.objects.map { ($0.shape, $0.box) } }, categories: SyntheticShapes.shapes, size: size),
       to: root.appendingPathComponent("instances_shapes.json"))
     try write(
       coco(
-        all, categories: phraseNames, category: { $0.colour * SyntheticShapes.shapes.count + $0.shape }, size: size),
+        all.map { $0.objects.map { ($0.colour * SyntheticShapes.shapes.count + $0.shape, $0.box) } },
+        categories: SyntheticShapes.phrases, size: size),
       to: root.appendingPathComponent("instances_phrases.json"))
     let lines = try all.enumerated().map { index, sample -> String in
       let regions: [[String: Any]] = sample.caption.regions.map { region in
@@ -121,25 +102,70 @@ public enum SyntheticDatasetWriter {
 
   static func round2(_ value: Float) -> Double { (Double(value) * 100).rounded() / 100 }
 
-  static func coco(
-    _ samples: [SyntheticShapes.Sample], categories: [String], category: (SyntheticShapes.Object) -> Int, size: Int
-  ) -> [String: Any] {
+  /// A COCO detection file: for each image, its objects' category indices (into `categories`) and
+  /// `[x1, y1, x2, y2]` boxes, written as COCO's `[x, y, width, height]`.
+  static func coco(_ images: [[(category: Int, box: [Float])]], categories: [String], size: Int) -> [String: Any] {
     var annotations: [[String: Any]] = []
-    for (index, sample) in samples.enumerated() {
-      for object in sample.objects {
+    for (index, objects) in images.enumerated() {
+      for object in objects {
         let box = [object.box[0], object.box[1], object.box[2] - object.box[0], object.box[3] - object.box[1]].map(
           round2)
         annotations.append([
-          "id": annotations.count + 1, "image_id": index + 1, "category_id": category(object) + 1, "bbox": box,
+          "id": annotations.count + 1, "image_id": index + 1, "category_id": object.category + 1, "bbox": box,
           "area": box[2] * box[3], "iscrowd": 0,
         ])
       }
     }
     return [
-      "images": samples.indices.map { ["id": $0 + 1, "file_name": fileName($0), "width": size, "height": size] },
+      "images": images.indices.map { ["id": $0 + 1, "file_name": fileName($0), "width": size, "height": size] },
       "annotations": annotations,
       "categories": categories.enumerated().map { ["id": $0.offset + 1, "name": $0.element] },
     ]
+  }
+
+  /// Throws unless `count` is in `imageCounts` and `size` in `sizes`.
+  static func checkRequest(images count: Int, size: Int) throws {
+    guard imageCounts.contains(count) else {
+      throw RequestError(
+        description:
+          "the image count (--images) must be in \(imageCounts.lowerBound)…\(imageCounts.upperBound), got \(count)")
+    }
+    try checkSize(size)
+  }
+
+  /// Throws unless `size` is in `sizes`.
+  static func checkSize(_ size: Int) throws {
+    guard sizes.contains(size) else {
+      throw RequestError(
+        description: "the image side (--size) must be in \(sizes.lowerBound)…\(sizes.upperBound), got \(size)")
+    }
+  }
+
+  /// Makes images `0..<count` in parallel, writes each to `images/NNNNNN.png` under `root`, and returns what `make`
+  /// returned beside each image, in image order. The first error of any image is thrown.
+  static func writeImages<Record>(
+    count: Int, size: Int, root: URL, make: (Int) throws -> (RGBImage, Record)
+  ) throws -> [Record] {
+    try FileManager.default.createDirectory(
+      at: root.appendingPathComponent("images"), withIntermediateDirectories: true)
+    var records = [Record?](repeating: nil, count: count)
+    let lock = NSLock()
+    var failure: Error?
+    Parallel.forEach(count, costPerItem: size * size * 8) { index in
+      do {
+        let (image, record) = try make(index)
+        try ImageIO.writePNG(image, path: root.appendingPathComponent(fileName(index)).path)
+        lock.lock()
+        records[index] = record
+        lock.unlock()
+      } catch {
+        lock.lock()
+        failure = failure ?? error
+        lock.unlock()
+      }
+    }
+    if let failure { throw failure }
+    return records.map { $0! }
   }
 
   static func write(_ object: [String: Any], to url: URL) throws {

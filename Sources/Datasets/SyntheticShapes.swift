@@ -16,7 +16,9 @@ public struct SyntheticDataError: Error, CustomStringConvertible {
 /// ("the small red circle left of a blue square"); images often hold a distractor of the target's shape in another
 /// colour, so grounding needs the colour word. `holdout` colour–shape pairs never appear (for compositional tests).
 public struct SyntheticShapes {
-  public static let shapes = ["circle", "square", "triangle", "star", "ring"]
+  /// The pre-training shapes' outlines, in category order.
+  public static let outlines: [ShapeOutline] = [.circle, .square, .triangle, .star, .ring]
+  public static let shapes = outlines.map(\.rawValue)
   public static let colours: [(name: String, rgb: (Float, Float, Float))] = [
     ("red", (220, 40, 40)), ("green", (40, 170, 60)), ("blue", (40, 80, 220)), ("yellow", (235, 210, 40)),
     ("purple", (140, 60, 180)), ("orange", (240, 140, 30)),
@@ -82,109 +84,32 @@ public struct SyntheticShapes {
   /// The sample for image `index` of a dataset with `seed` (independent of the other images).
   public func sample(index: Int, seed: UInt64) -> Sample {
     var random = SeededGenerator(seed: seed &* 0x9E37_79B9 &+ UInt64(index))
-    var image = background(&random)
-    var objects: [Object] = []
+    let canvas = SyntheticCanvas(size: size)
+    var image = canvas.texturedBackground(&random)
     let count = 2 + Int(random.next() % 4)
-    var attempts = 0
-    while objects.count < count && attempts < 60 {
-      attempts += 1
+    let placed = canvas.place(count: count, &random) { random, placed -> ((shape: Int, colour: Int), ShapeOutline)? in
       var shape = Int(random.next() % UInt64(SyntheticShapes.shapes.count))
       var colour = Int(random.next() % UInt64(SyntheticShapes.colours.count))
       // Often a distractor: the first object's shape in another colour, so only the colour word tells them apart.
-      if objects.count == 1 && random.nextUnitFloat() < 0.6 {
-        shape = objects[0].shape
+      if placed.count == 1 && random.nextUnitFloat() < 0.6 {
+        shape = placed[0].kind.shape
         colour =
-          (objects[0].colour + 1 + Int(random.next() % UInt64(SyntheticShapes.colours.count - 1)))
+          (placed[0].kind.colour + 1 + Int(random.next() % UInt64(SyntheticShapes.colours.count - 1)))
           % SyntheticShapes.colours.count
       }
       guard !holdout.contains("\(SyntheticShapes.colours[colour].name) \(SyntheticShapes.shapes[shape])") else {
-        continue
+        return nil
       }
-      let radius = Float(size) * (0.06 + 0.1 * random.nextUnitFloat())
-      let x = radius + (Float(size) - 2 * radius) * random.nextUnitFloat()
-      let y = radius + (Float(size) - 2 * radius) * random.nextUnitFloat()
-      var candidate = Object(
-        shape: shape, colour: colour, centre: (x, y), radius: radius,
-        box: [x - radius, y - radius, x + radius, y + radius])
-      candidate.box = tightBox(candidate)
-      // Overlaps are allowed, but each object stays mostly visible.
-      if objects.contains(where: { overlap($0.box, candidate.box) > 0.25 }) { continue }
-      objects.append(candidate)
+      return ((shape, colour), SyntheticShapes.outlines[shape])
     }
-    for object in objects { draw(object, on: &image, &random) }
+    let objects = placed.map { kind, shape in
+      Object(shape: kind.shape, colour: kind.colour, centre: shape.centre, radius: shape.radius, box: shape.box)
+    }
+    for (kind, shape) in placed {
+      let pixel = SyntheticCanvas.shaded(SyntheticShapes.colours[kind.colour].rgb, 0.85 + 0.3 * random.nextUnitFloat())
+      canvas.paint(shape, on: &image) { _, _ in pixel }
+    }
     return Sample(image: image, objects: objects, caption: caption(for: objects, &random))
-  }
-
-  // MARK: Rendering
-
-  private func background(_ random: inout SeededGenerator) -> RGBImage {
-    var image = RGBImage(width: size, height: size)
-    let base = (60 + 120 * random.nextUnitFloat(), 60 + 120 * random.nextUnitFloat(), 60 + 120 * random.nextUnitFloat())
-    let (frequencyX, frequencyY) = (0.01 + 0.05 * random.nextUnitFloat(), 0.01 + 0.05 * random.nextUnitFloat())
-    for y in 0..<size {
-      for x in 0..<size {
-        let wave = 25 * sin(Float(x) * frequencyX) * cos(Float(y) * frequencyY)
-        let noise = 30 * (random.nextUnitFloat() - 0.5)
-        image[x, y] = (clampByte(base.0 + wave + noise), clampByte(base.1 - wave + noise), clampByte(base.2 + noise))
-      }
-    }
-    return image
-  }
-
-  private func draw(_ object: Object, on image: inout RGBImage, _ random: inout SeededGenerator) {
-    let colour = SyntheticShapes.colours[object.colour].rgb
-    let shade = 0.85 + 0.3 * random.nextUnitFloat()
-    let (x0, y0) = (max(0, Int(object.box[0])), max(0, Int(object.box[1])))
-    let (x1, y1) = (min(size - 1, Int(object.box[2])), min(size - 1, Int(object.box[3])))
-    guard x0 <= x1 && y0 <= y1 else { return }
-    for y in y0...y1 {
-      for x in x0...x1 where contains(object, x: Float(x) + 0.5, y: Float(y) + 0.5) {
-        image[x, y] = (clampByte(colour.0 * shade), clampByte(colour.1 * shade), clampByte(colour.2 * shade))
-      }
-    }
-  }
-
-  /// The pixel-exact box of what `draw` paints: the extent of the pixels whose centres fall inside the shape.
-  func tightBox(_ object: Object) -> [Float] {
-    var (minX, minY, maxX, maxY) = (Int.max, Int.max, Int.min, Int.min)
-    let (x0, y0) = (max(0, Int(object.box[0])), max(0, Int(object.box[1])))
-    let (x1, y1) = (min(size - 1, Int(object.box[2])), min(size - 1, Int(object.box[3])))
-    for y in y0...max(y0, y1) {
-      for x in x0...max(x0, x1) where contains(object, x: Float(x) + 0.5, y: Float(y) + 0.5) {
-        (minX, minY, maxX, maxY) = (min(minX, x), min(minY, y), max(maxX, x), max(maxY, y))
-      }
-    }
-    guard minX <= maxX else { return object.box }
-    return [Float(minX), Float(minY), Float(maxX + 1), Float(maxY + 1)]
-  }
-
-  /// Whether (x, y) lies inside the object's shape.
-  func contains(_ object: Object, x: Float, y: Float) -> Bool {
-    let (dx, dy) = (x - object.centre.x, y - object.centre.y)
-    let r = object.radius
-    switch SyntheticShapes.shapes[object.shape] {
-    case "circle": return dx * dx + dy * dy <= r * r
-    case "square": return abs(dx) <= r * 0.9 && abs(dy) <= r * 0.9
-    case "ring":
-      let d = (dx * dx + dy * dy).squareRoot()
-      return d <= r && d >= r * 0.55
-    case "triangle":
-      // Upward triangle with apex at the top and base at the bottom of the box.
-      let t = (dy + r) / (2 * r)
-      return t >= 0 && t <= 1 && abs(dx) <= r * t
-    default:  // star: five points, inner radius 0.45 r
-      let angle = atan2(dy, dx) + Float.pi / 2
-      let sector = (angle / (2 * Float.pi / 5)).truncatingRemainder(dividingBy: 1)
-      let phase = abs(((sector < 0 ? sector + 1 : sector) - 0.5) * 2)  // 1 at points, 0 between them
-      let limit = r * (0.45 + 0.55 * phase)
-      return (dx * dx + dy * dy).squareRoot() <= limit
-    }
-  }
-
-  private func overlap(_ a: [Float], _ b: [Float]) -> Float {
-    let width = max(0, min(a[2], b[2]) - max(a[0], b[0])), height = max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    let smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
-    return width * height / max(smaller, 1)
   }
 
   // MARK: Captions
@@ -220,5 +145,4 @@ public struct SyntheticShapes {
     return Caption(text: text, regions: regions)
   }
 
-  private func clampByte(_ value: Float) -> UInt8 { UInt8(max(0, min(255, value.rounded()))) }
 }
