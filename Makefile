@@ -7,7 +7,7 @@ PIP_PACKAGE := $(shell python3 -m pip --version >/dev/null 2>&1 || echo python3-
 REF_VENV := .venv-ref
 REF_PYTHON := $(REF_VENV)/bin/python
 
-.PHONY: deps ci-deps weights smoke build test lint bench demo reference fixtures lexicon clean fuzz fuzz-ci fault-trials mpi-test
+.PHONY: deps ci-deps weights smoke build test lint bench demo transfer-data reference fixtures lexicon clean fuzz fuzz-ci fault-trials mpi-test
 
 ## deps: install the Debian packages the build links against (only those missing), as root or through sudo.
 ##       EXTRA_PACKAGES adds more through the same step (ci-deps uses it for the report test's browser).
@@ -47,6 +47,25 @@ demo: build weights
 	@echo "  run/            metrics.jsonl, config.yaml, checkpoints/final.safetensors"
 	@echo "  eval.txt        COCO AP on the validation shapes and colour+shape phrases, Recall@1/5/10 on its captions"
 	@echo "  predictions/    annotated PNGs and detections.json"
+
+## transfer-data: the transfer study's inputs in runs/transfer: the four downstream tasks (photo_backgrounds on
+##                scikit-image's photos, through the reference venv) and the two pre-trained models (the demo's recipe
+##                with and without deep fusion); then glip ablate --config configs/transfer/grid.yaml (README: Transfer)
+TRANSFER := runs/transfer
+TRANSFER_TASKS := new_shapes new_colours patterns photo_backgrounds
+transfer-data: build weights $(REF_PYTHON)
+	$(GLIP) data synth --out $(DEMO)/data/train --images 512 --seed 1 --size 160
+	$(GLIP) data synth --out $(DEMO)/data/val --images 64 --seed 2 --size 160
+	scripts/sample-photos.sh $(TRANSFER)/photos $(REF_PYTHON)
+	for task in $(TRANSFER_TASKS); do \
+	  photos=$$([ $$task = photo_backgrounds ] && echo "--backgrounds $(TRANSFER)/photos"); \
+	  $(GLIP) data synth --task $$task $$photos --out $(TRANSFER)/data/$$task/train --images 200 --seed 11 \
+	    --size 160 && \
+	  $(GLIP) data synth --task $$task $$photos --out $(TRANSFER)/data/$$task/val --images 48 --seed 12 \
+	    --size 160 || exit 1; \
+	done
+	$(GLIP) train --config configs/demo/shapes_grounding.yaml --out $(TRANSFER)/pretrain/deep
+	$(GLIP) train --config configs/transfer/pretrain_no_fusion.yaml --out $(TRANSFER)/pretrain/no_fusion
 
 ## test: the whole test suite
 test: deps weights

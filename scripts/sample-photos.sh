@@ -6,8 +6,9 @@
 #
 #   scripts/sample-photos.sh DIR [PYTHON]     (PYTHON: an interpreter with scikit-image; default the reference venv)
 set -euo pipefail
-cd "$(dirname "$0")/.."
 out=${1:?usage: scripts/sample-photos.sh DIR [PYTHON]}
+mkdir -p "$out" && out=$(cd "$out" && pwd)  # relative to the caller's directory, not the repository's
+cd "$(dirname "$0")/.."
 python=${2:-.venv-ref/bin/python}
 [ -x "$python" ] || { echo "sample-photos: $python not found (make reference installs scikit-image)" >&2; exit 1; }
 data=$("$python" -c 'import os, skimage.data; print(os.path.dirname(skimage.data.__file__))')
