@@ -70,6 +70,25 @@ public final class GroundingDetector: Module {
     return text
   }
 
+  /// `textFeatures`, with a prompt repeated over the whole batch (evaluation and `glip predict` give every image the
+  /// same prompt) encoded once and shared: the text encoder never sees the image, only the head's fusion does.
+  func sharedTextFeatures(_ tokens: TokenBatch) -> TextFeatures {
+    let count = tokens.batchSize, length = tokens.length
+    let ids = tokens.ids.scalars, mask = tokens.attentionMask.scalars
+    let repeated = (1..<max(count, 1)).allSatisfy { row in
+      ids[(row * length)..<((row + 1) * length)].elementsEqual(ids[0..<length])
+        && mask[(row * length)..<((row + 1) * length)].elementsEqual(mask[0..<length])
+    }
+    guard count > 1, repeated else { return textFeatures(tokens) }
+    let one = textFeatures(
+      TokenBatch(
+        ids: tokens.ids.narrow(axis: 0, start: 0, length: 1),
+        attentionMask: tokens.attentionMask.narrow(axis: 0, start: 0, length: 1)))
+    return TextFeatures(
+      hidden: one.hidden.expanded(to: [count] + one.hidden.shape.dropFirst()),
+      mask: one.mask.expanded(to: [count] + one.mask.shape.dropFirst()))
+  }
+
   /// Named loss terms and their sum under "loss".
   public func loss(_ images: Tensor, tokens: TokenBatch, targets: [GroundingTarget]) -> [String: Tensor] {
     let text = textFeatures(tokens)
@@ -120,8 +139,10 @@ public final class GroundingDetector: Module {
     -> [[Detection]]
   {
     precondition(validSizes == nil || validSizes!.count == images.shape[0], "detect: one valid size per image")
+    precondition(
+      images.shape[0] == tokens.batchSize, "detect: \(images.shape[0]) images but \(tokens.batchSize) prompts")
     return withNoGrad {
-      let outputs = self(images, tokens: tokens)
+      let outputs = head.predict(imageFeatures(images), text: sharedTextFeatures(tokens))
       return (0..<images.shape[0]).map {
         head.detections(
           outputs, image: $0, phrases: phrases[$0], imageSize: validSizes?[$0] ?? (images.shape[2], images.shape[3]))

@@ -1,6 +1,5 @@
 import Config
 import Datasets
-import Detection
 import Experiments
 import Foundation
 import Imaging
@@ -9,6 +8,8 @@ import TensorCore
 import TensorCoreTestSupport
 import Training
 import XCTest
+
+@testable import Detection
 
 /// A reduced GLIP (B) checkpoint written by torch.save in the official layout (`{"model": {"module.…"}}` plus
 /// training state) loads through configs/remaps/glip_official.yaml and gives the official reference's detections on a
@@ -128,6 +129,22 @@ final class OfficialGLIPTests: XCTestCase {
     for detection in batched[1] {
       XCTAssertTrue(detection.box[0] >= 0 && detection.box[2] <= Float(width), "\(detection.box) in \(width) wide")
       XCTAssertTrue(detection.box[1] >= 0 && detection.box[3] <= Float(height), "\(detection.box) in \(height) high")
+    }
+  }
+
+  /// A prompt repeated over a batch is encoded once and shared; the features are those of encoding every row.
+  func testARepeatedPromptIsEncodedOnceWithTheSameFeatures() throws {
+    let experiment = try TrainedModel.load(try config(), checkpoint: Fixtures.path("glip_official/tiny.pth"))
+    let detector = experiment.detector
+    detector.eval()
+    let prompt = try detector.textEncoder.prompts(for: try PromptInput(parsing: "cat. dog. chair"))[0]
+    let other = try detector.textEncoder.prompts(for: try PromptInput(parsing: "a striped rug"))[0]
+    let repeated = try detector.textEncoder.tokenize([prompt, prompt, prompt]).tokens
+    let mixed = try detector.textEncoder.tokenize([prompt, other]).tokens
+    withNoGrad {
+      assertClose(detector.sharedTextFeatures(repeated).hidden, detector.textFeatures(repeated).hidden, tolerance: 1e-5)
+      assertClose(detector.sharedTextFeatures(repeated).mask, detector.textFeatures(repeated).mask, tolerance: 0)
+      assertClose(detector.sharedTextFeatures(mixed).hidden, detector.textFeatures(mixed).hidden, tolerance: 0)
     }
   }
 }
