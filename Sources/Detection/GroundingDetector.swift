@@ -71,19 +71,21 @@ public final class GroundingDetector: Module {
   }
 
   /// `textFeatures`, with a prompt repeated over the whole batch (evaluation and `glip predict` give every image the
-  /// same prompt) encoded once and shared: the text encoder never sees the image, only the head's fusion does.
-  func sharedTextFeatures(_ tokens: TokenBatch) -> TextFeatures {
+  /// same prompt) encoded once and shared: the text encoder never sees the image, only the head's fusion does. With
+  /// `cache`, the prompt's features are also shared between calls.
+  func sharedTextFeatures(_ tokens: TokenBatch, cache: TextFeatureCache? = nil) -> TextFeatures {
     let count = tokens.batchSize, length = tokens.length
     let ids = tokens.ids.scalars, mask = tokens.attentionMask.scalars
     let repeated = (1..<max(count, 1)).allSatisfy { row in
       ids[(row * length)..<((row + 1) * length)].elementsEqual(ids[0..<length])
         && mask[(row * length)..<((row + 1) * length)].elementsEqual(mask[0..<length])
     }
-    guard count > 1, repeated else { return textFeatures(tokens) }
-    let one = textFeatures(
-      TokenBatch(
-        ids: tokens.ids.narrow(axis: 0, start: 0, length: 1),
-        attentionMask: tokens.attentionMask.narrow(axis: 0, start: 0, length: 1)))
+    guard repeated else { return textFeatures(tokens) }
+    let row = TokenBatch(
+      ids: tokens.ids.narrow(axis: 0, start: 0, length: 1),
+      attentionMask: tokens.attentionMask.narrow(axis: 0, start: 0, length: 1))
+    let one = cache?.features(of: row, encode: textFeatures) ?? textFeatures(row)
+    guard count > 1 else { return one }
     return TextFeatures(
       hidden: one.hidden.expanded(to: [count] + one.hidden.shape.dropFirst()),
       mask: one.mask.expanded(to: [count] + one.mask.shape.dropFirst()))
@@ -103,13 +105,16 @@ public final class GroundingDetector: Module {
   /// Detections for one prompt per image, tokenised by the text encoder. Each detection carries its phrase's text and
   /// `phraseIndex = prompts[i].labels[p]`: the phrase's index in the user's whole prompt (or its category index),
   /// the same in every chunk. `validSizes` gives each image's (height, width) before padding (boxes are clipped to
-  /// it); nil for unpadded images.
-  public func detect(_ images: Tensor, prompts: [Prompt], validSizes: [(Int, Int)]? = nil) throws -> [[Detection]] {
+  /// it); nil for unpadded images. With `textCache`, a prompt's text features are computed once and reused.
+  public func detect(
+    _ images: Tensor, prompts: [Prompt], validSizes: [(Int, Int)]? = nil, textCache: TextFeatureCache? = nil
+  ) throws -> [[Detection]] {
     let encoded = try textEncoder.tokenize(prompts)
     let phrases = zip(prompts, encoded.phraseTokens).map { prompt, tokens in
       zip(prompt.phraseTexts, tokens).map { PromptPhrase(text: $0, tokens: $1) }
     }
-    let found = detect(images, tokens: encoded.tokens, phrases: phrases, validSizes: validSizes)
+    let found = detect(
+      images, tokens: encoded.tokens, phrases: phrases, validSizes: validSizes, textCache: textCache)
     return zip(found, prompts).map { found, prompt in
       found.map { detection in
         var labelled = detection
@@ -121,9 +126,12 @@ public final class GroundingDetector: Module {
 
   /// Detections per image, with a different prompt per image allowed: `phrases[i]` lists prompt i's phrases.
   public func detect(
-    _ images: Tensor, tokens: TokenBatch, phrases: [[PromptPhrase]], validSizes: [(Int, Int)]? = nil
+    _ images: Tensor, tokens: TokenBatch, phrases: [[PromptPhrase]], validSizes: [(Int, Int)]? = nil,
+    textCache: TextFeatureCache? = nil
   ) -> [[Detection]] {
-    let detections = detect(images, tokens: tokens, phrases: phrases.map { $0.map(\.tokens) }, validSizes: validSizes)
+    let detections = detect(
+      images, tokens: tokens, phrases: phrases.map { $0.map(\.tokens) }, validSizes: validSizes,
+      textCache: textCache)
     return zip(detections, phrases).map { found, prompt in
       found.map { detection in
         var named = detection
@@ -135,14 +143,15 @@ public final class GroundingDetector: Module {
 
   /// Detections per image; `phrases[i]` holds the token positions of each phrase of prompt i, and `validSizes[i]`
   /// image i's (height, width) before padding (nil: the whole tensor).
-  public func detect(_ images: Tensor, tokens: TokenBatch, phrases: [[[Int]]], validSizes: [(Int, Int)]? = nil)
-    -> [[Detection]]
-  {
+  public func detect(
+    _ images: Tensor, tokens: TokenBatch, phrases: [[[Int]]], validSizes: [(Int, Int)]? = nil,
+    textCache: TextFeatureCache? = nil
+  ) -> [[Detection]] {
     precondition(validSizes == nil || validSizes!.count == images.shape[0], "detect: one valid size per image")
     precondition(
       images.shape[0] == tokens.batchSize, "detect: \(images.shape[0]) images but \(tokens.batchSize) prompts")
     return withNoGrad {
-      let outputs = head.predict(imageFeatures(images), text: sharedTextFeatures(tokens))
+      let outputs = head.predict(imageFeatures(images), text: sharedTextFeatures(tokens, cache: textCache))
       return (0..<images.shape[0]).map {
         head.detections(
           outputs, image: $0, phrases: phrases[$0], imageSize: validSizes?[$0] ?? (images.shape[2], images.shape[3]))

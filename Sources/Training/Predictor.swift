@@ -13,6 +13,9 @@ public struct Predictor {
   public let sizing: ImageSizing
   /// How many images evaluation runs as one batch (`glip eval --batch-size`); 1 runs each image alone.
   public var batchSize = 1
+  /// The prompts' text features, encoded once per distinct prompt for as long as this predictor lives (its detector's
+  /// weights do not change meanwhile).
+  public let textCache = TextFeatureCache()
 
   /// Puts `detector` in evaluation mode: no dropout, normalisation from running statistics.
   public init(detector: GroundingDetector, sizing: ImageSizing) throws {
@@ -70,7 +73,7 @@ public struct Predictor {
     let prepared = photos.map { sizing.prepare($0, format: detector.pixelFormat) }
     let found = try detector.detect(
       sizing.batch(prepared), prompts: Array(repeating: prompt, count: photos.count),
-      validSizes: prepared.map(\.validSize))
+      validSizes: prepared.map(\.validSize), textCache: textCache)
     return zip(found, prepared).map { found, prepared in
       found.map { found in
         var detection = found

@@ -125,6 +125,8 @@ final class OfficialGLIPTests: XCTestCase {
       XCTAssertEqual(ours.score, theirs.score, accuracy: 1e-5)
       for (a, b) in zip(ours.box, theirs.box) { XCTAssertEqual(a, b, accuracy: 1e-3) }
     }
+    XCTAssertEqual(predictor.textCache.encoded, 1, "one prompt, encoded once for the batch and the single image")
+    XCTAssertEqual(predictor.textCache.reused, 1)
     XCTAssertFalse(batched[1].isEmpty)
     for detection in batched[1] {
       XCTAssertTrue(detection.box[0] >= 0 && detection.box[2] <= Float(width), "\(detection.box) in \(width) wide")
