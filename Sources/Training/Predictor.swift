@@ -70,10 +70,15 @@ public struct Predictor {
 
   /// Detections for several images as one batch under one prompt, in each image's own pixels.
   public func detect(_ photos: [RGBImage], prompt: Prompt) throws -> [[Detection]] {
+    try detect(photos, eachWith: Array(repeating: prompt, count: photos.count))
+  }
+
+  /// Detections for several images as one batch, image i under `prompts[i]`, in each image's own pixels.
+  public func detect(_ photos: [RGBImage], eachWith prompts: [Prompt]) throws -> [[Detection]] {
+    precondition(photos.count == prompts.count, "detect: \(photos.count) images but \(prompts.count) prompts")
     let prepared = photos.map { sizing.prepare($0, format: detector.pixelFormat) }
     let found = try detector.detect(
-      sizing.batch(prepared), prompts: Array(repeating: prompt, count: photos.count),
-      validSizes: prepared.map(\.validSize), textCache: textCache)
+      sizing.batch(prepared), prompts: prompts, validSizes: prepared.map(\.validSize), textCache: textCache)
     return zip(found, prepared).map { found, prepared in
       found.map { found in
         var detection = found

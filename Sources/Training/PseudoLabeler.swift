@@ -84,7 +84,7 @@ public struct PseudoLabeler {
   }
 
   func label(batch: [CaptionPair], imageRoot: String, captionsPath: String) throws -> [PseudoLabel] {
-    let detector = predictor.detector, sizing = predictor.sizing
+    let detector = predictor.detector
     var photos: [RGBImage] = [], prompts: [(prompt: Prompt, phrases: [NounPhrase])?] = []
     for pair in batch {
       func problem(_ reason: String) -> DatasetError {
@@ -109,17 +109,9 @@ public struct PseudoLabeler {
     let grounded = batch.indices.filter { prompts[$0] != nil }
     var found = [[Detection]](repeating: [], count: batch.count)
     if !grounded.isEmpty {
-      let prepared = grounded.map { sizing.prepare(photos[$0], format: detector.pixelFormat) }
-      let detections = try detector.detect(
-        sizing.batch(prepared), prompts: grounded.map { prompts[$0]!.prompt }, validSizes: prepared.map(\.validSize))
-      for (slot, index) in grounded.enumerated() {
-        found[index] = detections[slot].map { detection in
-          var scaled = detection
-          let (x, y) = (prepared[slot].scaleX, prepared[slot].scaleY)
-          scaled.box = [detection.box[0] * x, detection.box[1] * y, detection.box[2] * x, detection.box[3] * y]
-          return scaled
-        }
-      }
+      let detections = try predictor.detect(
+        grounded.map { photos[$0] }, eachWith: grounded.map { prompts[$0]!.prompt })
+      for (slot, index) in grounded.enumerated() { found[index] = detections[slot] }
     }
     return batch.indices.map { index in
       let photo = photos[index]
