@@ -38,19 +38,15 @@ public enum DatasetEvaluation {
     let names = loaded.categories.map(\.name)
     let prompts = try predictor.prompts(for: .phrases(names))
     var found: [CocoDetection] = []
-    for start in stride(from: 0, to: loaded.records.count, by: max(1, predictor.batchSize)) {
-      let indices = start..<min(loaded.records.count, start + max(1, predictor.batchSize))
-      let photos = try indices.map { try predictor.sizing.read(path: loaded.records[$0].imagePath) }
-      for (index, detections) in zip(indices, try predictor.detect(photos, prompts: prompts)) {
-        for detection in detections {
-          let box = detection.box.map(Double.init)
-          found.append(
-            CocoDetection(
-              imageId: imageIds[index], categoryId: loaded.categories[detection.phraseIndex].id,
-              bbox: [box[0], box[1], box[2] - box[0], box[3] - box[1]], score: Double(detection.score)))
-        }
+    try predictor.detect(paths: loaded.records.map(\.imagePath), prompts: prompts) { index, _, detections in
+      for detection in detections {
+        let box = detection.box.map(Double.init)
+        found.append(
+          CocoDetection(
+            imageId: imageIds[index], categoryId: loaded.categories[detection.phraseIndex].id,
+            bbox: [box[0], box[1], box[2] - box[0], box[3] - box[1]], score: Double(detection.score)))
       }
-      progress(indices.upperBound, loaded.records.count)
+      progress(index + 1, loaded.records.count)
     }
     let metrics = CocoEvaluator.evaluate(
       annotations: truth, detections: found, imageIds: imageIds, categoryIds: loaded.categories.map(\.id))

@@ -68,6 +68,20 @@ public struct Predictor {
     }
   }
 
+  /// Reads the images at `paths` and detects over the chunks of one prompt, `batchSize` images at a time; `body` gets
+  /// each image's index, photo and detections, in order.
+  public func detect(
+    paths: [String], prompts: [Prompt], _ body: (Int, RGBImage, [Detection]) throws -> Void
+  ) throws {
+    for start in stride(from: 0, to: paths.count, by: max(1, batchSize)) {
+      let indices = start..<min(paths.count, start + max(1, batchSize))
+      let photos = try indices.map { try sizing.read(path: paths[$0]) }
+      for (index, (photo, detections)) in zip(indices, zip(photos, try detect(photos, prompts: prompts))) {
+        try body(index, photo, detections)
+      }
+    }
+  }
+
   /// Detections for several images as one batch under one prompt, in each image's own pixels.
   public func detect(_ photos: [RGBImage], prompt: Prompt) throws -> [[Detection]] {
     try detect(photos, eachWith: Array(repeating: prompt, count: photos.count))

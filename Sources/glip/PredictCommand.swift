@@ -64,19 +64,16 @@ struct PredictCommand: ParsableCommand {
     let input = try reportingErrors { try PromptInput(parsing: prompt) }
     let (_, experiment) = try model.load()
     try reportingErrors {
-      let predictor = try Predictor(detector: experiment.detector, sizing: experiment.data.sizing)
+      var predictor = try Predictor(detector: experiment.detector, sizing: experiment.data.sizing)
+      predictor.batchSize = batchSize
       let prompts = try predictor.prompts(for: input)
       let paths = try imagePaths()
       let progress = paths.count > 1 ? ItemProgress(total: paths.count, label: "images") : nil
       var results: [(image: String, detections: [Detection])] = []
-      for start in stride(from: 0, to: paths.count, by: batchSize) {
-        let batch = Array(paths[start..<min(paths.count, start + batchSize)])
-        let photos = try batch.map { try predictor.sizing.read(path: $0) }
-        let found = try predictor.detect(photos, prompts: prompts)
-        for (path, (photo, detections)) in zip(batch, zip(photos, found)) {
-          try report(detections.filter { $0.score >= threshold }, of: photo, at: path, among: paths, into: &results)
-          progress?.update(results.count)
-        }
+      try predictor.detect(paths: paths, prompts: prompts) { index, photo, detections in
+        try report(
+          detections.filter { $0.score >= threshold }, of: photo, at: paths[index], among: paths, into: &results)
+        progress?.update(results.count)
       }
       let document = Predictor.detectionsJSON(results)
       if !singleFile {
