@@ -140,7 +140,12 @@ public struct VariantSummary: Equatable {
 
   /// Mean and sample standard deviation (n − 1; 0 for one run) of a value over the runs that have it.
   public func statistics(_ value: (RunResult) -> Double?) -> (mean: Double, std: Double, count: Int)? {
-    let values = runs.compactMap(value).filter { $0.isFinite }
+    VariantSummary.statistics(of: runs.compactMap(value))
+  }
+
+  /// Mean and sample standard deviation (n − 1; 0 for one value) of the finite values, nil when there are none.
+  public static func statistics(of all: [Double]) -> (mean: Double, std: Double, count: Int)? {
+    let values = all.filter { $0.isFinite }
     guard !values.isEmpty else { return nil }
     let mean = values.reduce(0, +) / Double(values.count)
     let variance =

@@ -84,11 +84,10 @@ public struct TransferSummary {
   /// The metric of one task (nil: averaged over the tasks) for a line and amount.
   public func statistic(task: String?, line: Line, amount: Amount) -> Statistic? {
     guard let task else { return average(line: line, amount: amount) }
-    guard let values = values[task]?[line]?[amount], !values.isEmpty else { return nil }
-    let mean = values.reduce(0, +) / Double(values.count)
-    let variance =
-      values.count > 1 ? values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(values.count - 1) : 0
-    return Statistic(mean: mean, std: variance.squareRoot(), count: values.count)
+    guard let values = values[task]?[line]?[amount], let found = VariantSummary.statistics(of: values) else {
+      return nil
+    }
+    return Statistic(mean: found.mean, std: found.std, count: found.count)
   }
 
   /// The mean over tasks of each task's mean, with the mean over tasks of the spread over seeds; nil unless every
