@@ -62,6 +62,44 @@ public struct PredictionGrid {
       columns: ["ground truth"] + runs.map(\.name), rows: rows, threshold: threshold, maxBoxes: maxBoxes)
   }
 
+  /// The `requested` variants among `runs`, in the order asked; an unknown name is an error with a suggestion.
+  public static func requested(
+    _ names: [String], among runs: [(name: String, directory: String)]
+  ) throws -> [(name: String, directory: String)] {
+    try names.map { name in
+      guard let run = runs.first(where: { $0.name == name }) else {
+        let hint = ConfigUsage.closest(name, among: runs.map(\.name)).map { " (did you mean '\($0)'?)" } ?? ""
+        throw ExperimentError("--predict \(name): no such variant\(hint)")
+      }
+      return run
+    }
+  }
+
+  /// The runs a grid shows as columns: at most `limit` of `candidates`, all validated on the first one's
+  /// `data.val`, since the rows are its images (another task of a transfer grid has other images). The note says
+  /// what was left out of `total` variants, or is nil when nothing was.
+  public static func columns(
+    from candidates: [(name: String, directory: String)], limit: Int, total: Int
+  ) throws -> (runs: [(name: String, directory: String)], note: String?) {
+    guard let first = candidates.first else { return ([], nil) }
+    let images = try validationSource(run: first.directory)
+    let sameImages = try candidates.filter { try validationSource(run: $0.directory) == images }
+    let shown = Array(sameImages.prefix(limit))
+    guard shown.count < total else { return (shown, nil) }
+    var note = "predictions of \(shown.count) of \(total) variants"
+    if sameImages.count < candidates.count {
+      note += " (\(candidates.count - sameImages.count) validate on other images than \(first.name))"
+    }
+    return (shown, note + "; choose them with --predict VARIANT")
+  }
+
+  /// The `data.val` annotations and images a run was configured with, read from its config without building it.
+  static func validationSource(run: String) throws -> [String] {
+    let loaded = try LoadedConfig(path: TrainedModel.configPath(run: run))
+    let val = try ConfigSection(root: loaded.root).section("data").section("val")
+    return try [val.read(DataSource.Keys.annotations), val.read(DataSource.Keys.images)]
+  }
+
   /// The image scaled up by a whole factor (nearest neighbour) until its shorter side reaches 240 pixels, so the
   /// 5×7 label font stays legible.
   static func enlarged(_ photo: RGBImage) -> (RGBImage, Int) {

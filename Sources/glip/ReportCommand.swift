@@ -22,6 +22,15 @@ struct ReportCommand: ParsableCommand {
   @Option(help: "Validation images in the prediction grid.")
   var images: Int = 4
 
+  @Option(
+    help: ArgumentHelp(
+      "A variant to show in the prediction grid (repeatable; default: the first --columns variants).",
+      valueName: "VARIANT"))
+  var predict: [String] = []
+
+  @Option(help: "Variants in the prediction grid when --predict is not given.")
+  var columns: Int = 8
+
   @Option(help: "Draw predicted boxes scoring at least this.")
   var threshold: Float = 0.3
 
@@ -34,17 +43,22 @@ struct ReportCommand: ParsableCommand {
   func validate() throws {
     guard images >= 0 else { throw ValidationError("--images must not be negative") }
     guard maxBoxes > 0 else { throw ValidationError("--max-boxes must be positive") }
+    guard columns > 0 else { throw ValidationError("--columns must be positive") }
   }
 
   func run() throws {
     let data = try reportingErrors { try ReportData.load(directory, evaluate: !noEval, progress: { printError($0) }) }
+    let variants = data.representatives.map { (name: $0.result.variant, directory: $0.directory) }
+    let requested = try reportingErrors { try PredictionGrid.requested(predict, among: variants) }
     var notes: [String] = []
     var grid: PredictionGrid?
     if images > 0 {
       do {
-        grid = try PredictionGrid.make(
-          runs: data.representatives.map { ($0.result.variant, $0.directory) }, images: images,
-          threshold: threshold, maxBoxes: maxBoxes)
+        let (runs, note) = try PredictionGrid.columns(
+          from: requested.isEmpty ? variants : requested, limit: requested.isEmpty ? columns : requested.count,
+          total: variants.count)
+        if let note { notes.append(note) }
+        grid = try PredictionGrid.make(runs: runs, images: images, threshold: threshold, maxBoxes: maxBoxes)
       } catch {
         notes.append("predictions left out: \(error)")
         printError("warning: predictions left out: \(error)")

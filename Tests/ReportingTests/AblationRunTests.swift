@@ -178,6 +178,41 @@ final class AblationRunTests: XCTestCase {
     XCTAssertEqual(html.components(separatedBy: "src=\"").count, html.components(separatedBy: "src=\"data:").count)
   }
 
+  func testPredictionColumnsAreTheRequestedVariantsOnOneValidationSet() throws {
+    let data = try ReportData.load(AblationRunTests.ablation)
+    let variants = data.representatives.map { (name: $0.result.variant, directory: $0.directory) }
+    XCTAssertEqual(
+      try PredictionGrid.requested(["fusion.type=bi_attention", "fusion.type=none"], among: variants).map(\.name),
+      ["fusion.type=bi_attention", "fusion.type=none"])
+    XCTAssertThrowsError(try PredictionGrid.requested(["fusion.type=bi_atention"], among: variants)) { error in
+      XCTAssertEqual(
+        "\(error)", "--predict fusion.type=bi_atention: no such variant (did you mean 'fusion.type=bi_attention'?)")
+    }
+
+    let all = try PredictionGrid.columns(from: variants, limit: 8, total: 2)
+    XCTAssertEqual(all.runs.map(\.name), ["fusion.type=none", "fusion.type=bi_attention"])
+    XCTAssertNil(all.note)
+    let one = try PredictionGrid.columns(from: variants, limit: 1, total: 2)
+    XCTAssertEqual(one.runs.map(\.name), ["fusion.type=none"])
+    XCTAssertEqual(one.note, "predictions of 1 of 2 variants; choose them with --predict VARIANT")
+
+    let elsewhere = AblationRunTests.root + "/other-val"
+    try FileManager.default.copyItem(atPath: variants[1].directory, toPath: elsewhere)
+    let configPath = TrainedModel.configPath(run: elsewhere)
+    var config = try String(contentsOfFile: configPath, encoding: .utf8)
+    let val = try XCTUnwrap(config.range(of: "\n  val:"))
+    let images = try XCTUnwrap(config.range(of: "\n    images: ", range: val.upperBound..<config.endIndex))
+    config.replaceSubrange(images, with: "\n    images: other/")
+    try config.write(toFile: configPath, atomically: true, encoding: .utf8)
+    let mixed = try PredictionGrid.columns(
+      from: [variants[0], (name: "other task", directory: elsewhere)], limit: 8, total: 3)
+    XCTAssertEqual(mixed.runs.map(\.name), ["fusion.type=none"])
+    XCTAssertEqual(
+      mixed.note,
+      "predictions of 1 of 3 variants (1 validate on other images than fusion.type=none); "
+        + "choose them with --predict VARIANT")
+  }
+
   func testARunDirectoryGetsAReportAndOtherDirectoriesAreRefused() throws {
     let run = AblationRunTests.ablation + "/runs/fusion.type=none/seed0"
     let data = try ReportData.load(run)
