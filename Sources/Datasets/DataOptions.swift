@@ -20,9 +20,13 @@ public struct DataSource: Sendable {
       "shot_seed", range: 0...Int(Int32.max),
       "the seed of the few-shot split's shuffle (0: the file's order, as GLIP's shuffle_seed 0; default: train.seed, "
         + "so each seed of an ablation draws its own split)")
+    public static let categoryGroups = KeyDocumentation(
+      name: "category_groups", type: "a mapping of names to lists of category names", defaultText: "none",
+      doc: "validation sources with categories (coco): named subsets whose AP, AP50 and AR100 are reported beside "
+        + "the overall ones as AP[name], … (as LVIS reports its rare categories)")
     public static let all: [KeyDocumentation] = [
       format.documentation, annotations.documentation, images.documentation, repeatCount.documentation,
-      shots.documentation, shotSeed.documentation,
+      shots.documentation, shotSeed.documentation, categoryGroups,
     ]
   }
 
@@ -33,6 +37,8 @@ public struct DataSource: Sendable {
   public var repeatCount: Int
   /// Images per category of a few-shot split (0: every record), and the seed of its shuffle.
   public var shots: Int, shotSeed: Int?
+  /// Category subsets scored apart (validation sources).
+  public var categoryGroups: [CategoryGroup]
   /// Where the section sits, for error messages (`data.train`).
   public var name: String
   /// `data.on_bad_record`, which applies to both sources.
@@ -65,6 +71,10 @@ public struct DataSource: Sendable {
     shotSeed = try section.readOptional(Keys.shotSeed)
     guard training || shots == 0 else {
       throw section.error(Keys.shots.name, "applies to training sources only; evaluation reads every record")
+    }
+    categoryGroups = try CategoryGroup.read(section, key: Keys.categoryGroups.name)
+    guard !training || categoryGroups.isEmpty else {
+      throw section.error(Keys.categoryGroups.name, "applies to validation sources only; training has no scores")
     }
   }
 }

@@ -42,7 +42,7 @@ public enum SyntheticDatasetWriter {
     try write(
       coco(
         all.map { $0.objects.map { ($0.colour * SyntheticShapes.shapes.count + $0.shape, $0.box) } },
-        categories: SyntheticShapes.phrases, size: size),
+        categories: SyntheticShapes.phrases, omitting: holdout, size: size),
       to: root.appendingPathComponent("instances_phrases.json"))
     let lines = try all.enumerated().map { index, sample -> String in
       let regions: [[String: Any]] = sample.caption.regions.map { region in
@@ -103,8 +103,12 @@ public enum SyntheticDatasetWriter {
   static func round2(_ value: Float) -> Double { (Double(value) * 100).rounded() / 100 }
 
   /// A COCO detection file: for each image, its objects' category indices (into `categories`) and
-  /// `[x1, y1, x2, y2]` boxes, written as COCO's `[x, y, width, height]`.
-  static func coco(_ images: [[(category: Int, box: [Float])]], categories: [String], size: Int) -> [String: Any] {
+  /// `[x1, y1, x2, y2]` boxes, written as COCO's `[x, y, width, height]`. Categories named in `omitting` are left
+  /// out of the category list (held-out pairs: a training prompt must not name them as negatives) and the others
+  /// keep their ids, so a split written without them scores the same ids.
+  static func coco(
+    _ images: [[(category: Int, box: [Float])]], categories: [String], omitting: Set<String> = [], size: Int
+  ) -> [String: Any] {
     var annotations: [[String: Any]] = []
     for (index, objects) in images.enumerated() {
       for object in objects {
@@ -119,7 +123,9 @@ public enum SyntheticDatasetWriter {
     return [
       "images": images.indices.map { ["id": $0 + 1, "file_name": fileName($0), "width": size, "height": size] },
       "annotations": annotations,
-      "categories": categories.enumerated().map { ["id": $0.offset + 1, "name": $0.element] },
+      "categories": categories.enumerated().filter { !omitting.contains($0.element) }.map {
+        ["id": $0.offset + 1, "name": $0.element]
+      },
     ]
   }
 

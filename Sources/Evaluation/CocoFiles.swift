@@ -12,6 +12,8 @@ public struct CocoFileError: Error, CustomStringConvertible {
 public struct CocoGroundTruth {
   public var imageIds: [Int]
   public var categoryIds: [Int]
+  /// The categories' ids and names (an empty name where the file gives none).
+  public var categories: [(id: Int, name: String)]
   public var annotations: [CocoAnnotation]
 
   public init(path: String) throws {
@@ -31,6 +33,7 @@ public struct CocoGroundTruth {
       }
       return id
     }
+    self.categories = zip(categoryIds, categories).map { ($0, $1["name"] as? String ?? "") }
     self.annotations = try annotations.enumerated().map { index, record in
       guard let id = StrictJSON.integer(record["id"]), let image = StrictJSON.integer(record["image_id"]),
         let category = StrictJSON.integer(record["category_id"])

@@ -13,6 +13,38 @@ public enum DatasetEvaluation {
     public var detections: [CocoDetection]
     /// Bad records left out under `on_bad_record: skip`.
     public var skipped: Int = 0
+    /// The metrics over each category group's categories alone, in the order the groups were given.
+    public var groups: [(name: String, metrics: CocoMetrics)] = []
+
+    public init(
+      metrics: CocoMetrics, detections: [CocoDetection], skipped: Int = 0,
+      groups: [(name: String, metrics: CocoMetrics)] = []
+    ) {
+      self.metrics = metrics
+      self.detections = detections
+      self.skipped = skipped
+      self.groups = groups
+    }
+
+    /// The metrics reported per group, `AP[name]`, `AP50[name]` and `AR100[name]`.
+    public static let groupMetricNames = ["AP", "AP50", "AR100"]
+
+    /// The 12 numbers, then each group's `AP[name]`, `AP50[name]` and `AR100[name]`.
+    public var namedMetrics: [(name: String, value: Double)] {
+      zip(CocoMetrics.names, metrics.values).map { (name: $0, value: $1) }
+        + groups.flatMap { group in
+          Result.groupMetricNames.map { (name: "\($0)[\(group.name)]", value: group.metrics[$0]) }
+        }
+    }
+
+    /// COCO's twelve-line summary, then one line per group.
+    public var summary: String {
+      ([metrics.summary]
+        + groups.map { group in
+          "\(group.name): "
+            + Result.groupMetricNames.map { String(format: "%@ %.3f", $0, group.metrics[$0]) }.joined(separator: "  ")
+        }).joined(separator: "\n")
+    }
   }
 
   /// Scores `source` (a `format: coco` split).
@@ -22,17 +54,18 @@ public enum DatasetEvaluation {
     guard source.isSet else { throw TrainingError(message: "\(source.name).annotations is not set") }
     return try coco(
       predictor: predictor, annotations: source.annotations, images: source.images,
-      policy: source.onBadRecord, progress: progress)
+      policy: source.onBadRecord, groups: source.categoryGroups, progress: progress)
   }
 
-  /// Scores a COCO file whose image file names are relative to `images`. Under `.skip`, bad images are left out of
-  /// both the predictions and the ground truth.
+  /// Scores a COCO file whose image file names are relative to `images`, overall and over each of `groups`. Under
+  /// `.skip`, bad images are left out of both the predictions and the ground truth.
   public static func coco(
     predictor: Predictor, annotations: String, images: String, policy: BadRecordPolicy = .fail,
-    progress: (Int, Int) -> Void = { _, _ in }
+    groups: [CategoryGroup] = [], progress: (Int, Int) -> Void = { _, _ in }
   ) throws -> Result {
     let loaded = try GroundingData.loadCOCO(
       path: annotations, imageRoot: images, policy: policy, exifOrientation: predictor.sizing.exifOrientation)
+    let groupIds = try groups.map { try $0.ids(in: loaded.categories.map { ($0.id, $0.name) }, file: annotations) }
     let imageIds = loaded.records.map { $0.imageId! }
     let truth = try groundTruth(annotations, records: loaded.records, policy: policy)
     let names = loaded.categories.map(\.name)
@@ -50,7 +83,10 @@ public enum DatasetEvaluation {
     }
     let metrics = CocoEvaluator.evaluate(
       annotations: truth, detections: found, imageIds: imageIds, categoryIds: loaded.categories.map(\.id))
-    return Result(metrics: metrics, detections: found, skipped: loaded.skipped)
+    let groupMetrics = zip(groups, groupIds).map { group, ids in
+      (group.name, CocoEvaluator.evaluate(annotations: truth, detections: found, imageIds: imageIds, categoryIds: ids))
+    }
+    return Result(metrics: metrics, detections: found, skipped: loaded.skipped, groups: groupMetrics)
   }
 
   /// The ground truth of the loaded images: the file's annotations (crowds and areas as written). When skipping bad

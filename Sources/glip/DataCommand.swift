@@ -51,8 +51,9 @@ struct DataCommand: ParsableCommand {
 
     @Option(
       help: """
-        Colour–shape pairs never drawn, e.g. "red circle,blue star" (for compositional tests: hold them out of \
-        the training split, keep them in the validation split). Pre-training data only.
+        Colour–shape pairs never drawn and left out of instances_phrases.json's categories, e.g. "red circle,blue \
+        star" (for compositional tests: hold them out of the training split, keep them in the validation split). \
+        Pre-training data only.
         """)
     var holdout: String = ""
 

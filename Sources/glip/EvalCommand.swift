@@ -52,6 +52,14 @@ struct EvalCommand: ParsableCommand {
   @Flag(help: "With --data, leave out bad records (and count them) instead of failing on the first.")
   var skipBadRecords = false
 
+  @Option(
+    help: ArgumentHelp(
+      """
+      A named subset of the COCO categories scored apart, as AP[NAME], AP50[NAME] and AR100[NAME] after the 12 \
+      numbers (repeatable; with --annotations, or added to data.val.category_groups).
+      """, valueName: "NAME=CATEGORY,CATEGORY,…"))
+  var group: [String] = []
+
   @Flag(help: "Print one JSON object.")
   var json = false
 
@@ -67,17 +75,21 @@ struct EvalCommand: ParsableCommand {
     if data != nil && saveDetections != nil { throw ValidationError("--save-detections works on data.val, not --data") }
     guard (1...256).contains(batchSize) else { throw ValidationError("--batch-size must be 1...256, got \(batchSize)") }
     if detections != nil && batchSize != 1 { throw ValidationError("--batch-size needs a model to run") }
+    for argument in group where CategoryGroup(argument: argument) == nil {
+      throw ValidationError("--group \(argument): expected NAME=CATEGORY,CATEGORY,… (e.g. rare=purple star,red ring)")
+    }
+    if !group.isEmpty && data != nil { throw ValidationError("--group works on --annotations or data.val, not --data") }
     if skipBadRecords && data == nil {
       throw ValidationError("--skip-bad-records is for --data; for data.val set data.on_bad_record: skip")
     }
   }
 
+  var groups: [CategoryGroup] { group.compactMap(CategoryGroup.init(argument:)) }
+
   func run() throws {
     guard model.isGiven else {
-      let metrics = try scoreFile()
-      return print(
-        json ? FormatEvaluation(metrics: zip(CocoMetrics.names, metrics.values).map { ($0, $1) }).json : metrics.summary
-      )
+      let result = try scoreFile()
+      return print(json ? FormatEvaluation(metrics: result.namedMetrics).json : result.summary)
     }
     let (_, experiment) = try model.load()
     try reportingErrors {
@@ -88,8 +100,9 @@ struct EvalCommand: ParsableCommand {
       }
       if let annotations, let images {
         var bar: ItemProgress?
-        let result = try DatasetEvaluation.coco(predictor: predictor, annotations: annotations, images: images) {
-          done, total in
+        let result = try DatasetEvaluation.coco(
+          predictor: predictor, annotations: annotations, images: images, groups: groups
+        ) { done, total in
           if bar == nil { bar = ItemProgress(total: total, label: "evaluated") }
           bar?.update(done)
         }
@@ -98,8 +111,7 @@ struct EvalCommand: ParsableCommand {
             toFile: saveDetections, atomically: true, encoding: .utf8)
           printError("wrote \(result.detections.count) detections to \(saveDetections)")
         }
-        let values = zip(CocoMetrics.names, result.metrics.values).map { ($0, $1) }
-        print(json ? FormatEvaluation(metrics: values).json : result.metrics.summary)
+        print(json ? FormatEvaluation(metrics: result.namedMetrics).json : result.summary)
         return
       }
       if let data {
@@ -112,7 +124,8 @@ struct EvalCommand: ParsableCommand {
         print(json ? result.json : result.summary)
         return
       }
-      let source = experiment.data.val
+      var source = experiment.data.val
+      source.categoryGroups += groups
       let format = try DatasetFormats.format(of: source)
       let result = try format.evaluate(predictor: predictor, source: source, progress: progress)
       if result.skipped > 0 { printError("skipped \(result.skipped) bad records (data.on_bad_record: skip)") }
@@ -126,14 +139,19 @@ struct EvalCommand: ParsableCommand {
     }
   }
 
-  private func scoreFile() throws -> CocoMetrics {
+  private func scoreFile() throws -> DatasetEvaluation.Result {
     try reportingErrors {
       let truth = try CocoGroundTruth(path: annotations!)
       let found = try readCocoDetections(path: detections!)
       try truth.check(found, from: detections!)
       let categories = truth.categoryIds.isEmpty ? Array(Set(truth.annotations.map(\.categoryId))) : truth.categoryIds
-      return CocoEvaluator.evaluate(
-        annotations: truth.annotations, detections: found, imageIds: truth.imageIds, categoryIds: categories)
+      func score(_ ids: [Int]) -> CocoMetrics {
+        CocoEvaluator.evaluate(annotations: truth.annotations, detections: found, imageIds: truth.imageIds, categoryIds: ids)
+      }
+      let groupMetrics = try groups.map { group in
+        (group.name, score(try group.ids(in: truth.categories, file: annotations!)))
+      }
+      return DatasetEvaluation.Result(metrics: score(categories), detections: found, groups: groupMetrics)
     }
   }
 }

@@ -2,6 +2,7 @@ import Components
 import Config
 import Datasets
 import Detection
+import Evaluation
 import Experiments
 import Foundation
 import Imaging
@@ -81,6 +82,35 @@ final class EndToEndTests: XCTestCase {
       (result.detection.flatMap(\.metrics.values) + result.grounding!.values).allSatisfy {
         $0 == -1 || (0...1).contains($0)
       })
+
+    // Category groups: a group of every category scores as the whole set; a subset as the evaluator on its ids.
+    let shapesFile = directory + "/val/instances_shapes.json"
+    let grouped = try DatasetEvaluation.coco(
+      predictor: predictor, annotations: shapesFile, images: directory + "/val",
+      groups: [
+        CategoryGroup(name: "all", categories: SyntheticShapes.shapes),
+        try XCTUnwrap(CategoryGroup(argument: "round = circle, ring")),
+      ])
+    XCTAssertEqual(grouped.groups.map(\.name), ["all", "round"])
+    XCTAssertEqual(grouped.groups[0].metrics, grouped.metrics)
+    let truth = try CocoGroundTruth(path: shapesFile)
+    XCTAssertEqual(
+      grouped.groups[1].metrics,
+      CocoEvaluator.evaluate(
+        annotations: truth.annotations, detections: grouped.detections, imageIds: truth.imageIds,
+        categoryIds: [1, 5]))
+    XCTAssertEqual(
+      Array(grouped.namedMetrics.map(\.name).suffix(6)),
+      ["AP[all]", "AP50[all]", "AR100[all]", "AP[round]", "AP50[round]", "AR100[round]"])
+    XCTAssertThrowsError(
+      try DatasetEvaluation.coco(
+        predictor: predictor, annotations: shapesFile, images: directory + "/val",
+        groups: [CategoryGroup(name: "rare", categories: ["cirle"])])
+    ) { error in
+      XCTAssertTrue(
+        "\(error)".hasSuffix("category group 'rare' names 'cirle', which is not a category (did you mean 'circle'?)"),
+        "\(error)")
+    }
 
     // Predict: boxes in the input image's pixels, named by the prompt's phrases.
     let imagePath = directory + "/val/images/000000.png"

@@ -99,6 +99,35 @@ final class MixedSourcesTests: XCTestCase {
     }
   }
 
+  func testCategoryGroupsAreReadForValidationSourcesOnly() throws {
+    let train = "{format: coco, annotations: DIR/instances_shapes.json}"
+    let groups = try experiment(
+      train: train,
+      extra: "  val: {format: coco, annotations: DIR/instances_shapes.json, "
+        + "category_groups: {round: [circle, ring], pointed: [star]}}"
+    ).data.val.categoryGroups
+    XCTAssertEqual(
+      groups,
+      [CategoryGroup(name: "round", categories: ["circle", "ring"]), CategoryGroup(name: "pointed", categories: ["star"])])
+    for (extra, message) in [
+      ("  val: {format: coco, annotations: A, category_groups: [circle]}", "data.val.category_groups: expected a mapping"),
+      ("  val: {format: coco, annotations: A, category_groups: {round: []}}", "data.val.category_groups.round: expected a"),
+      ("  val: {format: coco, annotations: A, category_groups: {round: [[a]]}}", "expected category names, got a list"),
+    ] {
+      XCTAssertThrowsError(try experiment(train: train, extra: extra)) {
+        XCTAssertTrue("\($0)".contains(message), "\($0)")
+      }
+    }
+    XCTAssertThrowsError(
+      try experiment(train: "{format: coco, annotations: A, category_groups: {round: [circle]}}")
+    ) {
+      XCTAssertTrue("\($0)".contains("data.train.category_groups: applies to validation sources only"), "\($0)")
+    }
+    XCTAssertNil(CategoryGroup(argument: "rare"))
+    XCTAssertNil(CategoryGroup(argument: "=circle"))
+    XCTAssertNil(CategoryGroup(argument: "rare=circle,,ring"))
+  }
+
   func testAnEmptyListOrAnUnknownKeyInASourceIsReported() throws {
     XCTAssertThrowsError(try experiment(train: "[]")) {
       XCTAssertTrue("\($0)".contains("data.train: expected at least one source"), "\($0)")

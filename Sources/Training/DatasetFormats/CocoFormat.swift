@@ -23,8 +23,7 @@ public struct CocoFormat: DatasetFormat {
   {
     let result = try DatasetEvaluation.coco(predictor: predictor, source: source, progress: progress)
     return FormatEvaluation(
-      metrics: zip(CocoMetrics.names, result.metrics.values).map { (name: $0, value: $1) }, skipped: result.skipped,
-      summary: result.metrics.summary,
+      metrics: result.namedMetrics, skipped: result.skipped, summary: result.summary,
       writeDetections: { path in
         try DatasetEvaluation.resultsJSON(result.detections).write(toFile: path, atomically: true, encoding: .utf8)
       })
