@@ -38,6 +38,22 @@ public struct PseudoLabelScore: Equatable, Sendable {
     }
   }
 
+  /// The score of the labels' boxes at `threshold` and at each tenth above it up to 0.9: raising the threshold keeps
+  /// a subset of the boxes, so one labelling run gives the whole precision–recall trade-off.
+  public static func sweep(
+    _ labels: [PseudoLabel], truth: [GroundingRecord], imageRoot: String, from threshold: Float
+  ) -> [(threshold: Float, score: PseudoLabelScore)] {
+    let tenths = (1...9).map { Float($0) / 10 }.filter { $0 > threshold + 1e-4 }
+    return ([threshold] + tenths).map { minimum in
+      let kept = labels.map { label in
+        var label = label
+        label.regions = label.regions.filter { $0.score >= minimum }
+        return label
+      }
+      return (minimum, PseudoLabelScore(kept, truth: truth, imageRoot: imageRoot))
+    }
+  }
+
   mutating func add(_ regions: [PseudoLabel.Region], _ record: GroundingRecord, iouThreshold: Float) {
     pseudoBoxes += regions.count
     trueBoxes += record.boxes.count

@@ -19,7 +19,8 @@ struct PseudoLabelCommand: ParsableCommand {
 
       A pair with no confident box (or no noun phrase) is kept as a negative record (no regions: every phrase \
       is background), or left out with --drop-empty. --truth scores the boxes against the true ones (a box \
-      counts when IoU >= 0.5 with an unclaimed true box whose phrase span overlaps its own).
+      counts when IoU >= 0.5 with an unclaimed true box whose phrase span overlaps its own), at --threshold and at \
+      each tenth above it.
       """)
 
   @OptionGroup var model: ModelSourceOptions
@@ -79,7 +80,15 @@ struct PseudoLabelCommand: ParsableCommand {
         "wrote \(kept.count) records to \(out): \(boxes) boxes for \(phrases) phrases of \(pairs.count) captions; "
           + "\(empty) with no box at \(threshold) " + (dropEmpty ? "left out" : "kept as negatives"))
       if let truthRecords {
-        print(PseudoLabelScore(labels, truth: truthRecords, imageRoot: images).summary)
+        let sweep = PseudoLabelScore.sweep(labels, truth: truthRecords, imageRoot: images, from: threshold)
+        print(sweep[0].score.summary)
+        print("at higher thresholds (the same run's boxes above each):")
+        for (minimum, score) in sweep.dropFirst() {
+          print(
+            String(
+              format: "  %.1f: precision %.3f, recall %.3f (%d boxes)", minimum, score.precision, score.recall,
+              score.pseudoBoxes))
+        }
       }
     }
   }

@@ -170,5 +170,11 @@ final class PseudoLabelScoreTests: XCTestCase {
     XCTAssertEqual(score.unscored, 1)
     XCTAssertEqual(score.precision, 0.5)
     XCTAssertEqual(score.recall, 1)
+
+    let sweep = PseudoLabelScore.sweep([label, other], truth: [truth], imageRoot: "/data", from: 0.65)
+    XCTAssertEqual(sweep.map(\.threshold), [0.65, 0.7, 0.8, 0.9])
+    XCTAssertEqual(sweep.map(\.score.pseudoBoxes), [3, 3, 2, 1])
+    XCTAssertEqual(sweep.map(\.score.correct), [1, 1, 1, 1], "the star's own box scored 0.6, under every threshold")
+    XCTAssertEqual(sweep[0].score.unscored, 1)
   }
 }
