@@ -110,6 +110,7 @@ reference: $(REF_PYTHON)
 $(REF_PYTHON): scripts/reference/requirements.txt
 	python3 -m venv $(REF_VENV)
 	$(REF_VENV)/bin/pip install -r scripts/reference/requirements.txt
+	$(REF_VENV)/bin/pip install --no-deps torchvision==0.28.0
 	touch $(REF_PYTHON)
 
 ## fixtures: regenerate Tests/Fixtures/ops from PyTorch and Tests/Fixtures/phrases/reference.json from spaCy

@@ -35,7 +35,8 @@ public struct CategoryGroup: Equatable, Sendable {
     return try entries.map { entry in
       guard let items = entry.value.items, !items.isEmpty else {
         throw ConfigError(
-          "\(section.dottedPath).\(key).\(entry.key): expected a non-empty list of category names", at: entry.value.mark)
+          "\(section.dottedPath).\(key).\(entry.key): expected a non-empty list of category names", at: entry.value.mark
+        )
       }
       let names = try items.map { item in
         guard let text = item.scalarText, !text.isEmpty else {
@@ -56,7 +57,8 @@ public struct CategoryGroup: Equatable, Sendable {
       guard let match = categories.first(where: { $0.name == name }) else {
         let hint = ConfigUsage.closest(name, among: categories.map(\.name)).map { " (did you mean '\($0)'?)" } ?? ""
         throw DatasetError(
-          path: file, record: nil, reason: "category group '\(self.name)' names '\(name)', which is not a category\(hint)")
+          path: file, record: nil,
+          reason: "category group '\(self.name)' names '\(name)', which is not a category\(hint)")
       }
       return match.id
     }

@@ -34,8 +34,8 @@ public final class GroundingDetector: Module {
 
   /// The feature maps the head sees: `[N, C, H, W]` per level.
   public func imageFeatures(_ images: Tensor) -> [Tensor] {
-    let features = backbone.features(images)
-    return neck.map { $0(features) } ?? features
+    let features = StageClock.measure("backbone") { backbone.features(images) }
+    return StageClock.measure("neck") { neck.map { $0(features) } ?? features }
   }
 
   /// Dense predictions for normalised images `[N, 3, H, W]` and their prompts.
@@ -61,7 +61,7 @@ public final class GroundingDetector: Module {
 
   /// The prompt's token features `[batch, tokens, hidden]`, with the prompt offset when there is one.
   public func textFeatures(_ tokens: TokenBatch) -> TextFeatures {
-    var text = textEncoder.encode(tokens)
+    var text = StageClock.measure("text encoder") { textEncoder.encode(tokens) }
     guard let promptOffset else { return text }
     let length = text.hidden.shape[1], rows = promptOffset.shape[0]
     var offset = promptOffset.value.narrow(axis: 0, start: 0, length: min(length, rows))

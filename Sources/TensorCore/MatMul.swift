@@ -21,6 +21,7 @@ extension Tensor {
       return
     }
     BLAS.configure()
+    StageClock.countProduct(m: m, n: n, k: k)
     let plan = GemmBlocks(m: m, n: n, k: k)
     guard plan.count > 1, !BLAS.isInParallelRegion else {
       sgemm(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)

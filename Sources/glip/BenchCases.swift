@@ -12,6 +12,10 @@ struct BenchShape {
   var batch: Int
   var size: Int
   var tokens: Int
+  /// The image width where it differs from `size` (the height); nil for square images.
+  var width: Int? = nil
+
+  var imageWidth: Int { width ?? size }
 }
 
 /// A timed workload. `makeBody` builds the model and inputs once and returns the closure that is timed; the closure
@@ -33,6 +37,7 @@ struct BenchCase {
     var label = name
     if shape.train { label += " train" }
     if ["bert_base", "minilm"].contains(name) { label += " \(shape.tokens) tokens" }
+    if ["glip_t", "glip_l"].contains(name) { label += " \(shape.size)×\(shape.imageWidth), \(shape.tokens) tokens" }
     return label
   }
 
@@ -68,6 +73,12 @@ struct BenchCase {
       name: "glip_t_b", summary: "GLIP-T (B): Swin-T, FPN, BERT-base, 6 fusion + DyHead blocks, ATSS", trains: false,
       defaults: { _ in BenchShape(train: false, batch: 1, size: 512, tokens: 32) }, flops: { _ in 0 },
       makeBody: glipTinyB),
+    official(
+      "glip_t", "GLIP-T (B) as configs/glip/glip_t_b.yaml, random weights: detection (forward and post-processing)",
+      config: "configs/glip/glip_t_b.yaml"),
+    official(
+      "glip_l", "GLIP-L as configs/glip/glip_l.yaml, random weights: detection (forward and post-processing)",
+      config: "configs/glip/glip_l.yaml"),
     BenchCase(
       name: "demo", summary: "the model of configs/demo/shapes_grounding.yaml (random weights), as configured",
       trains: true, defaults: { BenchShape(train: $0, batch: 4, size: 160, tokens: 16) }, flops: { _ in 0 },
@@ -159,6 +170,36 @@ struct BenchCase {
     let images = Tensor.normal([shape.batch, 3, shape.size, shape.size], seed: 1)
     let tokens = promptTokens(batch: shape.batch, tokens: shape.tokens)
     return { withNoGrad { outputs(of: detector(images, tokens: tokens)) } }
+  }
+
+  /// An official GLIP architecture from its config, with random weights, detecting in one image at GLIP's test size
+  /// (800×1333 padded to 800×1344) with a prompt of `tokens` tokens in phrases of three: the forward pass and the
+  /// post-processing, as `glip predict` runs them.
+  static func official(_ name: String, _ summary: String, config path: String) -> BenchCase {
+    BenchCase(
+      name: name, summary: summary, trains: false,
+      defaults: { _ in BenchShape(train: false, batch: 1, size: 800, tokens: 256, width: 1344) }, flops: { _ in 0 }
+    ) { shape in
+      Builtins.registerAll()
+      let config = try LoadedConfig(path: path, overrides: ["model.text_encoder.vocab=", "model.checkpoint_remap="])
+      let detector = try CheckedExperiment(config, shapesOnly: false).detector
+      detector.eval()
+      let images = Tensor.normal([shape.batch, 3, shape.size, shape.imageWidth], seed: 1)
+      let tokens = promptTokens(batch: shape.batch, tokens: shape.tokens)
+      let phrases = stride(from: 1, to: shape.tokens - 1, by: 3).map { Array($0..<min($0 + 3, shape.tokens - 1)) }
+      return {
+        withNoGrad {
+          let head = detector(images, tokens: tokens)
+          var result = outputs(of: head)
+          for image in 0..<shape.batch {
+            let found = detector.head.detections(
+              head, image: image, phrases: phrases, imageSize: (shape.size, shape.imageWidth))
+            result["boxes\(image)"] = Tensor(shape: [found.count, 4], values: found.flatMap(\.box))
+          }
+          return result
+        }
+      }
+    }
   }
 
   /// The demo experiment's model, with random weights in place of its pretrained files (same shapes and frozen

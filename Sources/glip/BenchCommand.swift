@@ -33,6 +33,12 @@ struct BenchCommand: ParsableCommand {
   @Option(help: "Prompt length in tokens (default: the case's).")
   var tokens: Int?
 
+  @Option(help: "Input width in pixels where it differs from --size, the height (default: the case's).")
+  var width: Int?
+
+  @Flag(help: "Also print where the time of the timed runs went: backbone, neck, text encoder, each tower part, …")
+  var breakdown = false
+
   @Option(help: "Save the first run's result tensors to this safetensors file (to compare BLAS kernels).")
   var output: String?
 
@@ -53,7 +59,7 @@ struct BenchCommand: ParsableCommand {
     }
     guard repetitions > 0 else { throw ValidationError("--repeat must be positive, got \(repetitions)") }
     guard warmup >= 0 else { throw ValidationError("--warmup must not be negative, got \(warmup)") }
-    for (name, value) in [("batch", batch), ("size", size), ("tokens", tokens)] {
+    for (name, value) in [("batch", batch), ("size", size), ("tokens", tokens), ("width", width)] {
       if let value, value <= 0 { throw ValidationError("--\(name) must be positive, got \(value)") }
     }
     if output != nil && cases.count != 1 { throw ValidationError("--output needs exactly one case") }
@@ -68,6 +74,7 @@ struct BenchCommand: ParsableCommand {
       if let batch { shape.batch = batch }
       if let size { shape.size = size }
       if let tokens { shape.tokens = tokens }
+      if let width { shape.width = width }
       let body = try benchCase.makeBody(shape)
       let first = body()
       if let output {
@@ -75,13 +82,19 @@ struct BenchCommand: ParsableCommand {
       }
       for _ in 0..<max(warmup - 1, 0) { _ = body() }
       var times: [Double] = []
+      if breakdown { StageClock.start() }
       for _ in 0..<repetitions {
         let start = DispatchTime.now().uptimeNanoseconds
         _ = body()
         times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
       }
-      let result = BenchResult(label: benchCase.label(shape), flops: benchCase.flops(shape), times: times)
+      var result = BenchResult(label: benchCase.label(shape), flops: benchCase.flops(shape), times: times)
+      if breakdown {
+        result.countedFlops = StageClock.countedFlops / Double(repetitions)
+        result.stages = StageClock.stop().map { ($0.stage, $0.seconds * 1000 / Double(repetitions)) }
+      }
       print(json ? result.json : result.line)
+      if breakdown && !json { print(result.breakdownTable) }
     }
   }
 }
@@ -92,6 +105,12 @@ struct BenchResult {
   let median: Double
   let minimum: Double
   let maximum: Double
+  /// With `--breakdown`: milliseconds per run in each stage, and the matrix-product operations per run.
+  var stages: [(stage: String, milliseconds: Double)] = []
+  var countedFlops: Double = 0
+
+  /// The operation count for rates: the case's own tally, or the products counted while timing.
+  var rateFlops: Double { flops > 0 ? flops : countedFlops }
 
   init(label: String, flops: Double, times: [Double]) {
     self.label = label
@@ -106,7 +125,7 @@ struct BenchResult {
   static var peakRSSMegabytes: Double { Double(ProcessMemory.peakResidentBytes ?? 0) / (1024 * 1024) }
 
   var line: String {
-    let rate = flops > 0 ? String(format: "  %7.1f GFLOP/s", flops / median / 1e6) : ""
+    let rate = rateFlops > 0 ? String(format: "  %7.1f GFLOP/s", rateFlops / median / 1e6) : ""
     return String(
       format: "%-24@ median %9.3f ms  min %9.3f  max %9.3f%@  peak RSS %.0f MB",
       label as NSString, median, minimum, maximum, rate as NSString, BenchResult.peakRSSMegabytes)
@@ -119,6 +138,35 @@ struct BenchResult {
       ("min_ms", String(format: "%.3f", minimum)), ("max_ms", String(format: "%.3f", maximum)),
       ("peak_rss_mb", String(format: "%.1f", BenchResult.peakRSSMegabytes)), ("blas_core", "\"\(BLAS.coreName)\""),
     ]
-    return "{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"
+    let breakdown: [(String, String)] =
+      stages.isEmpty
+      ? []
+      : [
+        ("gflop", String(format: "%.2f", countedFlops / 1e9)),
+        (
+          "stages_ms",
+          "{" + stages.map { String(format: "\"%@\": %.2f", $0.stage, $0.milliseconds) }.joined(separator: ", ") + "}"
+        ),
+      ]
+    return "{" + (fields + breakdown).map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"
   }
+
+  /// Each stage's milliseconds per run and share of the median (the stages do not overlap), then what none of them
+  /// covers as "other".
+  var breakdownTable: String {
+    func row(_ name: String, _ milliseconds: Double) -> String {
+      "  " + name.padding(toLength: 22, withPad: " ", startingAt: 0)
+        + String(format: "%9.1f ms  %5.1f%%", milliseconds, 100 * milliseconds / median)
+    }
+    let covered = stages.map(\.milliseconds).reduce(0, +)
+    var lines = stages.map { row($0.stage, $0.milliseconds) } + [row("other", max(0, median - covered))]
+    if countedFlops > 0 {
+      lines.append(
+        String(
+          format: "  matrix products: %.1f GFLOP per run, %.1f GFLOP/s over the median", countedFlops / 1e9,
+          countedFlops / median / 1e6))
+    }
+    return lines.joined(separator: "\n")
+  }
+
 }

@@ -146,7 +146,8 @@ struct EvalCommand: ParsableCommand {
       try truth.check(found, from: detections!)
       let categories = truth.categoryIds.isEmpty ? Array(Set(truth.annotations.map(\.categoryId))) : truth.categoryIds
       func score(_ ids: [Int]) -> CocoMetrics {
-        CocoEvaluator.evaluate(annotations: truth.annotations, detections: found, imageIds: truth.imageIds, categoryIds: ids)
+        CocoEvaluator.evaluate(
+          annotations: truth.annotations, detections: found, imageIds: truth.imageIds, categoryIds: ids)
       }
       let groupMetrics = try groups.map { group in
         (group.name, score(try group.ids(in: truth.categories, file: annotations!)))

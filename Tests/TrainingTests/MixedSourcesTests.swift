@@ -108,10 +108,19 @@ final class MixedSourcesTests: XCTestCase {
     ).data.val.categoryGroups
     XCTAssertEqual(
       groups,
-      [CategoryGroup(name: "round", categories: ["circle", "ring"]), CategoryGroup(name: "pointed", categories: ["star"])])
+      [
+        CategoryGroup(name: "round", categories: ["circle", "ring"]),
+        CategoryGroup(name: "pointed", categories: ["star"]),
+      ])
     for (extra, message) in [
-      ("  val: {format: coco, annotations: A, category_groups: [circle]}", "data.val.category_groups: expected a mapping"),
-      ("  val: {format: coco, annotations: A, category_groups: {round: []}}", "data.val.category_groups.round: expected a"),
+      (
+        "  val: {format: coco, annotations: A, category_groups: [circle]}",
+        "data.val.category_groups: expected a mapping"
+      ),
+      (
+        "  val: {format: coco, annotations: A, category_groups: {round: []}}",
+        "data.val.category_groups.round: expected a"
+      ),
       ("  val: {format: coco, annotations: A, category_groups: {round: [[a]]}}", "expected category names, got a list"),
     ] {
       XCTAssertThrowsError(try experiment(train: train, extra: extra)) {

@@ -54,12 +54,19 @@ DEFAULTS = {  # name: (trains, forward shape, train shape) with shape = (batch, 
     "bert_base": (False, (1, 0, 256), None),
     "minilm": (False, (1, 0, 256), None),
     "glip_t_b": (False, (1, 512, 32), None),
+    "glip_t": (False, (1, 800, 256), None),
+    "glip_l": (False, (1, 800, 256), None),
     "demo": (True, (4, 160, 16), (4, 160, 16)),
 }
 
 
-def label(name, train, tokens):
+OFFICIAL_WIDTH = 1344  # 1333 padded to a multiple of 32, as GLIP's test sizing pads an 800×1333 image
+
+
+def label(name, train, tokens, size=0, width=None):
     text = name + (" train" if train else "")
+    if name in ("glip_t", "glip_l"):
+        return text + f" {size}×{width or OFFICIAL_WIDTH}, {tokens} tokens"
     return text + (f" {tokens} tokens" if name in ("bert_base", "minilm") else "")
 
 
@@ -321,6 +328,76 @@ def glip_t_b_case(name, train, batch, size, tokens):
     return lambda: model(images, ids, mask)
 
 
+class KeepAnchors(dict):
+    """The official model's intermediate record, keeping only the anchors post-processing needs, so that the stored
+    feature maps do not add to the measured peak memory."""
+
+    def __setitem__(self, key, value):
+        if key.startswith("anchors."):
+            super().__setitem__(key, value)
+
+    def update(self, other):
+        for key, value in other.items():
+            self[key] = value
+
+
+class StageTimes:
+    """Wall time per stage (backbone, neck, text encoder, each tower part, head outputs, post-processing), from
+    wrappers around the official model's module calls; the names match `glip bench --breakdown`."""
+
+    def __init__(self):
+        self.totals = {}
+
+    def wrap(self, module, stage):
+        forward = module.forward
+
+        def timed(*args, **kwargs):
+            start = time.perf_counter()
+            result = forward(*args, **kwargs)
+            self.totals[stage] = self.totals.get(stage, 0.0) + (time.perf_counter() - start) * 1000
+            return result
+        module.forward = timed
+
+    def timed(self, stage, function):
+        def call(*args, **kwargs):
+            start = time.perf_counter()
+            result = function(*args, **kwargs)
+            self.totals[stage] = self.totals.get(stage, 0.0) + (time.perf_counter() - start) * 1000
+            return result
+        return call
+
+
+def official_case(name, train, batch, size, tokens, width=None):
+    """GLIP-T (B) or GLIP-L from scripts/reference/glip_official.py (the official code's inference path), random
+    weights: one forward pass and GLIP's post-processing, as `glip bench glip_t|glip_l`."""
+    import glip_official
+    model = glip_official.build("glip_t_b" if name == "glip_t" else "glip_l")
+    stages = StageTimes()
+    stages.wrap(model.backbone.body, "backbone")
+    stages.wrap(model.backbone.fpn, "neck")
+    stages.wrap(model.language_backbone, "text encoder")
+    tower = list(model.rpn.head.dyhead_tower)
+    for block in range(model.p.num_convs):
+        fusion, text_layer, conv = tower[block * 3:(block + 1) * 3]
+        stages.wrap(fusion, "tower: fusion")
+        stages.wrap(text_layer, "tower: text layer")
+        stages.wrap(conv, "tower: DyHeadConv")
+    post_process = stages.timed("post-processing", glip_official.post_process)
+    width = width or OFFICIAL_WIDTH
+    images = torch.randn(batch, 3, size, width)
+    ids, mask = prompt_ids(batch, tokens)
+    phrases = [list(range(start, min(start + 3, tokens - 1))) for start in range(1, tokens - 1, 3)]
+    config = glip_official.PostConfig()
+
+    def run():
+        record = KeepAnchors()
+        outputs, _ = model(images, ids, mask, record)
+        anchors = [record[f"anchors.{level}"] for level in range(len(outputs))]
+        return post_process(outputs, anchors, phrases, config, (size, width))
+    run.stages = stages
+    return run
+
+
 def sigmoid_focal_loss(logits, targets, alpha=0.25, gamma=2.0):
     p = logits.sigmoid()
     ce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
@@ -401,7 +478,7 @@ def conv3x3_case(name, train, batch, size, tokens):
 
 
 BUILDERS = {"gemm": gemm_case, "conv3x3": conv3x3_case, "bert_base": language_case, "minilm": language_case,
-            "glip_t_b": glip_t_b_case, "demo": demo_case, **{name: backbone_case for name in BACKBONES}}
+            "glip_t_b": glip_t_b_case, "glip_t": official_case, "glip_l": official_case, "demo": demo_case, **{name: backbone_case for name in BACKBONES}}
 
 
 def main():
@@ -413,6 +490,8 @@ def main():
     parser.add_argument("--batch", type=int)
     parser.add_argument("--size", type=int)
     parser.add_argument("--tokens", type=int)
+    parser.add_argument("--width", type=int, help="image width where it differs from --size (glip_t, glip_l)")
+    parser.add_argument("--breakdown", action="store_true", help="time per stage (glip_t, glip_l)")
     parser.add_argument("cases", nargs="*")
     args = parser.parse_args()
     names = args.cases or [name for name, (trains, _, _) in DEFAULTS.items() if trains or not args.train]
@@ -426,21 +505,28 @@ def main():
         torch.manual_seed(0)
         batch, size, tokens = DEFAULTS[name][2 if args.train else 1]
         batch, size, tokens = args.batch or batch, args.size or size, args.tokens or tokens
-        run = BUILDERS[name](name, args.train, batch, size, tokens)
+        extra = {"width": args.width} if name in ("glip_t", "glip_l") else {}
+        run = BUILDERS[name](name, args.train, batch, size, tokens, **extra)
         times = []
         with torch.inference_mode(not args.train):
             for _ in range(args.warmup):
                 run()
+            stages = getattr(run, "stages", None)
+            if stages:
+                stages.totals.clear()
             for _ in range(args.repeat):
                 start = time.perf_counter()
                 run()
                 times.append((time.perf_counter() - start) * 1000)
-        print(json.dumps({
-            "case": label(name, args.train, tokens), "median_ms": round(statistics.median(times), 3),
+        result = {
+            "case": label(name, args.train, tokens, size, args.width), "median_ms": round(statistics.median(times), 3),
             "min_ms": round(min(times), 3), "max_ms": round(max(times), 3),
             "peak_rss_mb": round(peak_resident_mb(), 1),
             "blas_core": "pytorch " + torch.__version__,
-        }), flush=True)
+        }
+        if args.breakdown and stages:
+            result["stages_ms"] = {stage: round(total / args.repeat, 2) for stage, total in stages.totals.items()}
+        print(json.dumps(result), flush=True)
 
 
 def peak_resident_mb():

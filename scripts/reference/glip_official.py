@@ -701,8 +701,8 @@ class GLIP(nn.Module):
         self.language_backbone = LanguageBackbone(p)
         self.rpn = RPN(p)
 
-    def forward(self, image, input_ids, attention_mask):
-        record = {}
+    def forward(self, image, input_ids, attention_mask, record=None):
+        record = {} if record is None else record
         stages = self.backbone.body(image)
         record.update({f"backbone.{i}": f for i, f in enumerate(stages[1:])})
         levels = self.backbone.fpn(*stages[1:])

@@ -224,12 +224,21 @@ public final class DenseGroundingHead: Module, DenseHead {
       inputProjections.map { projections in levels.enumerated().map { projections[$0.offset]($0.element) } } ?? levels
     var tokens = text
     for block in tower.modules {
-      if let fusion = block.fusion { (features, tokens) = fusion.fuse(image: features, text: tokens) }
-      if let textLayer = block.textLayer {
-        tokens.hidden = textLayer(tokens.hidden, additiveMask: BertLayer.additiveMask(tokens.mask))
+      if let fusion = block.fusion {
+        (features, tokens) = StageClock.measure("tower: fusion") { fusion.fuse(image: features, text: tokens) }
       }
-      features = block.conv(features)
+      if let textLayer = block.textLayer {
+        tokens.hidden = StageClock.measure("tower: text layer") {
+          textLayer(tokens.hidden, additiveMask: BertLayer.additiveMask(tokens.mask))
+        }
+      }
+      features = StageClock.measure("tower: \(block.conv.typeName)") { block.conv(features) }
     }
+    return StageClock.measure("head outputs") { outputs(features, tokens: tokens) }
+  }
+
+  /// The box, centerness and phrase-score maps of the tower's output levels.
+  private func outputs(_ features: [Tensor], tokens: TextFeatures) -> HeadOutputs {
     var boxes: [Tensor] = [], centerness: [Tensor] = [], logits: [Tensor] = []
     for (index, feature) in features.enumerated() {
       boxes.append(
@@ -256,8 +265,11 @@ public final class DenseGroundingHead: Module, DenseHead {
   public func detections(_ outputs: HeadOutputs, image index: Int, phrases: [[Int]], imageSize: (Int, Int))
     -> [Detection]
   {
-    postProcessor.detections(
-      outputs, image: index, phrases: phrases, imageSize: imageSize, locations: design.locations, coder: design.coder)
+    StageClock.measure("post-processing") {
+      postProcessor.detections(
+        outputs, image: index, phrases: phrases, imageSize: imageSize, locations: design.locations,
+        coder: design.coder)
+    }
   }
 
   override public var typeName: String { design.name }
