@@ -82,22 +82,25 @@ extension Tensor {
     }
   }
 
-  /// The gradients of `conv2d` for input, weight and (with `hasBias`) bias: on oneDNN when it is chosen for `g`,
-  /// else on our kernels.
+  /// The gradients of `conv2d` for input, weight and (with `hasBias`) bias: each pass on oneDNN where it is chosen
+  /// for `g`, the others on our kernels.
   private static func convBackward(
     _ input: Tensor, _ weight: Tensor, _ grad: Tensor, _ g: ConvGeometry, hasBias: Bool, needInput: Bool,
     needWeight: Bool
   ) -> (input: Tensor?, weight: Tensor?, bias: Tensor?) {
-    if let grads = oneDNNConvBackward(
+    var grads = oneDNNConvBackward(
       input, weight, grad, g, hasBias: hasBias, needInput: needInput, needWeight: needWeight)
-    {
-      return grads
+    let (ownInput, ownWeight) = (needInput && grads.input == nil, needWeight && grads.weight == nil)
+    if ownInput || ownWeight {
+      let (inputGrad, weightGrad) =
+        g.isDepthwise
+        ? depthwiseBackward(input, weight, grad, g, needInput: ownInput, needWeight: ownWeight)
+        : denseConvBackward(input, weight, grad, g, needInput: ownInput, needWeight: ownWeight)
+      grads.input = grads.input ?? inputGrad
+      grads.weight = grads.weight ?? weightGrad
     }
-    let (inputGrad, weightGrad) =
-      g.isDepthwise
-      ? depthwiseBackward(input, weight, grad, g, needInput: needInput, needWeight: needWeight)
-      : denseConvBackward(input, weight, grad, g, needInput: needInput, needWeight: needWeight)
-    return (inputGrad, weightGrad, hasBias ? grad.sum(axes: [0, 2, 3]) : nil)
+    if hasBias && grads.bias == nil { grads.bias = grad.sum(axes: [0, 2, 3]) }
+    return grads
   }
 
   // MARK: Dense and grouped (im2col + GEMM)

@@ -10,7 +10,8 @@ import Foundation
 /// ConvolutionBackend.with(.own) { Tensor.conv2d(input, weight: weight, padding: (1, 1)) }
 /// ```
 public enum ConvolutionBackend: String, Sendable, CaseIterable {
-  /// oneDNN for the convolutions where it measured faster (see `OneDNNConvolution.prefers`), our kernels elsewhere.
+  /// oneDNN for the convolutions and passes where it measured faster (see `OneDNNConvolution.prefers`), our kernels
+  /// elsewhere.
   case automatic = "auto"
   /// Our kernels only: im2col + sgemm, and the direct depthwise kernel.
   case own
@@ -68,11 +69,11 @@ public enum ConvolutionBackend: String, Sendable, CaseIterable {
     }
   }
 
-  /// The oneDNN runtime to run a convolution of geometry `g` on, or nil for our own kernels.
-  static func oneDNN(for g: Tensor.ConvGeometry) -> OneDNN? {
+  /// The oneDNN runtime to run `pass` of a convolution of geometry `g` on, or nil for our own kernels.
+  static func oneDNN(for g: Tensor.ConvGeometry, _ pass: OneDNNConvolution.Pass) -> OneDNN? {
     let choice = current
     // Background work (batch decoding) stays on its own thread; OpenMP would take every core.
     guard choice != .own, !Parallel.isSerial, let runtime = OneDNN.shared else { return nil }
-    return choice == .onednn || OneDNNConvolution.prefers(g) ? runtime : nil
+    return choice == .onednn || OneDNNConvolution.prefers(g, pass) ? runtime : nil
   }
 }

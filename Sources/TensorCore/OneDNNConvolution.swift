@@ -32,10 +32,32 @@ final class OneDNNConvolution {
     }()
   }
 
-  /// Whether `auto` runs geometry `g` on oneDNN rather than on our kernels (measured on a 2-core AVX-512 machine;
-  /// see docs/PERFORMANCE.md).
-  static func prefers(_ g: Tensor.ConvGeometry) -> Bool {
-    !g.isDepthwise
+  /// A convolution's passes, which `auto` places separately.
+  enum Pass {
+    case forward, backwardData, backwardWeights
+  }
+
+  /// Whether `auto` runs `pass` of geometry `g` on oneDNN rather than on our kernels. From per-layer timings of
+  /// ResNet-18/50 and MobileNetV2 on a 2-core AVX-512 machine, oneDNN's time / ours (docs/PERFORMANCE.md,
+  /// "Convolution backend"):
+  /// - depthwise: 0.2–0.9 in every pass;
+  /// - a stem (fewer than 8 input channels per group): forward 0.4–0.6 and backward-weights 0.2–0.7, but
+  ///   backward-data 1.6–2.7 (ours keeps it; a network's first layer rarely needs it at all);
+  /// - pointwise (1×1): backward-data 0.4–1.0; forward 0.8–1.0, except with fewer than 32 channels on a side, where
+  ///   the reorders into and out of oneDNN's blocked layouts cost more than its kernel saves (1.15–1.4);
+  ///   backward-weights 0.6–1.05, except with under 32 channels on a side (up to 1.4) or a million weights or more
+  ///   (1.8);
+  /// - all other kernels (3×3, 7×7, dilated): 0.5–1.0 in most passes, at worst 1.2.
+  static func prefers(_ g: Tensor.ConvGeometry, _ pass: Pass) -> Bool {
+    if g.isDepthwise { return true }
+    if g.groupChannels < 8 { return pass != .backwardData }
+    guard g.kernelArea == 1 else { return true }
+    let narrowest = Swift.min(g.groupChannels, g.groupOutChannels)
+    switch pass {
+    case .forward: return narrowest >= 32
+    case .backwardData: return true
+    case .backwardWeights: return narrowest >= 32 && g.groupChannels * g.groupOutChannels < 1 << 20
+    }
   }
 
   private let runtime: OneDNN
@@ -164,30 +186,33 @@ final class OneDNNConvolution {
   /// `output[N, O, Ho, Wo] = conv(input, weight) + bias`.
   func forward(
     input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-    output: UnsafeMutablePointer<Float>
+    output: UnsafeMutablePointer<Float>, staged: OneDNNPrimitive.StagedInputs
   ) throws {
     var buffers: [Int32: UnsafeMutablePointer<Float>] = [
       Int32(GLIP_DNNL_ARG_SRC): UnsafeMutablePointer(mutating: input),
       Int32(GLIP_DNNL_ARG_WEIGHTS): UnsafeMutablePointer(mutating: weight), Int32(GLIP_DNNL_ARG_DST): output,
     ]
     if hasBias, let bias { buffers[Int32(GLIP_DNNL_ARG_BIAS)] = UnsafeMutablePointer(mutating: bias) }
-    try forward().execute(buffers)
+    try forward().execute(buffers, staged: staged)
   }
 
   /// `inputGrad[N, C, H, W]` (overwritten) from `outputGrad[N, O, Ho, Wo]` and the weights.
   func backwardData(
-    outputGrad: UnsafePointer<Float>, weight: UnsafePointer<Float>, inputGrad: UnsafeMutablePointer<Float>
+    outputGrad: UnsafePointer<Float>, weight: UnsafePointer<Float>, inputGrad: UnsafeMutablePointer<Float>,
+    staged: OneDNNPrimitive.StagedInputs
   ) throws {
-    try backwardData().execute([
-      Int32(GLIP_DNNL_ARG_DIFF_DST): UnsafeMutablePointer(mutating: outputGrad),
-      Int32(GLIP_DNNL_ARG_WEIGHTS): UnsafeMutablePointer(mutating: weight), Int32(GLIP_DNNL_ARG_DIFF_SRC): inputGrad,
-    ])
+    try backwardData().execute(
+      [
+        Int32(GLIP_DNNL_ARG_DIFF_DST): UnsafeMutablePointer(mutating: outputGrad),
+        Int32(GLIP_DNNL_ARG_WEIGHTS): UnsafeMutablePointer(mutating: weight),
+        Int32(GLIP_DNNL_ARG_DIFF_SRC): inputGrad,
+      ], staged: staged)
   }
 
   /// `weightGrad[O, C/groups, kh, kw]` and, with a bias, `biasGrad[O]` (both overwritten).
   func backwardWeights(
     input: UnsafePointer<Float>, outputGrad: UnsafePointer<Float>, weightGrad: UnsafeMutablePointer<Float>,
-    biasGrad: UnsafeMutablePointer<Float>?
+    biasGrad: UnsafeMutablePointer<Float>?, staged: OneDNNPrimitive.StagedInputs
   ) throws {
     var buffers: [Int32: UnsafeMutablePointer<Float>] = [
       Int32(GLIP_DNNL_ARG_SRC): UnsafeMutablePointer(mutating: input),
@@ -195,7 +220,7 @@ final class OneDNNConvolution {
       Int32(GLIP_DNNL_ARG_DIFF_WEIGHTS): weightGrad,
     ]
     if hasBias, let biasGrad { buffers[Int32(GLIP_DNNL_ARG_DIFF_BIAS)] = biasGrad }
-    try backwardWeights().execute(buffers)
+    try backwardWeights().execute(buffers, staged: staged)
   }
 }
 
@@ -207,15 +232,17 @@ extension OneDNN {
     return convolutions.value(for: key) { OneDNNConvolution(self, g, hasBias: hasBias) }
   }
 
-  /// Runs `body` on the primitives of `g` under the lock; nil (and the geometry remembered) when oneDNN fails.
+  /// Runs `body` on the primitives of `g` under the lock, with inputs reordered once for all its passes; nil (and
+  /// the geometry remembered) when oneDNN fails.
   func withConvolution<Result>(
-    _ g: Tensor.ConvGeometry, hasBias: Bool, _ body: (OneDNNConvolution) throws -> Result
+    _ g: Tensor.ConvGeometry, hasBias: Bool,
+    _ body: (OneDNNConvolution, OneDNNPrimitive.StagedInputs) throws -> Result
   ) -> Result? {
     lock.lock()
     defer { lock.unlock() }
     guard let convolution = convolution(g, hasBias: hasBias) else { return nil }
     do {
-      return try body(convolution)
+      return try body(convolution, OneDNNPrimitive.StagedInputs(api))
     } catch {
       failedConvolutions.insert(OneDNNConvolution.Key(g, hasBias: hasBias))
       return nil
@@ -226,36 +253,40 @@ extension OneDNN {
 extension Tensor {
   /// `conv2d`'s forward pass on oneDNN (`[N, O, Ho, Wo]`), or nil when the backend is not chosen for `g` or fails.
   static func oneDNNConvForward(_ input: Tensor, _ weight: Tensor, _ bias: Tensor?, _ g: ConvGeometry) -> Tensor? {
-    guard let runtime = ConvolutionBackend.oneDNN(for: g) else { return nil }
+    guard let runtime = ConvolutionBackend.oneDNN(for: g, .forward) else { return nil }
     let output = Tensor(uninitializedShape: [g.batch, g.outChannels, g.outHeight, g.outWidth])
-    let ran: Void? = runtime.withConvolution(g, hasBias: bias != nil) { convolution in
-      try convolution.forward(input: input.data, weight: weight.data, bias: bias?.data, output: output.mutableData)
+    let ran: Void? = runtime.withConvolution(g, hasBias: bias != nil) { convolution, staged in
+      try convolution.forward(
+        input: input.data, weight: weight.data, bias: bias?.data, output: output.mutableData, staged: staged)
     }
     return ran == nil ? nil : output
   }
 
-  /// `conv2d`'s gradients on oneDNN: input `[N, C, H, W]`, weight `[O, C/groups, kh, kw]` and bias `[O]` (when the
-  /// convolution has one), or nil when the backend is not chosen for `g` or fails.
+  /// The input gradient `[N, C, H, W]` of `conv2d` on oneDNN, and the weight `[O, C/groups, kh, kw]` and bias `[O]`
+  /// gradients (the bias one when `hasBias`), each nil where not needed, not chosen for oneDNN, or failed.
   static func oneDNNConvBackward(
     _ input: Tensor, _ weight: Tensor, _ grad: Tensor, _ g: ConvGeometry, hasBias: Bool, needInput: Bool,
     needWeight: Bool
-  ) -> (input: Tensor?, weight: Tensor?, bias: Tensor?)? {
-    guard let runtime = ConvolutionBackend.oneDNN(for: g) else { return nil }
-    let inputGrad = needInput ? Tensor(uninitializedShape: input.shape) : nil
-    let weightGrad = needWeight ? Tensor(uninitializedShape: weight.shape) : nil
-    // The backward-weights pass yields the bias gradient too; without it the bias gradient is a plain sum.
-    let biasGrad = hasBias && needWeight ? Tensor(uninitializedShape: [g.outChannels]) : nil
-    let ran: Void? = runtime.withConvolution(g, hasBias: hasBias) { convolution in
+  ) -> (input: Tensor?, weight: Tensor?, bias: Tensor?) {
+    let dataRuntime = needInput ? ConvolutionBackend.oneDNN(for: g, .backwardData) : nil
+    let weightsRuntime = needWeight ? ConvolutionBackend.oneDNN(for: g, .backwardWeights) : nil
+    guard let runtime = dataRuntime ?? weightsRuntime else { return (nil, nil, nil) }
+    var inputGrad = dataRuntime == nil ? nil : Tensor(uninitializedShape: input.shape)
+    var weightGrad = weightsRuntime == nil ? nil : Tensor(uninitializedShape: weight.shape)
+    var biasGrad = weightGrad != nil && hasBias ? Tensor(uninitializedShape: [g.outChannels]) : nil
+    // One call, so that both passes share the output gradient's reorder into oneDNN's layout.
+    let ran: Void? = runtime.withConvolution(g, hasBias: hasBias) { convolution, staged in
       if let inputGrad {
-        try convolution.backwardData(outputGrad: grad.data, weight: weight.data, inputGrad: inputGrad.mutableData)
+        try convolution.backwardData(
+          outputGrad: grad.data, weight: weight.data, inputGrad: inputGrad.mutableData, staged: staged)
       }
       if let weightGrad {
         try convolution.backwardWeights(
           input: input.data, outputGrad: grad.data, weightGrad: weightGrad.mutableData,
-          biasGrad: biasGrad?.mutableData)
+          biasGrad: biasGrad?.mutableData, staged: staged)
       }
     }
-    guard ran != nil else { return nil }
-    return (inputGrad, weightGrad, hasBias ? biasGrad ?? grad.sum(axes: [0, 2, 3]) : nil)
+    if ran == nil { (inputGrad, weightGrad, biasGrad) = (nil, nil, nil) }
+    return (inputGrad, weightGrad, biasGrad)
   }
 }

@@ -11,8 +11,26 @@ final class OneDNNPrimitive {
     let isOutput: Bool
     /// Memory over our buffer (plain layout); its data handle is set on each call.
     let user: OpaquePointer
-    /// Memory in the primitive's layout and the reorder to or from it, when that layout is not plain.
-    let converted: (memory: OpaquePointer, reorder: OpaquePointer, floats: Int)?
+    /// Memory in the primitive's layout and the reorder to or from it, when that layout is not plain; `layout` is
+    /// the primitive descriptor's own memory descriptor.
+    let converted: (memory: OpaquePointer, reorder: OpaquePointer, floats: Int, layout: OpaquePointer)?
+  }
+
+  /// Inputs already reordered during one call into the library, for the next primitive that needs the same buffer in
+  /// the same layout (the backward passes both read the output gradient).
+  final class StagedInputs {
+    private let api: glip_dnnl_api
+    private var entries: [(source: UnsafeMutablePointer<Float>, layout: OpaquePointer, staging: Tensor)] = []
+
+    init(_ api: glip_dnnl_api) { self.api = api }
+
+    func find(_ source: UnsafeMutablePointer<Float>, layout: OpaquePointer) -> Tensor? {
+      entries.first { $0.source == source && api.memory_desc_equal($0.layout, layout) != 0 }?.staging
+    }
+
+    func add(_ source: UnsafeMutablePointer<Float>, layout: OpaquePointer, staging: Tensor) {
+      entries.append((source, layout, staging))
+    }
   }
 
   let runtime: OneDNN
@@ -88,7 +106,7 @@ final class OneDNNPrimitive {
       throw OneDNN.LoadError(message: "oneDNN cannot reorder argument \(id) of shape \(shape)")
     }
     let floats = (api.memory_desc_get_size(chosen) + 3) / 4
-    return Argument(id: id, isOutput: isOutput, user: user, converted: (converted, reorder, floats))
+    return Argument(id: id, isOutput: isOutput, user: user, converted: (converted, reorder, floats, chosen))
   }
 
   /// Memory over `descriptor` without a buffer yet.
@@ -98,12 +116,12 @@ final class OneDNNPrimitive {
     return memory!
   }
 
-  /// Runs the primitive on our buffers: `buffers[id]` for every argument (outputs are written). The caller holds
-  /// `runtime.lock`.
-  func execute(_ buffers: [Int32: UnsafeMutablePointer<Float>]) throws {
+  /// Runs the primitive on our buffers: `buffers[id]` for every argument (outputs are written). Inputs found in
+  /// `staged` are not reordered again; those reordered here are added to it. The caller holds `runtime.lock`.
+  func execute(_ buffers: [Int32: UnsafeMutablePointer<Float>], staged: StagedInputs) throws {
     let api = runtime.api
-    var scratch: [Tensor] = []
     var primitiveArguments: [glip_dnnl_exec_arg] = []
+    var outputs: [(argument: Argument, staging: Tensor)] = []
     for argument in arguments {
       guard let buffer = buffers[argument.id] else {
         throw OneDNN.LoadError(message: "oneDNN argument \(argument.id) has no buffer")
@@ -113,20 +131,26 @@ final class OneDNNPrimitive {
         primitiveArguments.append(glip_dnnl_exec_arg(arg: argument.id, memory: argument.user))
         continue
       }
-      let staging = Tensor(uninitializedShape: [converted.floats])
-      scratch.append(staging)
+      let reused = argument.isOutput ? nil : staged.find(buffer, layout: converted.layout)
+      let staging = reused ?? Tensor(uninitializedShape: [converted.floats])
       try OneDNN.check(api.memory_set_data_handle(converted.memory, staging.mutableData), "binding a reorder")
-      if !argument.isOutput { try run(converted.reorder, from: argument.user, to: converted.memory) }
+      if argument.isOutput {
+        outputs.append((argument, staging))
+      } else if reused == nil {
+        try run(converted.reorder, from: argument.user, to: converted.memory)
+        staged.add(buffer, layout: converted.layout, staging: staging)
+      }
       primitiveArguments.append(glip_dnnl_exec_arg(arg: argument.id, memory: converted.memory))
     }
     try OneDNN.check(
       api.primitive_execute(primitive, runtime.stream, Int32(primitiveArguments.count), primitiveArguments),
       "running \(implementation)")
-    for argument in arguments where argument.isOutput {
-      if let converted = argument.converted { try run(converted.reorder, from: converted.memory, to: argument.user) }
+    for (argument, staging) in outputs {
+      try withExtendedLifetime(staging) {
+        try run(argument.converted!.reorder, from: argument.converted!.memory, to: argument.user)
+      }
     }
     try OneDNN.check(api.stream_wait(runtime.stream), "waiting for \(implementation)")
-    withExtendedLifetime(scratch) {}
   }
 
   private func run(_ reorder: OpaquePointer, from source: OpaquePointer, to destination: OpaquePointer) throws {

@@ -71,7 +71,7 @@ final class OneDNNConvolutionTests: XCTestCase {
     let geometry = Tensor.convGeometry(
       Tensor.zeros(convCase.input), Tensor.zeros(convCase.weightShape), stride: convCase.stride,
       padding: convCase.padding, dilation: convCase.dilation, groups: convCase.groups, op: "test")
-    return runtime.withConvolution(geometry, hasBias: convCase.bias) { $0.implementations }
+    return runtime.withConvolution(geometry, hasBias: convCase.bias) { convolution, _ in convolution.implementations }
   }
 
   func testForwardAndGradientsMatchOwnKernels() throws {
@@ -87,6 +87,16 @@ final class OneDNNConvolutionTests: XCTestCase {
         assertClose(actual, expected, tolerance: 1e-5, "\(convCase.name): \(names[index])")
       }
     }
+  }
+
+  func testAutomaticPlacesEachPassAndMatchesOwnKernels() throws {
+    // A stem (3 input channels): forward and weight gradient on oneDNN, input gradient on ours.
+    let stem = ConvCase(
+      name: "stem", input: [1, 3, 12, 10], outChannels: 5, kernel: (7, 7), stride: (2, 2), padding: (3, 3))
+    let own = run(stem, on: .own)
+    let automatic = run(stem, on: .automatic)
+    XCTAssertEqual(try implementations(stem).map { Set($0.keys) }, ["forward", "backward_weights"])
+    for (actual, expected) in zip(automatic, own) { assertClose(actual, expected, tolerance: 1e-5, stem.name) }
   }
 
   func testOwnBackendCreatesNoPrimitives() throws {
@@ -144,5 +154,32 @@ final class LRUCacheTests: XCTestCase {
     XCTAssertEqual(cache.count, 2)
     XCTAssertEqual(cache.value(for: 1) { "new" }, "one")
     XCTAssertEqual(cache.value(for: 2) { "new" }, "new")
+  }
+}
+
+final class ConvolutionBackendRuleTests: XCTestCase {
+  private func geometry(
+    channels: Int, outChannels: Int, kernel: Int, stride: Int = 1, groups: Int = 1
+  ) -> Tensor.ConvGeometry {
+    Tensor.convGeometry(
+      Tensor.zeros([1, channels, 16, 16]), Tensor.zeros([outChannels, channels / groups, kernel, kernel]),
+      stride: (stride, stride), padding: (kernel / 2, kernel / 2), dilation: (1, 1), groups: groups, op: "test")
+  }
+
+  func testRulePlacesPassesAsMeasured() {
+    let passes: [OneDNNConvolution.Pass] = [.forward, .backwardData, .backwardWeights]
+    func placed(_ g: Tensor.ConvGeometry) -> [Bool] { passes.map { OneDNNConvolution.prefers(g, $0) } }
+    XCTAssertEqual(placed(geometry(channels: 64, outChannels: 64, kernel: 3)), [true, true, true])
+    XCTAssertEqual(placed(geometry(channels: 32, outChannels: 32, kernel: 3, groups: 32)), [true, true, true])
+    XCTAssertEqual(placed(geometry(channels: 3, outChannels: 64, kernel: 7, stride: 2)), [true, false, true])
+    XCTAssertEqual(placed(geometry(channels: 16, outChannels: 96, kernel: 1)), [false, true, false])
+    XCTAssertEqual(placed(geometry(channels: 256, outChannels: 64, kernel: 1)), [true, true, true])
+    XCTAssertEqual(placed(geometry(channels: 1024, outChannels: 2048, kernel: 1, stride: 2)), [true, true, false])
+  }
+
+  func testOwnChoiceWins() {
+    let g = geometry(channels: 64, outChannels: 64, kernel: 3)
+    ConvolutionBackend.with(.own) { XCTAssertNil(ConvolutionBackend.oneDNN(for: g, .forward)) }
+    XCTAssertEqual(ConvolutionBackend.with(.onednn) { ConvolutionBackend.current }, .onednn)
   }
 }
