@@ -245,6 +245,13 @@ extension OneDNN {
       return try body(convolution, OneDNNPrimitive.StagedInputs(api))
     } catch {
       failedConvolutions.insert(OneDNNConvolution.Key(g, hasBias: hasBias))
+      // Once per geometry: the results are right either way, but a silent fallback would hide a slow path.
+      let message = (error as? LoadError)?.message ?? "\(error)"
+      let shape =
+        "input [\(g.batch), \(g.channels), \(g.height), \(g.width)], weight [\(g.outChannels), "
+        + "\(g.groupChannels), \(g.kernelHeight), \(g.kernelWidth)], stride \(g.stride), padding \(g.padding), "
+        + "dilation \(g.dilation), groups \(g.groups)"
+      FileHandle.standardError.write(Data("conv2d: oneDNN failed (\(message)) on \(shape); using our kernels\n".utf8))
       return nil
     }
   }
