@@ -73,7 +73,9 @@ public enum ConvolutionBackend: String, Sendable, CaseIterable {
   static func oneDNN(for g: Tensor.ConvGeometry, _ pass: OneDNNConvolution.Pass) -> OneDNN? {
     let choice = current
     // Background work (batch decoding) stays on its own thread; OpenMP would take every core.
-    guard choice != .own, !Parallel.isSerial, let runtime = OneDNN.shared else { return nil }
+    guard choice != .own, !Parallel.isSerial, g.batch > 0, g.channels > 0, g.outChannels > 0,
+      let runtime = OneDNN.shared
+    else { return nil }
     return choice == .onednn || OneDNNConvolution.prefers(g, pass) ? runtime : nil
   }
 }

@@ -99,6 +99,13 @@ final class OneDNNConvolutionTests: XCTestCase {
     for (actual, expected) in zip(automatic, own) { assertClose(actual, expected, tolerance: 1e-5, stem.name) }
   }
 
+  func testEmptyBatchRunsOurKernels() {
+    let output = ConvolutionBackend.with(.onednn) {
+      Tensor.conv2d(Tensor.zeros([0, 3, 5, 5]), weight: Tensor.ones([2, 3, 3, 3]), padding: (1, 1))
+    }
+    XCTAssertEqual(output.shape, [0, 2, 5, 5])
+  }
+
   func testOwnBackendCreatesNoPrimitives() throws {
     let convCase = ConvCase(name: "unseen", input: [1, 2, 5, 4], outChannels: 3, kernel: (2, 2))
     _ = run(convCase, on: .own)
