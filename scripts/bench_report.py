@@ -121,6 +121,7 @@ def main():
         else:
             title = "OpenBLAS choosing its own kernel (both variables unset, as on a user's machine; the headline)"
         print(f"\n## {title}: kernel {core}\n")
+        print(f"Convolutions: {next(iter(ours.values())).get('conv_backend', '?')}\n")
         header = "| case | input | ours ms (min–max) | PyTorch ms (min–max) | ratio | target | ours / PyTorch peak RSS MB |"
         if mode == "unpinned":
             header += " vs pinned |"

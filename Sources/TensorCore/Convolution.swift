@@ -1,4 +1,5 @@
-/// 2-D convolution: im2col + sgemm for dense and grouped convolutions, a direct kernel for depthwise ones.
+/// 2-D convolution: im2col + sgemm for dense and grouped convolutions, a direct kernel for depthwise ones; oneDNN
+/// instead where `ConvolutionBackend` chooses it.
 extension Tensor {
   /// Geometry shared by the convolution kernels.
   struct ConvGeometry {
@@ -49,7 +50,8 @@ extension Tensor {
 
   /// `F.conv2d`: input `[N, C, H, W]`, weight `[O, C/groups, kh, kw]`, bias `[O]` → `[N, O, Ho, Wo]` with
   /// `Ho = (H + 2·padding.0 − dilation.0·(kh − 1) − 1) / stride.0 + 1` (likewise `Wo`). Depthwise convolutions
-  /// (`groups == C`, `O` a multiple of `C`) use a direct kernel; all others im2col + sgemm.
+  /// (`groups == C`, `O` a multiple of `C`) use a direct kernel; all others im2col + sgemm; forward and backward run
+  /// on oneDNN instead where `ConvolutionBackend` chooses it.
   public static func conv2d(
     _ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
     dilation: (Int, Int) = (1, 1), groups: Int = 1
@@ -68,19 +70,37 @@ extension Tensor {
         bias.shape == [geometry.outChannels], "conv2d: bias must be [\(geometry.outChannels)], got \(bias.shape)")
     }
     let output =
-      geometry.isDepthwise
-      ? depthwiseForward(input, weight, bias, geometry) : denseConvForward(input, weight, bias, geometry)
+      oneDNNConvForward(input, weight, bias, geometry)
+      ?? (geometry.isDepthwise
+        ? depthwiseForward(input, weight, bias, geometry) : denseConvForward(input, weight, bias, geometry))
     let inputs = [input, weight] + (bias.map { [$0] } ?? [])
     return record("conv2d", output: output, inputs: inputs) { grad in
-      let (inputGrad, weightGrad) =
-        geometry.isDepthwise
-        ? depthwiseBackward(
-          input, weight, grad, geometry, needInput: input.requiresGrad, needWeight: weight.requiresGrad)
-        : denseConvBackward(
-          input, weight, grad, geometry, needInput: input.requiresGrad, needWeight: weight.requiresGrad)
-      let biasGrad = bias == nil ? nil : grad.sum(axes: [0, 2, 3])
-      return [inputGrad, weightGrad] + (bias == nil ? [] : [biasGrad])
+      let grads = convBackward(
+        input, weight, grad, geometry, hasBias: bias != nil, needInput: input.requiresGrad,
+        needWeight: weight.requiresGrad)
+      return [grads.input, grads.weight] + (bias == nil ? [] : [grads.bias])
     }
+  }
+
+  /// The gradients of `conv2d` for input, weight and (with `hasBias`) bias: each pass on oneDNN where it is chosen
+  /// for `g`, the others on our kernels.
+  private static func convBackward(
+    _ input: Tensor, _ weight: Tensor, _ grad: Tensor, _ g: ConvGeometry, hasBias: Bool, needInput: Bool,
+    needWeight: Bool
+  ) -> (input: Tensor?, weight: Tensor?, bias: Tensor?) {
+    var grads = oneDNNConvBackward(
+      input, weight, grad, g, hasBias: hasBias, needInput: needInput, needWeight: needWeight)
+    let (ownInput, ownWeight) = (needInput && grads.input == nil, needWeight && grads.weight == nil)
+    if ownInput || ownWeight {
+      let (inputGrad, weightGrad) =
+        g.isDepthwise
+        ? depthwiseBackward(input, weight, grad, g, needInput: ownInput, needWeight: ownWeight)
+        : denseConvBackward(input, weight, grad, g, needInput: ownInput, needWeight: ownWeight)
+      grads.input = grads.input ?? inputGrad
+      grads.weight = grads.weight ?? weightGrad
+    }
+    if hasBias && grads.bias == nil { grads.bias = grad.sum(axes: [0, 2, 3]) }
+    return grads
   }
 
   // MARK: Dense and grouped (im2col + GEMM)

@@ -54,9 +54,23 @@ extension Tensor {
       scale: scale?.data, shift: shift?.data, residual: residual?.data, activation: activation)
     // The operands must outlive the raw pointers the epilogue holds.
     return withExtendedLifetime((scale, shift, residual)) {
-      geometry.isDepthwise
+      if let output = oneDNNConvForward(input, weight, nil, geometry) {
+        applyEpilogue(epilogue, to: output, geometry)
+        return output
+      }
+      return geometry.isDepthwise
         ? depthwiseForward(input, weight, nil, geometry, epilogue: epilogue)
         : denseConvForward(input, weight, nil, geometry, epilogue: epilogue)
+    }
+  }
+}
+
+extension Tensor {
+  /// Applies `epilogue` to every output plane of `output` (`[N, O, Ho, Wo]`) in one parallel pass.
+  static func applyEpilogue(_ epilogue: ConvEpilogue, to output: Tensor, _ g: ConvGeometry) {
+    let out = output.mutableData
+    Parallel.forEach(g.batch * g.outChannels, costPerItem: g.outArea) { plane in
+      epilogue.apply(to: out, offset: plane * g.outArea, count: g.outArea, channel: plane % g.outChannels)
     }
   }
 }

@@ -68,7 +68,10 @@ struct BenchCommand: ParsableCommand {
   func run() throws {
     let selected =
       cases.isEmpty ? BenchCase.all.filter { !train || $0.trains } : cases.compactMap { BenchCase.named($0) }
-    if !json { print("OpenBLAS kernel: \(BLAS.coreName), products split over \(Parallel.coreCount) threads") }
+    if !json {
+      print("OpenBLAS kernel: \(BLAS.coreName), products split over \(Parallel.coreCount) threads")
+      print("Convolutions (GLIP_CONV_BACKEND): \(ConvolutionBackend.summary)")
+    }
     for benchCase in selected {
       var shape = benchCase.defaults(train)
       if let batch { shape.batch = batch }
@@ -137,6 +140,7 @@ struct BenchResult {
       ("case", "\"\(label)\""), ("median_ms", String(format: "%.3f", median)),
       ("min_ms", String(format: "%.3f", minimum)), ("max_ms", String(format: "%.3f", maximum)),
       ("peak_rss_mb", String(format: "%.1f", BenchResult.peakRSSMegabytes)), ("blas_core", "\"\(BLAS.coreName)\""),
+      ("conv_backend", "\"\(ConvolutionBackend.summary.replacingOccurrences(of: "\"", with: "'"))\""),
     ]
     let breakdown: [(String, String)] =
       stages.isEmpty
