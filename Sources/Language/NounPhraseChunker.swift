@@ -4,10 +4,15 @@ import Foundation
 public struct NounPhrase: Equatable, Sendable {
   public var text: String
   public var span: Range<Int>
+  /// How many things the caption says the phrase names, where it says: 1 for a singular noun after "a", "an",
+  /// "one", "this", "that", "another" or "the"; n after a cardinal number ("two purple stars": the numeral is not
+  /// part of GLIP's chunk, so it is read from the word before); nil otherwise ("stars", "some stars").
+  public var count: Int?
 
-  public init(text: String, span: Range<Int>) {
+  public init(text: String, span: Range<Int>, count: Int? = nil) {
     self.text = text
     self.span = span
+    self.count = count
   }
 }
 
@@ -32,8 +37,28 @@ public struct NounPhraseChunker: Sendable {
     let scalars = Array(caption.unicodeScalars)
     return NounPhraseChunker.chunks(tagged.map(\.tag)).map { range in
       let span = tagged[range.lowerBound].word.span.lowerBound..<tagged[range.upperBound - 1].word.span.upperBound
-      return NounPhrase(text: String(String.UnicodeScalarView(scalars[span])), span: span)
+      return NounPhrase(
+        text: String(String.UnicodeScalarView(scalars[span])), span: span,
+        count: NounPhraseChunker.count(of: range, in: tagged))
     }
+  }
+
+  static let singularDeterminers: Set<String> = ["a", "an", "one", "this", "that", "another", "the"]
+  static let numberWords = [
+    "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+  ]
+
+  /// The number of things a chunk names, as its determiner or a cardinal number before it says (see
+  /// `NounPhrase.count`).
+  static func count(of chunk: Range<Int>, in tagged: [TaggedWord]) -> Int? {
+    if chunk.lowerBound > 0, tagged[chunk.lowerBound - 1].tag == "CD" {
+      let word = tagged[chunk.lowerBound - 1].word.text.lowercased()
+      if let value = Int(word), value > 0 { return value }
+      return numberWords.firstIndex(of: word).map { $0 + 1 }
+    }
+    let first = tagged[chunk.lowerBound], head = tagged[chunk.upperBound - 1]
+    guard first.tag == "DT", singularDeterminers.contains(first.word.text.lowercased()) else { return nil }
+    return ["NN", "NNP"].contains(head.tag) ? 1 : nil
   }
 
   /// Word ranges matching `<DT>?<JJ.*>*<NN.*>+`, leftmost first and longest, as NLTK's RegexpParser finds them.

@@ -53,6 +53,9 @@ public struct PseudoLabeler {
   public var threshold: Float
   /// Images per forward pass.
   public var batchSize: Int
+  /// Keep at most as many boxes for a phrase as the caption says it names (`NounPhrase.count`: one for "a red
+  /// circle", two for "two blue stars"), the highest-scoring ones; phrases of no stated number keep every box.
+  public var countedPhrases = false
 
   public init(predictor: Predictor, chunker: NounPhraseChunker = NounPhraseChunker(), threshold: Float, batchSize: Int)
   {
@@ -116,9 +119,14 @@ public struct PseudoLabeler {
     return batch.indices.map { index in
       let photo = photos[index]
       let phrases = prompts[index]?.phrases ?? []
-      let regions = found[index].filter { $0.score >= threshold }.compactMap { detection -> PseudoLabel.Region? in
-        guard let box = clamped(detection.box, width: photo.width, height: photo.height) else { return nil }
+      var kept = [Int](repeating: 0, count: phrases.count)
+      var confident = found[index].filter { $0.score >= threshold }
+      if countedPhrases { confident.sort { $0.score > $1.score } }
+      let regions = confident.compactMap { detection -> PseudoLabel.Region? in
         let phrase = phrases[detection.phraseIndex]
+        if countedPhrases, let count = phrase.count, kept[detection.phraseIndex] >= count { return nil }
+        guard let box = clamped(detection.box, width: photo.width, height: photo.height) else { return nil }
+        kept[detection.phraseIndex] += 1
         return PseudoLabel.Region(box: box, phrase: phrase.text, span: phrase.span, score: detection.score)
       }
       return PseudoLabel(

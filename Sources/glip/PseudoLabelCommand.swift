@@ -43,6 +43,13 @@ struct PseudoLabelCommand: ParsableCommand {
   @Flag(help: "Leave out pairs with no confident box instead of keeping them as negatives.")
   var dropEmpty = false
 
+  @Flag(
+    help: """
+      Keep at most as many boxes for a phrase as the caption says it names, the highest-scoring: one for "a red \
+      circle", two for "two blue stars"; a phrase of no stated number ("stars") keeps every confident box.
+      """)
+  var counted = false
+
   @Option(
     help: """
       ODVG records of the true boxes behind the captions (web_truth.odvg.jsonl of glip data synth \
@@ -66,7 +73,8 @@ struct PseudoLabelCommand: ParsableCommand {
     let (_, experiment) = try model.load()
     try reportingErrors {
       let predictor = try Predictor(detector: experiment.detector, sizing: experiment.data.sizing)
-      let labeler = PseudoLabeler(predictor: predictor, threshold: threshold, batchSize: batchSize)
+      var labeler = PseudoLabeler(predictor: predictor, threshold: threshold, batchSize: batchSize)
+      labeler.countedPhrases = counted
       let progress = ItemProgress(total: pairs.count, label: "pseudo-labelled")
       let labels = try labeler.label(
         pairs, imageRoot: images, captionsPath: captions, progress: { progress.update($0) })

@@ -47,6 +47,13 @@ final class NounPhraseTests: XCTestCase {
       chunker.tagger.tag(caption).map(\.tag), ["DT", "NN", "VBG", "DT", "JJ", "NN", "RB", "TO", "CD", "NNS"])
   }
 
+  func testCountsAreWhatTheCaptionSays() {
+    let phrases = chunker.phrases(
+      in: "a man with two dogs and 3 cats, the old barn, the trees, some birds and one red kite")
+    XCTAssertEqual(phrases.map(\.text), ["a man", "dogs", "cats", "the old barn", "the trees", "some birds", "red kite"])
+    XCTAssertEqual(phrases.map(\.count), [1, 2, 3, 1, nil, nil, 1])
+  }
+
   func testSpansKeepTheCaptionsCaseAndSkipPunctuation() {
     let caption = "Two dogs, a cat's toy and \"the old barn\"."
     let phrases = chunker.phrases(in: caption)
