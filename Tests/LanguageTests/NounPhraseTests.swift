@@ -50,7 +50,8 @@ final class NounPhraseTests: XCTestCase {
   func testCountsAreWhatTheCaptionSays() {
     let phrases = chunker.phrases(
       in: "a man with two dogs and 3 cats, the old barn, the trees, some birds and one red kite")
-    XCTAssertEqual(phrases.map(\.text), ["a man", "dogs", "cats", "the old barn", "the trees", "some birds", "red kite"])
+    XCTAssertEqual(
+      phrases.map(\.text), ["a man", "dogs", "cats", "the old barn", "the trees", "some birds", "red kite"])
     XCTAssertEqual(phrases.map(\.count), [1, 2, 3, 1, nil, nil, 1])
   }
 
