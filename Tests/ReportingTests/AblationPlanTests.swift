@@ -174,8 +174,9 @@ final class AblationPlanTests: XCTestCase {
       }, [["text_encoder"], ["text_encoder"], ["backbone", "text_encoder"]])
     XCTAssertEqual(try backbones.check().count, 3)
     let selfTraining = try AblationPlan(configPath: "configs/ablations/self_training.yaml")
-    XCTAssertEqual(selfTraining.variants.map(\.name), ["supervised", "self_trained", "true_boxes"])
-    XCTAssertEqual(try selfTraining.check().count, 3)
+    XCTAssertEqual(
+      selfTraining.variants.map(\.name), ["supervised", "self_trained", "self_trained_counted", "true_boxes"])
+    XCTAssertEqual(try selfTraining.check().count, 4)
   }
 
   func testValuesSplitAtTopLevelCommas() {
