@@ -16,7 +16,7 @@ public final class BufferPool: @unchecked Sendable {
   private let lock = NSLock()
 
   init() {
-    let megabytes = ProcessInfo.processInfo.environment["GLIP_BUFFER_POOL_MB"].flatMap(Int.init) ?? 1024
+    let megabytes = ProcessInfo.processInfo.environment["GLIP_BUFFER_POOL_MB"].flatMap(Int.init) ?? 256
     limitBytes = Swift.max(0, megabytes) << 20
   }
 
