@@ -31,7 +31,15 @@ struct PredictCommand: ParsableCommand {
   var image: [String] = []
 
   @Option(help: "Phrases separated by '.' or a caption with [bracketed] phrases.")
-  var prompt: String
+  var prompt: String?
+
+  @Option(
+    help: ArgumentHelp(
+      """
+      A prompt per image instead of --prompt and --image: JSON Lines of {"image": PATH, "prompt": TEXT}, PATH \
+      relative to the file's folder; images with different prompts still run --batch-size at a time.
+      """, valueName: "file"))
+  var prompts: String?
 
   @Option(help: "Output directory (or one annotated .png file for a single image).")
   var out: String
@@ -52,7 +60,15 @@ struct PredictCommand: ParsableCommand {
   private var singleFile: Bool { out.lowercased().hasSuffix(".png") }
 
   func validate() throws {
-    guard !image.isEmpty else { throw ValidationError("give at least one --image") }
+    if prompts != nil {
+      guard prompt == nil, image.isEmpty else {
+        throw ValidationError("--prompts FILE names the images and their prompts; leave out --prompt and --image")
+      }
+      guard !singleFile else { throw ValidationError("--prompts writes a directory; give --out DIR") }
+    } else {
+      guard prompt != nil else { throw ValidationError("give --prompt TEXT (or --prompts FILE)") }
+      guard !image.isEmpty else { throw ValidationError("give at least one --image") }
+    }
     if singleFile && (image.count > 1 || image.contains(where: isDirectory)) {
       throw ValidationError("--out \(out) is one PNG file; give a directory for several images")
     }
@@ -61,19 +77,24 @@ struct PredictCommand: ParsableCommand {
   }
 
   func run() throws {
-    let input = try reportingErrors { try PromptInput(parsing: prompt) }
+    let list = try prompts.map { path in try reportingErrors { try ImagePrompts(path: path) } }
+    let input = try prompt.map { text in try reportingErrors { try PromptInput(parsing: text) } }
     let (_, experiment) = try model.load()
     try reportingErrors {
       var predictor = try Predictor(detector: experiment.detector, sizing: experiment.data.sizing)
       predictor.batchSize = batchSize
-      let prompts = try predictor.prompts(for: input)
-      let paths = try imagePaths()
+      let paths = try list.map { $0.entries.map(\.image) } ?? imagePaths()
       let progress = paths.count > 1 ? ItemProgress(total: paths.count, label: "images") : nil
       var results: [(image: String, detections: [Detection])] = []
-      try predictor.detect(paths: paths, prompts: prompts) { index, photo, detections in
+      let handle = { (index: Int, photo: RGBImage, detections: [Detection]) in
         try report(
           detections.filter { $0.score >= threshold }, of: photo, at: paths[index], among: paths, into: &results)
         progress?.update(results.count)
+      }
+      if let list, let prompts {
+        try predictor.detect(list, file: prompts, handle)
+      } else if let input {
+        try predictor.detect(paths: paths, prompts: try predictor.prompts(for: input), handle)
       }
       let document = Predictor.detectionsJSON(results)
       if !singleFile {

@@ -4,6 +4,7 @@ import Datasets
 import Detection
 import Experiments
 import Foundation
+import Imaging
 import Language
 import TensorCoreTestSupport
 import XCTest
@@ -139,6 +140,44 @@ final class PseudoLabelTests: XCTestCase {
       .label(pairs, imageRoot: directory + "/data", captionsPath: "c")
     XCTAssertTrue(none.allSatisfy(\.regions.isEmpty))
     XCTAssertTrue(none[0].odvgLine.contains("\"regions\":[]"), none[0].odvgLine)
+  }
+
+  func testPredictingWithAPromptPerImageMatchesEachImageAlone() throws {
+    let predictor = try teacher()
+    let file = directory + "/data/prompts.jsonl"
+    try [
+      #"{"image": "images/000000.png", "prompt": "purple star. yellow ring"}"#,
+      "",
+      #"{"image": "images/000001.png", "prompt": "a [red circle] next to a [blue square]"}"#,
+      #"{"image": "\#(directory)/data/images/000002.png", "prompt": "green triangle"}"#,
+    ].joined(separator: "\n").write(toFile: file, atomically: true, encoding: .utf8)
+    let list = try ImagePrompts(path: file)
+    XCTAssertEqual(list.entries.map(\.line), [1, 3, 4])
+    XCTAssertEqual(list.entries[0].image, directory + "/data/images/000000.png", "relative to the file's folder")
+    var batched = predictor
+    batched.batchSize = 3
+    var found: [[Detection]] = []
+    try batched.detect(list, file: file) { index, _, detections in
+      XCTAssertEqual(index, found.count)
+      found.append(detections)
+    }
+    for (entry, detections) in zip(list.entries, found) {
+      let alone = try predictor.detect(
+        try ImageIO.read(path: entry.image), prompts: try predictor.prompts(for: entry.prompt))
+      XCTAssertEqual(detections.map(\.phrase), alone.map(\.phrase), "same-size images batch as they run alone")
+      for (a, b) in zip(detections, alone) { XCTAssertEqual(a.score, b.score, accuracy: 1e-5) }
+    }
+
+    for (line, reason) in [
+      (#"{"image": "a.png"}"#, "line 1): missing string 'prompt'"),
+      (#"{"image": "a.png", "prompt": "x", "size": 3}"#, "line 1): unknown key 'size' (expected image and prompt)"),
+      ("[1]", "line 1): expected a JSON object {\"image\": …, \"prompt\": …}"),
+    ] {
+      try line.write(toFile: file, atomically: true, encoding: .utf8)
+      XCTAssertThrowsError(try ImagePrompts(path: file)) { XCTAssertTrue("\($0)".hasSuffix(reason), "\($0)") }
+    }
+    try "\n".write(toFile: file, atomically: true, encoding: .utf8)
+    XCTAssertThrowsError(try ImagePrompts(path: file)) { XCTAssertTrue("\($0)".contains("no lines"), "\($0)") }
   }
 }
 
