@@ -19,6 +19,10 @@ struct GLIPCommand: ParsableCommand {
   /// Runs the command line; a Foundation file error that reaches here is printed as "path: reason" (see `describe`)
   /// rather than as an NSError dump.
   static func main() {
+    if let problem = environmentProblem(ProcessInfo.processInfo.environment) {
+      printError("error: \(problem)")
+      exit(withError: ExitCode.failure)
+    }
     do {
       var command = try parseAsRoot()
       try command.run()
@@ -29,6 +33,20 @@ struct GLIPCommand: ParsableCommand {
       exit(withError: error)
     }
   }
+}
+
+/// A mistyped tuning variable is an error rather than a silent default: `GLIP_CONV_BACKEND` must be auto, own or
+/// onednn, `GLIP_BUFFER_POOL_MB` a whole number of megabytes.
+func environmentProblem(_ environment: [String: String]) -> String? {
+  if let value = environment["GLIP_CONV_BACKEND"], !value.isEmpty,
+    ConvolutionBackend(rawValue: value.lowercased()) == nil
+  {
+    return "GLIP_CONV_BACKEND=\(value): expected auto, own or onednn"
+  }
+  if let value = environment["GLIP_BUFFER_POOL_MB"], Int(value).map({ $0 >= 0 }) != true {
+    return "GLIP_BUFFER_POOL_MB=\(value): expected a whole number of megabytes (0 turns the pool off)"
+  }
+  return nil
 }
 
 enum ToolkitVersion {
