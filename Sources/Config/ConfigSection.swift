@@ -35,10 +35,16 @@ public final class ConfigUsage {
         continue
       }
       let location = prefix.isEmpty ? "at the top level" : "in \(prefix.joined(separator: "."))"
-      let suggestion = ConfigUsage.closest(entry.key, among: askedHere).map { " (did you mean '\($0)'?)" } ?? ""
+      let suggestion = ConfigUsage.didYouMean(entry.key, among: askedHere)
       errors.append(ConfigError("unknown key '\(entry.key)' \(location)\(suggestion)", at: entry.keyMark))
     }
     return errors
+  }
+
+  /// ` (did you mean 'x'?)` for the nearest candidate (see `closest`), or "" when none is near: the tail of an
+  /// "unknown name" message.
+  public static func didYouMean(_ word: String, among candidates: some Sequence<String>) -> String {
+    closest(word, among: candidates).map { " (did you mean '\($0)'?)" } ?? ""
   }
 
   /// The nearest candidate within an edit distance of max(2, a third of the word), if any.

@@ -55,7 +55,7 @@ public struct CategoryGroup: Equatable, Sendable {
   public func ids(in categories: [(id: Int, name: String)], file: String) throws -> [Int] {
     try self.categories.map { name in
       guard let match = categories.first(where: { $0.name == name }) else {
-        let hint = ConfigUsage.closest(name, among: categories.map(\.name)).map { " (did you mean '\($0)'?)" } ?? ""
+        let hint = ConfigUsage.didYouMean(name, among: categories.map(\.name))
         throw DatasetError(
           path: file, record: nil,
           reason: "category group '\(self.name)' names '\(name)', which is not a category\(hint)")

@@ -68,7 +68,7 @@ public struct PredictionGrid {
   ) throws -> [(name: String, directory: String)] {
     try names.map { name in
       guard let run = runs.first(where: { $0.name == name }) else {
-        let hint = ConfigUsage.closest(name, among: runs.map(\.name)).map { " (did you mean '\($0)'?)" } ?? ""
+        let hint = ConfigUsage.didYouMean(name, among: runs.map(\.name))
         throw ExperimentError("--predict \(name): no such variant\(hint)")
       }
       return run

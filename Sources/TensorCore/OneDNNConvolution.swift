@@ -107,11 +107,15 @@ final class OneDNNConvolution {
 
   // MARK: Primitives
 
+  /// The memory descriptors of the input, the weights and the output (or their gradients), which every pass takes.
+  private func memoryDescriptors() throws -> (OneDNN.MemoryDescriptor, OneDNN.MemoryDescriptor, OneDNN.MemoryDescriptor)
+  {
+    (try descriptor(inputShape), try descriptor(weightShape), try descriptor(outputShape))
+  }
+
   private func forward() throws -> OneDNNPrimitive {
     if let forwardPrimitive { return forwardPrimitive }
-    let (source, weights, destination) = try (
-      descriptor(inputShape), descriptor(weightShape), descriptor(outputShape)
-    )
+    let (source, weights, destination) = try memoryDescriptors()
     let bias = hasBias ? try runtime.plainDescriptor([g.outChannels]) : nil
     let (strides, dilations, padding) = window
     let api = runtime.api
@@ -130,9 +134,7 @@ final class OneDNNConvolution {
 
   private func backwardData() throws -> OneDNNPrimitive {
     if let backwardDataPrimitive { return backwardDataPrimitive }
-    let (sourceGrad, weights, destinationGrad) = try (
-      descriptor(inputShape), descriptor(weightShape), descriptor(outputShape)
-    )
+    let (sourceGrad, weights, destinationGrad) = try memoryDescriptors()
     let (strides, dilations, padding) = window
     let api = runtime.api
     let descriptor = try runtime.primitiveDescriptor("a backward-data convolution", hint: try forwardDescriptor) {
@@ -151,9 +153,7 @@ final class OneDNNConvolution {
 
   private func backwardWeights() throws -> OneDNNPrimitive {
     if let backwardWeightsPrimitive { return backwardWeightsPrimitive }
-    let (source, weightsGrad, destinationGrad) = try (
-      descriptor(inputShape), descriptor(weightShape), descriptor(outputShape)
-    )
+    let (source, weightsGrad, destinationGrad) = try memoryDescriptors()
     let biasGrad = hasBias ? try runtime.plainDescriptor([g.outChannels]) : nil
     let (strides, dilations, padding) = window
     let api = runtime.api

@@ -26,6 +26,19 @@ public enum DatasetEvaluation {
       self.groups = groups
     }
 
+    /// Scores `detections` against `truth` over `categoryIds`, and over each group's category ids alone.
+    public init(
+      scoring detections: [CocoDetection], truth: [CocoAnnotation], imageIds: [Int], categoryIds: [Int],
+      groups: [(name: String, ids: [Int])] = [], skipped: Int = 0
+    ) {
+      func score(_ ids: [Int]) -> CocoMetrics {
+        CocoEvaluator.evaluate(annotations: truth, detections: detections, imageIds: imageIds, categoryIds: ids)
+      }
+      self.init(
+        metrics: score(categoryIds), detections: detections, skipped: skipped,
+        groups: groups.map { ($0.name, score($0.ids)) })
+    }
+
     /// The metrics reported per group, `AP[name]`, `AP50[name]` and `AR100[name]`.
     public static let groupMetricNames = ["AP", "AP50", "AR100"]
 
@@ -65,7 +78,9 @@ public enum DatasetEvaluation {
   ) throws -> Result {
     let loaded = try GroundingData.loadCOCO(
       path: annotations, imageRoot: images, policy: policy, exifOrientation: predictor.sizing.exifOrientation)
-    let groupIds = try groups.map { try $0.ids(in: loaded.categories.map { ($0.id, $0.name) }, file: annotations) }
+    let groupIds = try groups.map { group in
+      (group.name, try group.ids(in: loaded.categories.map { ($0.id, $0.name) }, file: annotations))
+    }
     let imageIds = loaded.records.map { $0.imageId! }
     let truth = try groundTruth(annotations, records: loaded.records, policy: policy)
     let names = loaded.categories.map(\.name)
@@ -81,12 +96,9 @@ public enum DatasetEvaluation {
       }
       progress(index + 1, loaded.records.count)
     }
-    let metrics = CocoEvaluator.evaluate(
-      annotations: truth, detections: found, imageIds: imageIds, categoryIds: loaded.categories.map(\.id))
-    let groupMetrics = zip(groups, groupIds).map { group, ids in
-      (group.name, CocoEvaluator.evaluate(annotations: truth, detections: found, imageIds: imageIds, categoryIds: ids))
-    }
-    return Result(metrics: metrics, detections: found, skipped: loaded.skipped, groups: groupMetrics)
+    return Result(
+      scoring: found, truth: truth, imageIds: imageIds, categoryIds: loaded.categories.map(\.id), groups: groupIds,
+      skipped: loaded.skipped)
   }
 
   /// The ground truth of the loaded images: the file's annotations (crowds and areas as written). When skipping bad

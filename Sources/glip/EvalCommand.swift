@@ -145,14 +145,9 @@ struct EvalCommand: ParsableCommand {
       let found = try readCocoDetections(path: detections!)
       try truth.check(found, from: detections!)
       let categories = truth.categoryIds.isEmpty ? Array(Set(truth.annotations.map(\.categoryId))) : truth.categoryIds
-      func score(_ ids: [Int]) -> CocoMetrics {
-        CocoEvaluator.evaluate(
-          annotations: truth.annotations, detections: found, imageIds: truth.imageIds, categoryIds: ids)
-      }
-      let groupMetrics = try groups.map { group in
-        (group.name, score(try group.ids(in: truth.categories, file: annotations!)))
-      }
-      return DatasetEvaluation.Result(metrics: score(categories), detections: found, groups: groupMetrics)
+      let groupIds = try groups.map { group in (group.name, try group.ids(in: truth.categories, file: annotations!)) }
+      return DatasetEvaluation.Result(
+        scoring: found, truth: truth.annotations, imageIds: truth.imageIds, categoryIds: categories, groups: groupIds)
     }
   }
 }
