@@ -37,7 +37,9 @@ struct BenchCase {
     var label = name
     if shape.train { label += " train" }
     if ["bert_base", "minilm"].contains(name) { label += " \(shape.tokens) tokens" }
-    if ["glip_t", "glip_l"].contains(name) { label += " \(shape.size)×\(shape.imageWidth), \(shape.tokens) tokens" }
+    if ["glip_t", "glip_l", "xmha"].contains(name) {
+      label += " \(shape.size)×\(shape.imageWidth), \(shape.tokens) tokens"
+    }
     return label
   }
 
@@ -73,6 +75,11 @@ struct BenchCase {
       name: "glip_t_b", summary: "GLIP-T (B): Swin-T, FPN, BERT-base, 6 fusion + DyHead blocks, ATSS", trains: false,
       defaults: { _ in BenchShape(train: false, batch: 1, size: 512, tokens: 32) }, flops: { _ in 0 },
       makeBody: glipTinyB),
+    BenchCase(
+      name: "xmha",
+      summary: "one X-MHA fusion block of GLIP-T (embed 2048, 8 heads) on the FPN levels of GLIP's test size",
+      trains: false, defaults: { _ in BenchShape(train: false, batch: 1, size: 800, tokens: 256, width: 1344) },
+      flops: xmhaFlops, makeBody: xmha),
     official(
       "glip_t", "GLIP-T (B) as configs/glip/glip_t_b.yaml, random weights: detection (forward and post-processing)",
       config: "configs/glip/glip_t_b.yaml"),
@@ -170,6 +177,46 @@ struct BenchCase {
     let images = Tensor.normal([shape.batch, 3, shape.size, shape.size], seed: 1)
     let tokens = promptTokens(batch: shape.batch, tokens: shape.tokens)
     return { withNoGrad { outputs(of: detector(images, tokens: tokens)) } }
+  }
+
+  /// The five FPN levels (strides 8 to 128) of a `height × width` image: each level halves the last, rounding up.
+  static func pyramidSizes(height: Int, width: Int) -> [(height: Int, width: Int)] {
+    var size = ((height + 7) / 8, (width + 7) / 8)
+    var sizes = [size]
+    for _ in 0..<4 {
+      size = ((size.0 + 1) / 2, (size.1 + 1) / 2)
+      sizes.append(size)
+    }
+    return sizes
+  }
+
+  /// Multiply-adds ×2 of the X-MHA block: six projections and the three products per head (scores and both outputs).
+  static func xmhaFlops(_ shape: BenchShape) -> Double {
+    let pixels = Double(pyramidSizes(height: shape.size, width: shape.imageWidth).reduce(0) { $0 + $1.0 * $1.1 })
+    let (tokens, embed, visual, text) = (Double(shape.tokens), 2048.0, 256.0, 768.0)
+    return Double(shape.batch) * 2 * embed * (3 * pixels * visual + 3 * tokens * text + 3 * pixels * tokens)
+  }
+
+  /// One fusion block of GLIP-T (B) (pre-norms, X-MHA, γ-scaled residuals) on random FPN levels and text features.
+  static func xmha(_ shape: BenchShape) throws -> () -> [String: Tensor] {
+    var generator = SeededGenerator(seed: 0)
+    let fusion = BiAttentionFusion(
+      visualDim: 256, textDim: 768, embedDim: 2048, heads: 8, dropout: 0.1, towerBlocks: 8, direction: .both,
+      generator: &generator)
+    fusion.eval()
+    let levels = pyramidSizes(height: shape.size, width: shape.imageWidth).enumerated().map { index, size in
+      Tensor.normal([shape.batch, 256, size.height, size.width], seed: UInt64(index + 1))
+    }
+    let text = TextFeatures(
+      hidden: Tensor.normal([shape.batch, shape.tokens, 768], seed: 9), mask: .ones([shape.batch, shape.tokens]))
+    return {
+      withNoGrad {
+        let (image, fused) = fusion.fuse(image: levels, text: text)
+        var result = ["text": fused.hidden]
+        for (index, level) in image.enumerated() { result["level\(index)"] = level }
+        return result
+      }
+    }
   }
 
   /// An official GLIP architecture from its config, with random weights, detecting in one image at GLIP's test size

@@ -22,7 +22,12 @@ final class FusionTests: XCTestCase {
     var text = reference["input.text"]!
     for index in levels.indices { levels[index].requiresGrad = true }
     text.requiresGrad = true
-    let (fused, fusedText) = block.fuse(image: levels, text: TextFeatures(hidden: text, mask: reference["input.mask"]!))
+    let textFeatures = TextFeatures(hidden: text, mask: reference["input.mask"]!)
+    let (streamed, streamedText) = withNoGrad { block.fuse(image: levels, text: textFeatures) }
+    assertClose(streamed[0], reference["output.level0"]!, tolerance: 1e-5, "level 0 without gradients (streamed)")
+    assertClose(streamed[1], reference["output.level1"]!, tolerance: 1e-5, "level 1 without gradients (streamed)")
+    assertClose(streamedText.hidden, reference["output.text"]!, tolerance: 1e-5, "text without gradients (streamed)")
+    let (fused, fusedText) = block.fuse(image: levels, text: textFeatures)
     assertClose(fused[0], reference["output.level0"]!, tolerance: 1e-5, "level 0")
     assertClose(fused[1], reference["output.level1"]!, tolerance: 1e-5, "level 1")
     assertClose(fusedText.hidden, reference["output.text"]!, tolerance: 1e-5, "text")

@@ -134,6 +134,40 @@ final class NeuralOpsTests: XCTestCase {
     }
   }
 
+  /// The streamed X-MHA kernel against the two-pass formulation written with separate ops: blocks of 3 image rows
+  /// (the text side's running maximum grows across blocks), a padded token, and scores large enough to be clamped.
+  func testBidirectionalAttentionMatchesTheTwoPassFormulation() {
+    let (batch, heads, pixels, tokens, width, valueWidth) = (2, 3, 10, 5, 4, 3)
+    func split(_ packed: Tensor, _ length: Int, _ headWidth: Int) -> Tensor {
+      packed.reshaped([batch, length, heads, headWidth]).permuted(0, 2, 1, 3)
+    }
+    func merge(_ split: Tensor, _ length: Int) -> Tensor {
+      split.permuted(0, 2, 1, 3).reshaped([batch, length, heads * valueWidth])
+    }
+    var query = Tensor.normal([batch, pixels, heads * width], seed: 40)
+    // Row 7 of the first image grows large, so its scores are clamped at ±bound.
+    query = query + Tensor(shape: [batch, pixels, 1], values: (0..<batch * pixels).map { $0 == 7 ? 400 : 0 })
+    let key = Tensor.normal([batch, tokens, heads * width], seed: 41)
+    let visualValues = Tensor.normal([batch, pixels, heads * valueWidth], seed: 42)
+    let textValues = Tensor.normal([batch, tokens, heads * valueWidth], seed: 43)
+    let mask = Tensor(shape: [batch, tokens], values: [1, 1, 1, 1, -9e15, 1, 1, 1, 1, 1])
+    let (scale, bound): (Float, Float) = (0.5, 60)
+    let (visual, text) = Tensor.bidirectionalAttention(
+      query: query, key: key, visualValues: visualValues, textValues: textValues, textMask: mask, heads: heads,
+      scale: scale, clampBound: bound, rowsPerBlock: 3)
+
+    let scores = (split(query, pixels, width) * scale).matmulTransposed(split(key, tokens, width))
+      .clamp(min: -bound, max: bound)
+    XCTAssertEqual(scores.max().scalars, [bound], "the test reaches the clamp")
+    let imageSide = (scores + mask.reshaped([batch, 1, 1, tokens])).softmax(axis: -1)
+      .matmul(split(textValues, tokens, valueWidth))
+    let transposed = scores.transposed(2, 3)
+    let textSide = (transposed - transposed.max(axis: 3, keepDim: true).values).clamp(min: -bound, max: bound)
+      .softmax(axis: -1).matmul(split(visualValues, pixels, valueWidth))
+    assertClose(visual, merge(imageSide, pixels), tolerance: 1e-5, "image attends text")
+    assertClose(text, merge(textSide, tokens), tolerance: 1e-5, "text attends image")
+  }
+
   func testAttentionFullyMaskedRowIsZeroAndMaskGetsNoGradient() {
     var query = Tensor.normal([1, 2, 3], seed: 23)
     query.requiresGrad = true

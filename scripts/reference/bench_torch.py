@@ -13,6 +13,7 @@ down many times over. Forward cases run under torch.inference_mode() in eval mod
   mobilenet_v2  torchvision MobileNetV2 features, outputs at strides 8, 16, 32
   swin_t        torchvision Swin-T features with the output LayerNorms of stages 1–3
   bert_base     HF BertModel, bert-base sizes; minilm: all-MiniLM-L6-v2's sizes
+  xmha          one X-MHA fusion block (embed 2048, 8 heads) on the five FPN levels of an 800×1344 image, 256 tokens
   glip_t_b      GLIP-T (B) written out in PyTorch: Swin-T, FPN + P6/P7, BERT-base, six tower blocks of
                 [X-MHA fusion, BERT layer, DyConv with modulated deformable convs], box/centerness/alignment outputs
   demo          the demo config's model (MobileNetV2 with frozen BN and stages, FPN 64, frozen MiniLM, two tower
@@ -54,6 +55,7 @@ DEFAULTS = {  # name: (trains, forward shape, train shape) with shape = (batch, 
     "bert_base": (False, (1, 0, 256), None),
     "minilm": (False, (1, 0, 256), None),
     "glip_t_b": (False, (1, 512, 32), None),
+    "xmha": (False, (1, 800, 256), None),
     "glip_t": (False, (1, 800, 256), None),
     "glip_l": (False, (1, 800, 256), None),
     "demo": (True, (4, 160, 16), (4, 160, 16)),
@@ -65,7 +67,7 @@ OFFICIAL_WIDTH = 1344  # 1333 padded to a multiple of 32, as GLIP's test sizing 
 
 def label(name, train, tokens, size=0, width=None):
     text = name + (" train" if train else "")
-    if name in ("glip_t", "glip_l"):
+    if name in ("glip_t", "glip_l", "xmha"):
         return text + f" {size}×{width or OFFICIAL_WIDTH}, {tokens} tokens"
     return text + (f" {tokens} tokens" if name in ("bert_base", "minilm") else "")
 
@@ -202,6 +204,21 @@ class XMHABlock(torch.nn.Module):
         v, l = v + self.gamma_v * dv, l + self.gamma_l * dl
         return [chunk.transpose(1, 2).reshape(batch, -1, level.shape[2], level.shape[3])
                 for chunk, level in zip(v.split(sizes, 1), levels)], l
+
+
+def pyramid_sizes(height, width):
+    """The five FPN levels (strides 8 to 128): each halves the last, rounding up."""
+    sizes = [(-(-height // 8), -(-width // 8))]
+    for _ in range(4):
+        sizes.append((-(-sizes[-1][0] // 2), -(-sizes[-1][1] // 2)))
+    return sizes
+
+
+def xmha_case(name, train, batch, size, tokens, width=None):
+    block = XMHABlock(256, 768, 2048, 8).eval()
+    levels = [torch.randn(batch, 256, h, w) for h, w in pyramid_sizes(size, width or OFFICIAL_WIDTH)]
+    text, mask = torch.randn(batch, tokens, 768), torch.ones(batch, tokens)
+    return lambda: block(levels, text, mask)
 
 
 def deform_conv2d(x, offset, mask, weight, bias, stride):
@@ -478,7 +495,7 @@ def conv3x3_case(name, train, batch, size, tokens):
 
 
 BUILDERS = {"gemm": gemm_case, "conv3x3": conv3x3_case, "bert_base": language_case, "minilm": language_case,
-            "glip_t_b": glip_t_b_case, "glip_t": official_case, "glip_l": official_case, "demo": demo_case, **{name: backbone_case for name in BACKBONES}}
+            "glip_t_b": glip_t_b_case, "xmha": xmha_case, "glip_t": official_case, "glip_l": official_case, "demo": demo_case, **{name: backbone_case for name in BACKBONES}}
 
 
 def main():
@@ -490,7 +507,7 @@ def main():
     parser.add_argument("--batch", type=int)
     parser.add_argument("--size", type=int)
     parser.add_argument("--tokens", type=int)
-    parser.add_argument("--width", type=int, help="image width where it differs from --size (glip_t, glip_l)")
+    parser.add_argument("--width", type=int, help="image width where it differs from --size (xmha, glip_t, glip_l)")
     parser.add_argument("--breakdown", action="store_true", help="time per stage (glip_t, glip_l)")
     parser.add_argument("cases", nargs="*")
     args = parser.parse_args()
@@ -505,7 +522,7 @@ def main():
         torch.manual_seed(0)
         batch, size, tokens = DEFAULTS[name][2 if args.train else 1]
         batch, size, tokens = args.batch or batch, args.size or size, args.tokens or tokens
-        extra = {"width": args.width} if name in ("glip_t", "glip_l") else {}
+        extra = {"width": args.width} if name in ("glip_t", "glip_l", "xmha") else {}
         run = BUILDERS[name](name, args.train, batch, size, tokens, **extra)
         times = []
         with torch.inference_mode(not args.train):

@@ -47,10 +47,17 @@ public final class BiMultiHeadAttention: Module {
   public func callAsFunction(visual: Tensor, text: Tensor, mask: Tensor) -> (visual: Tensor, text: Tensor) {
     let (batch, pixels, tokens) = (visual.shape[0], visual.shape[1], text.shape[1])
     let headDim = vProj.outFeatures / heads
+    let scale = 1 / Float(headDim).squareRoot()
+    if !recordsGradient(visual, text) && !dropsOut {
+      let (deltaVisual, deltaText) = Tensor.bidirectionalAttention(
+        query: vProj(visual), key: lProj(text), visualValues: valuesV(visual), textValues: valuesL(text),
+        textMask: mask.mapMaskToAdditive(), heads: heads, scale: scale)
+      return (outV(deltaVisual), outL(deltaText))
+    }
     func split(_ projected: Tensor, length: Int) -> Tensor {
       projected.reshaped([batch, length, heads, headDim]).permuted(0, 2, 1, 3)
     }
-    let query = split(vProj(visual) * (1 / Float(headDim).squareRoot()), length: pixels)
+    let query = split(vProj(visual) * scale, length: pixels)
     let key = split(lProj(text), length: tokens)
     let visualValues = split(valuesV(visual), length: pixels)
     let textValues = split(valuesL(text), length: tokens)
@@ -64,6 +71,14 @@ public final class BiMultiHeadAttention: Module {
     let deltaText = textProbabilities.matmul(visualValues).permuted(0, 2, 1, 3).reshaped([batch, tokens, -1])
     return (outV(deltaVisual), outL(deltaText))
   }
+
+  /// Whether a backward pass could reach the inputs or the projections from here.
+  private func recordsGradient(_ visual: Tensor, _ text: Tensor) -> Bool {
+    GradMode.isEnabled && (visual.requiresGrad || text.requiresGrad || parameters().contains { !$0.isFrozen })
+  }
+
+  /// Whether dropout would change the attention maps (training with a positive rate).
+  private var dropsOut: Bool { isTraining && (dropoutV.probability > 0 || dropoutL.probability > 0) }
 
   override public var hyperParameters: String { "embed: \(vProj.outFeatures), heads: \(heads)" }
 }
