@@ -138,11 +138,33 @@ final class SwinTests: XCTestCase {
     let report = try model.load(parameters: state, verify: [.noUnusedKeys, .shapes])
     XCTAssertEqual(report.missingKeys.filter { !$0.hasPrefix("norm") }, [], "only the detection output norms are new")
     model.eval()
-    for name in ["square", "padded"] {
-      let outputs = withNoGrad { model.stageOutputs(reference["\(name).input"]!) }
+    // Without gradients the window attention takes the fused kernel; with them, the separate ops.
+    for (name, recording) in [("square", false), ("padded", false), ("square", true), ("padded", true)] {
+      let input = reference["\(name).input"]!
+      let outputs = recording ? model.stageOutputs(input) : withNoGrad { model.stageOutputs(input) }
       for (stage, output) in outputs.enumerated() {
         let grid = output.tokens.reshaped([1, output.height, output.width, -1]).permuted(0, 3, 1, 2)
-        assertClose(grid, reference["\(name).stage\(stage)"]!, tolerance: 1e-4, "\(name) stage \(stage)")
+        assertClose(
+          grid, reference["\(name).stage\(stage)"]!, tolerance: 1e-4, "\(name) stage \(stage), gradients \(recording)")
+      }
+    }
+  }
+
+  /// Two images in a batch give each image's own outputs (the shifted-window mask repeats per image).
+  func testSwinBatchOfTwoMatchesEachImageAlone() {
+    var generator = SeededGenerator(seed: 3)
+    let model = Swin(
+      embedDim: 8, depths: [2, 2, 0, 0], heads: [2, 2, 2, 2], window: 2, dropPath: 0, outStages: [0, 1],
+      generator: &generator)
+    model.eval()
+    let images = [Tensor.normal([1, 3, 20, 24], seed: 4), Tensor.normal([1, 3, 20, 24], seed: 5)]
+    let batched = withNoGrad { model.stageOutputs(Tensor.concat(images, axis: 0)) }
+    for (index, image) in images.enumerated() {
+      let alone = withNoGrad { model.stageOutputs(image) }
+      for stage in alone.indices {
+        assertClose(
+          batched[stage].tokens.slice(axis: 0, start: index, end: index + 1), alone[stage].tokens, tolerance: 1e-5,
+          "image \(index) stage \(stage)")
       }
     }
   }

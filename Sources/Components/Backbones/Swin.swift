@@ -79,11 +79,14 @@ public final class Swin: Module, Backbone {
     func callAsFunction(_ windows: Tensor, mask: Tensor?) -> Tensor {
       let (count, tokens, channels) = (windows.shape[0], windows.shape[1], windows.shape[2])
       let headDim = channels / heads
+      let bias = Tensor.embedding(weight: biasTable.value, ids: relativeIndex).reshaped([tokens, tokens, heads])
+        .permuted(2, 0, 1)
+      if !recordsGradient(windows) {
+        return proj(packedAttention(qkv(windows), bias: bias, mask: mask, scale: 1 / Float(headDim).squareRoot()))
+      }
       let parts = qkv(windows).reshaped([count, tokens, 3, heads, headDim]).permuted(2, 0, 3, 1, 4)
         .split(sizes: [1, 1, 1], axis: 0).map { $0.squeezed(0) }
       var scores = (parts[0] * (1 / Float(headDim).squareRoot())).matmulTransposed(parts[1])
-      let bias = Tensor.embedding(weight: biasTable.value, ids: relativeIndex).reshaped([tokens, tokens, heads])
-        .permuted(2, 0, 1)
       scores = scores + bias
       if let mask {
         let windowsPerImage = mask.shape[0]
@@ -93,6 +96,39 @@ public final class Swin: Module, Backbone {
       }
       let attended = scores.softmax(axis: -1).matmul(parts[2]).transposed(1, 2).reshaped([count, tokens, channels])
       return proj(attended)
+    }
+
+    /// The same attention through the fused kernel on packed heads, for inference: `qkv` `[B·nW, N, 3C]`, bias
+    /// `[heads, N, N]`, mask `[nW, N, N]` or nil → `[B·nW, N, C]`. The bias and the window mask are added into one
+    /// `[nW, heads, N, N]` mask, which broadcasts over the windows of one image at a time.
+    private func packedAttention(_ qkv: Tensor, bias: Tensor, mask: Tensor?, scale: Float) -> Tensor {
+      let (count, tokens, channels) = (qkv.shape[0], qkv.shape[1], qkv.shape[2] / 3)
+      let parts = (0..<3).map { qkv.slice(axis: 2, start: $0 * channels, end: ($0 + 1) * channels) }
+      let headBias = bias.reshaped([1, heads, tokens, tokens])
+      func attend(_ rows: Range<Int>, mask: Tensor) -> Tensor {
+        let (query, key, value) =
+          rows.count == count
+          ? (parts[0], parts[1], parts[2])
+          : (
+            parts[0].slice(axis: 0, start: rows.lowerBound, end: rows.upperBound),
+            parts[1].slice(axis: 0, start: rows.lowerBound, end: rows.upperBound),
+            parts[2].slice(axis: 0, start: rows.lowerBound, end: rows.upperBound)
+          )
+        return Tensor.multiHeadAttention(query: query, key: key, value: value, heads: heads, mask: mask, scale: scale)
+      }
+      guard let mask else { return attend(0..<count, mask: headBias) }
+      let windowsPerImage = mask.shape[0]
+      let combined = mask.reshaped([windowsPerImage, 1, tokens, tokens]) + headBias
+      guard count > windowsPerImage else { return attend(0..<count, mask: combined) }
+      let images = (0..<count / windowsPerImage).map { image in
+        attend(image * windowsPerImage..<(image + 1) * windowsPerImage, mask: combined)
+      }
+      return Tensor.concat(images, axis: 0)
+    }
+
+    /// Whether a backward pass could reach the windows or this layer's parameters from here.
+    private func recordsGradient(_ windows: Tensor) -> Bool {
+      GradMode.isEnabled && (windows.requiresGrad || parameters().contains { !$0.isFrozen })
     }
   }
 
