@@ -29,6 +29,7 @@ ALL_CASES=(
   "minilm_64|minilm --tokens 64"
   "minilm_256|minilm --tokens 256"
   "glip_t_b|glip_t_b"
+  "xmha|xmha"
   "conv3x3_train|conv3x3 --train"
   "resnet18_train|resnet18 --train"
   "mobilenet_v2_train|mobilenet_v2 --train"

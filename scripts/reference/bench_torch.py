@@ -36,6 +36,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from torchvision_shim import torchvision  # noqa: E402,F401
@@ -535,14 +536,20 @@ def main():
                 start = time.perf_counter()
                 run()
                 times.append((time.perf_counter() - start) * 1000)
+            peak = peak_resident_mb()
+            stage_ms = {stage: round(total / args.repeat, 2) for stage, total in stages.totals.items()} if stages else {}
+            # One more, untimed run counts the floating-point operations (PyTorch's count: convolutions, matrix
+            # products and attention; element-wise work is not counted), which both sides' rates are taken over.
+            with FlopCounterMode(display=False) as counter:
+                run()
         result = {
             "case": label(name, args.train, tokens, size, args.width), "median_ms": round(statistics.median(times), 3),
             "min_ms": round(min(times), 3), "max_ms": round(max(times), 3),
-            "peak_rss_mb": round(peak_resident_mb(), 1),
+            "peak_rss_mb": round(peak, 1), "gflop": round(counter.get_total_flops() / 1e9, 3),
             "blas_core": "pytorch " + torch.__version__,
         }
-        if args.breakdown and stages:
-            result["stages_ms"] = {stage: round(total / args.repeat, 2) for stage, total in stages.totals.items()}
+        if args.breakdown and stage_ms:
+            result["stages_ms"] = stage_ms
         print(json.dumps(result), flush=True)
 
 
