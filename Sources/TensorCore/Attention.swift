@@ -62,9 +62,12 @@ extension Tensor {
   ///
   /// The values are those of splitting the heads (`[B, heads, L, E]`), `scaledDotProductAttention` and merging the
   /// heads back; the GEMMs read and write the packed layout through their leading dimensions, so none of those
-  /// transposed copies is made. `mask` is additive and broadcasts to `[B, heads, L, S]`; `scale` defaults to 1/√E.
+  /// transposed copies is made. `mask` is additive and broadcasts to `[B, heads, L, S]`; `bias`, a second additive
+  /// term broadcast the same way (a relative position bias `[1, heads, L, S]` beside a window mask `[B, 1, L, S]`),
+  /// saves adding the two into one full-size mask. Neither receives a gradient. `scale` defaults to 1/√E.
   public static func multiHeadAttention(
-    query: Tensor, key: Tensor, value: Tensor, heads: Int, mask: Tensor? = nil, scale: Float? = nil
+    query: Tensor, key: Tensor, value: Tensor, heads: Int, mask: Tensor? = nil, bias: Tensor? = nil,
+    scale: Float? = nil
   ) -> Tensor {
     precondition(
       query.rank == 3 && key.rank == 3 && value.rank == 3,
@@ -79,45 +82,60 @@ extension Tensor {
     let layout = AttentionLayout(
       packedHeads: heads, batch: batch, targetLength: query.shape[1], sourceLength: key.shape[1],
       embedding: query.shape[2] / heads, valueEmbedding: value.shape[2] / heads)
-    return attention(query: query, key: key, value: value, mask: mask, scale: scale, layout: layout)
+    return attention(query: query, key: key, value: value, mask: mask, bias: bias, scale: scale, layout: layout)
   }
 
-  /// The fused forward shared by both entry points, with its backward rule.
+  /// An additive term's pointer per batch matrix and its row and column strides, broadcast to `scoresShape`.
+  private struct AdditiveLayout {
+    let data: UnsafePointer<Float>, offsets: [Int], rowStride: Int, columnStride: Int
+
+    init(_ term: Tensor, name: String, scoresShape: [Int], batchShape: [Int]) {
+      precondition(
+        Tensor.broadcastShape(term.shape, scoresShape) == scoresShape,
+        "attention: \(name) \(term.shape) does not broadcast to the scores' shape [B…, L, S] = \(scoresShape)")
+      let strides = Tensor.broadcastStrides(term.shape, to: scoresShape)
+      data = term.data
+      offsets = Tensor.batchOffsets(batchShape, strides: Array(strides.dropLast(2)))
+      (rowStride, columnStride) = (strides[strides.count - 2], strides[strides.count - 1])
+    }
+
+    /// Row `row` of batch matrix `batch`, with its column stride.
+    func row(_ row: Int, of batch: Int) -> (UnsafePointer<Float>, Int) {
+      (data + offsets[batch] + row * rowStride, columnStride)
+    }
+  }
+
+  /// The fused forward shared by both entry points, with its backward rule. The probabilities are kept for the
+  /// backward pass only when autograd records; otherwise each batch matrix's scores live in a scratch buffer.
   private static func attention(
-    query: Tensor, key: Tensor, value: Tensor, mask: Tensor?, scale: Float?, layout: AttentionLayout
+    query: Tensor, key: Tensor, value: Tensor, mask: Tensor?, bias: Tensor? = nil, scale: Float?,
+    layout: AttentionLayout
   ) -> Tensor {
     let (batchShape, targetLength, sourceLength) = (layout.batchShape, layout.targetLength, layout.sourceLength)
     let (embedding, valueEmbedding) = (layout.embedding, layout.valueEmbedding)
     let scoresShape = batchShape + [targetLength, sourceLength]
-    var maskLayout: (offsets: [Int], rowStride: Int, columnStride: Int)?
-    if let mask {
-      precondition(
-        broadcastShape(mask.shape, scoresShape) == scoresShape,
-        "attention: mask \(mask.shape) does not broadcast to the scores' shape [B…, L, S] = \(scoresShape)")
-      let strides = broadcastStrides(mask.shape, to: scoresShape)
-      maskLayout = (
-        batchOffsets(batchShape, strides: Array(strides.dropLast(2))), strides[strides.count - 2],
-        strides[strides.count - 1]
-      )
-    }
+    let maskLayout = mask.map { AdditiveLayout($0, name: "mask", scoresShape: scoresShape, batchShape: batchShape) }
+    let biasLayout = bias.map { AdditiveLayout($0, name: "bias", scoresShape: scoresShape, batchShape: batchShape) }
     let factor = scale ?? 1 / Float(embedding).squareRoot()
 
-    let probabilities = Tensor(uninitializedShape: scoresShape)
+    let recording = GradMode.isEnabled && (query.requiresGrad || key.requiresGrad || value.requiresGrad)
+    let probabilities = recording ? Tensor(uninitializedShape: scoresShape) : nil
     let output = Tensor(uninitializedShape: layout.outputShape)
     let (q, k, v) = (query.data, key.data, value.data)
-    let (weights, out) = (probabilities.mutableData, output.mutableData)
-    let maskData = mask?.data
+    let (weights, out) = (probabilities?.mutableData, output.mutableData)
+    let matrix = targetLength * sourceLength
     layout.forEachBatch { batch, rowsInParallel in
-      let scores = weights + batch * targetLength * sourceLength
+      let scores = weights.map { $0 + batch * matrix } ?? .allocate(capacity: matrix)
+      defer { if weights == nil { scores.deallocate() } }
       gemm(
         transposeA: false, transposeB: true, m: targetLength, n: sourceLength, k: embedding, alpha: factor,
         a: q + layout.queryOffsets[batch], lda: layout.queryRowStride, b: k + layout.keyOffsets[batch],
         ldb: layout.keyRowStride, c: scores, ldc: sourceLength)
-      let rowMask = maskLayout.map { (maskData! + $0.offsets[batch], $0.rowStride, $0.columnStride) }
       func normalizeRow(_ row: Int) {
+        let rowMask = maskLayout?.row(row, of: batch), rowBias = biasLayout?.row(row, of: batch)
         softmaxRowInPlace(
-          scores + row * sourceLength, count: sourceLength, mask: rowMask.map { $0.0 + row * $0.1 },
-          maskStride: rowMask?.2 ?? 0)
+          scores + row * sourceLength, count: sourceLength, mask: rowMask?.0, maskStride: rowMask?.1 ?? 0,
+          bias: rowBias?.0, biasStride: rowBias?.1 ?? 0)
       }
       if rowsInParallel {
         Parallel.forEach(targetLength, costPerItem: sourceLength * 4, normalizeRow)
@@ -129,6 +147,7 @@ extension Tensor {
         a: scores, lda: sourceLength, b: v + layout.valueOffsets[batch], ldb: layout.valueRowStride,
         c: out + layout.outputOffsets[batch], ldc: layout.outputRowStride)
     }
+    guard let probabilities else { return output }
 
     let needs = (query: query.requiresGrad, key: key.requiresGrad, value: value.requiresGrad)
     let saved = (query: query.detached(), key: key.detached(), value: value.detached())
@@ -227,11 +246,15 @@ extension Tensor {
     return offsets
   }
 
-  /// Adds the mask row, then a stable softmax in place; a row that is entirely −∞ becomes zeros.
+  /// Adds the mask row and the bias row, then a stable softmax in place; a row that is entirely −∞ becomes zeros.
   @inline(__always)
   static func softmaxRowInPlace(
-    _ row: UnsafeMutablePointer<Float>, count: Int, mask: UnsafePointer<Float>?, maskStride: Int
+    _ row: UnsafeMutablePointer<Float>, count: Int, mask: UnsafePointer<Float>?, maskStride: Int,
+    bias: UnsafePointer<Float>? = nil, biasStride: Int = 0
   ) {
+    if let bias {
+      for column in 0..<count { row[column] += bias[column * biasStride] }
+    }
     if let mask {
       for column in 0..<count { row[column] += mask[column * maskStride] }
     }

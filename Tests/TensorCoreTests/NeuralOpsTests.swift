@@ -134,6 +134,24 @@ final class NeuralOpsTests: XCTestCase {
     }
   }
 
+  /// A second additive term equals adding it into the mask, and without autograd (scores in scratch buffers, no
+  /// probabilities kept) the values are the same as with it.
+  func testMultiHeadAttentionBiasTermAndInferencePathMatch() {
+    let (batch, heads, length, width) = (3, 2, 5, 4)
+    var query = Tensor.normal([batch, length, heads * width], seed: 50)
+    let key = Tensor.normal([batch, length, heads * width], seed: 51)
+    let value = Tensor.normal([batch, length, heads * width], seed: 52)
+    let mask = Tensor.normal([batch, 1, length, length], seed: 53)
+    let bias = Tensor.normal([1, heads, length, length], seed: 54)
+    query.requiresGrad = true
+    let recorded = Tensor.multiHeadAttention(query: query, key: key, value: value, heads: heads, mask: mask + bias)
+    XCTAssertNotNil(recorded.gradOp, "autograd records")
+    let inference = withNoGrad {
+      Tensor.multiHeadAttention(query: query, key: key, value: value, heads: heads, mask: mask, bias: bias)
+    }
+    assertClose(inference, recorded, tolerance: 1e-6)
+  }
+
   /// The streamed X-MHA kernel against the two-pass formulation written with separate ops: blocks of 3 image rows
   /// (the text side's running maximum grows across blocks), a padded token, and scores large enough to be clamped.
   func testBidirectionalAttentionMatchesTheTwoPassFormulation() {

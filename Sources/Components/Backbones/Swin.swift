@@ -99,13 +99,13 @@ public final class Swin: Module, Backbone {
     }
 
     /// The same attention through the fused kernel on packed heads, for inference: `qkv` `[B·nW, N, 3C]`, bias
-    /// `[heads, N, N]`, mask `[nW, N, N]` or nil → `[B·nW, N, C]`. The bias and the window mask are added into one
-    /// `[nW, heads, N, N]` mask, which broadcasts over the windows of one image at a time.
+    /// `[heads, N, N]`, mask `[nW, N, N]` or nil → `[B·nW, N, C]`. The bias and the window mask go in as two
+    /// additive terms (no `[nW, heads, N, N]` sum is made); the mask broadcasts over one image's windows at a time.
     private func packedAttention(_ qkv: Tensor, bias: Tensor, mask: Tensor?, scale: Float) -> Tensor {
       let (count, tokens, channels) = (qkv.shape[0], qkv.shape[1], qkv.shape[2] / 3)
       let parts = (0..<3).map { qkv.slice(axis: 2, start: $0 * channels, end: ($0 + 1) * channels) }
       let headBias = bias.reshaped([1, heads, tokens, tokens])
-      func attend(_ rows: Range<Int>, mask: Tensor) -> Tensor {
+      func attend(_ rows: Range<Int>, mask: Tensor?) -> Tensor {
         let (query, key, value) =
           rows.count == count
           ? (parts[0], parts[1], parts[2])
@@ -114,14 +114,15 @@ public final class Swin: Module, Backbone {
             parts[1].slice(axis: 0, start: rows.lowerBound, end: rows.upperBound),
             parts[2].slice(axis: 0, start: rows.lowerBound, end: rows.upperBound)
           )
-        return Tensor.multiHeadAttention(query: query, key: key, value: value, heads: heads, mask: mask, scale: scale)
+        return Tensor.multiHeadAttention(
+          query: query, key: key, value: value, heads: heads, mask: mask, bias: headBias, scale: scale)
       }
-      guard let mask else { return attend(0..<count, mask: headBias) }
+      guard let mask else { return attend(0..<count, mask: nil) }
       let windowsPerImage = mask.shape[0]
-      let combined = mask.reshaped([windowsPerImage, 1, tokens, tokens]) + headBias
-      guard count > windowsPerImage else { return attend(0..<count, mask: combined) }
+      let windowMask = mask.reshaped([windowsPerImage, 1, tokens, tokens])
+      guard count > windowsPerImage else { return attend(0..<count, mask: windowMask) }
       let images = (0..<count / windowsPerImage).map { image in
-        attend(image * windowsPerImage..<(image + 1) * windowsPerImage, mask: combined)
+        attend(image * windowsPerImage..<(image + 1) * windowsPerImage, mask: windowMask)
       }
       return Tensor.concat(images, axis: 0)
     }
