@@ -152,29 +152,34 @@ final class NeuralOpsTests: XCTestCase {
     assertClose(inference, recorded, tolerance: 1e-6)
   }
 
-  /// The streamed X-MHA kernel against the two-pass formulation written with separate ops: blocks of 3 image rows
-  /// (the text side's running maximum grows across blocks), a padded token, and scores large enough to be clamped.
+  /// The streamed X-MHA kernel against the two-pass formulation written with separate ops: blocks of 1, 3 and all
+  /// image rows (groups of several blocks, whose running text maxima grow across blocks, and groups merged), a padded
+  /// token, and scores large enough to be clamped.
   func testBidirectionalAttentionMatchesTheTwoPassFormulation() {
-    let (batch, heads, pixels, tokens, width, valueWidth) = (2, 3, 10, 5, 4, 3)
+    let (batch, heads, pixels, tokens, width, valueWidth, visualWidth) = (2, 3, 10, 5, 4, 3, 6)
     func split(_ packed: Tensor, _ length: Int, _ headWidth: Int) -> Tensor {
       packed.reshaped([batch, length, heads, headWidth]).permuted(0, 2, 1, 3)
     }
     func merge(_ split: Tensor, _ length: Int) -> Tensor {
       split.permuted(0, 2, 1, 3).reshaped([batch, length, heads * valueWidth])
     }
-    var query = Tensor.normal([batch, pixels, heads * width], seed: 40)
     // Row 7 of the first image grows large, so its scores are clamped at ±bound.
-    query = query + Tensor(shape: [batch, pixels, 1], values: (0..<batch * pixels).map { $0 == 7 ? 400 : 0 })
+    let visual =
+      Tensor.normal([batch, pixels, visualWidth], seed: 40)
+      + Tensor(shape: [batch, pixels, 1], values: (0..<batch * pixels).map { $0 == 7 ? 60 : 0 })
+    let query = Tensor.LinearWeights(
+      weight: Tensor.normal([heads * width, visualWidth], seed: 44), bias: Tensor.normal([heads * width], seed: 45))
+    let values = Tensor.LinearWeights(
+      weight: Tensor.normal([heads * valueWidth, visualWidth], seed: 46), bias: nil)
+    let output = Tensor.LinearWeights(
+      weight: Tensor.normal([7, heads * valueWidth], seed: 47), bias: Tensor.normal([7], seed: 48))
     let key = Tensor.normal([batch, tokens, heads * width], seed: 41)
-    let visualValues = Tensor.normal([batch, pixels, heads * valueWidth], seed: 42)
     let textValues = Tensor.normal([batch, tokens, heads * valueWidth], seed: 43)
     let mask = Tensor(shape: [batch, tokens], values: [1, 1, 1, 1, -9e15, 1, 1, 1, 1, 1])
     let (scale, bound): (Float, Float) = (0.5, 60)
-    let (visual, text) = Tensor.bidirectionalAttention(
-      query: query, key: key, visualValues: visualValues, textValues: textValues, textMask: mask, heads: heads,
-      scale: scale, clampBound: bound, rowsPerBlock: 3)
-
-    let scores = (split(query, pixels, width) * scale).matmulTransposed(split(key, tokens, width))
+    let projectedQuery = Tensor.linear(visual, weight: query.weight, bias: query.bias)
+    let visualValues = Tensor.linear(visual, weight: values.weight)
+    let scores = (split(projectedQuery, pixels, width) * scale).matmulTransposed(split(key, tokens, width))
       .clamp(min: -bound, max: bound)
     XCTAssertEqual(scores.max().scalars, [bound], "the test reaches the clamp")
     let imageSide = (scores + mask.reshaped([batch, 1, 1, tokens])).softmax(axis: -1)
@@ -182,8 +187,14 @@ final class NeuralOpsTests: XCTestCase {
     let transposed = scores.transposed(2, 3)
     let textSide = (transposed - transposed.max(axis: 3, keepDim: true).values).clamp(min: -bound, max: bound)
       .softmax(axis: -1).matmul(split(visualValues, pixels, valueWidth))
-    assertClose(visual, merge(imageSide, pixels), tolerance: 1e-5, "image attends text")
-    assertClose(text, merge(textSide, tokens), tolerance: 1e-5, "text attends image")
+    let expectedDelta = Tensor.linear(merge(imageSide, pixels), weight: output.weight, bias: output.bias)
+    for rowsPerBlock in [1, 3, 16] {
+      let (deltaVisual, text) = Tensor.bidirectionalAttention(
+        visual: visual, key: key, textValues: textValues, textMask: mask, query: query, visualValues: values,
+        output: output, heads: heads, scale: scale, clampBound: bound, rowsPerBlock: rowsPerBlock)
+      assertClose(deltaVisual, expectedDelta, tolerance: 1e-5, "image attends text, blocks of \(rowsPerBlock)")
+      assertClose(text, merge(textSide, tokens), tolerance: 1e-5, "text attends image, blocks of \(rowsPerBlock)")
+    }
   }
 
   func testAttentionFullyMaskedRowIsZeroAndMaskGetsNoGradient() {

@@ -49,10 +49,13 @@ public final class BiMultiHeadAttention: Module {
     let headDim = vProj.outFeatures / heads
     let scale = 1 / Float(headDim).squareRoot()
     if !recordsGradient(visual, text) && !dropsOut {
+      func weights(_ layer: Linear) -> Tensor.LinearWeights {
+        Tensor.LinearWeights(weight: layer.weight.value, bias: layer.bias?.value)
+      }
       let (deltaVisual, deltaText) = Tensor.bidirectionalAttention(
-        query: vProj(visual), key: lProj(text), visualValues: valuesV(visual), textValues: valuesL(text),
-        textMask: mask.mapMaskToAdditive(), heads: heads, scale: scale)
-      return (outV(deltaVisual), outL(deltaText))
+        visual: visual, key: lProj(text), textValues: valuesL(text), textMask: mask.mapMaskToAdditive(),
+        query: weights(vProj), visualValues: weights(valuesV), output: weights(outV), heads: heads, scale: scale)
+      return (deltaVisual, outL(deltaText))
     }
     func split(_ projected: Tensor, length: Int) -> Tensor {
       projected.reshaped([batch, length, heads, headDim]).permuted(0, 2, 1, 3)
