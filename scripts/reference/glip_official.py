@@ -29,7 +29,7 @@ from torch import nn
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "Tests" / "Fixtures" / "glip_official"
 TINY_VOCAB = ROOT / "Tests" / "Fixtures" / "language" / "bert-tiny" / "vocab.txt"
-BERT_BASE_VOCAB = ROOT / "pretrained" / "bert-base-uncased" / "vocab.txt"
+BERT_BASE_VOCAB = ROOT / "pretrained" / "all-MiniLM-L6-v2" / "vocab.txt"  # bert-base-uncased's vocabulary
 PIXEL_MEAN = [103.530, 116.280, 123.675]
 PIXEL_STD = [57.375, 57.120, 58.395]
 STRIDES = (8, 16, 32, 64, 128)
