@@ -142,7 +142,8 @@ def main():
         else:
             title = "OpenBLAS choosing its own kernel (both variables unset, as on a user's machine; the headline)"
         print(f"\n## {title}: kernel {core}\n")
-        print(f"Convolutions: {next(iter(ours.values())).get('conv_backend', '?')}\n")
+        first = next(iter(ours.values()))
+        print(f"Matrix products: {first.get('gemm_backend', '?')}; convolutions: {first.get('conv_backend', '?')}\n")
         ceiling = measured_peak(ours, theirs)
         if ceiling:
             print(f"Ceiling: {ceiling:.0f} GFLOP/s, the highest rate measured below on either side (close to the cores' "

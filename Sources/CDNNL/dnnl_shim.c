@@ -37,6 +37,7 @@ const char *glip_dnnl_load(const char *path, glip_dnnl_api *api) {
   GLIP_DNNL_RESOLVE(stream_create, "dnnl_stream_create");
   GLIP_DNNL_RESOLVE(stream_wait, "dnnl_stream_wait");
   GLIP_DNNL_RESOLVE(memory_desc_init_by_tag, "dnnl_memory_desc_init_by_tag");
+  GLIP_DNNL_RESOLVE(memory_desc_init_by_strides, "dnnl_memory_desc_init_by_strides");
   GLIP_DNNL_RESOLVE(memory_desc_equal, "dnnl_memory_desc_equal");
   GLIP_DNNL_RESOLVE(memory_desc_get_size, "dnnl_memory_desc_get_size");
   GLIP_DNNL_RESOLVE(memory_create, "dnnl_memory_create");
@@ -45,6 +46,7 @@ const char *glip_dnnl_load(const char *path, glip_dnnl_api *api) {
   GLIP_DNNL_RESOLVE(convolution_forward_desc_init, "dnnl_dilated_convolution_forward_desc_init");
   GLIP_DNNL_RESOLVE(convolution_backward_data_desc_init, "dnnl_dilated_convolution_backward_data_desc_init");
   GLIP_DNNL_RESOLVE(convolution_backward_weights_desc_init, "dnnl_dilated_convolution_backward_weights_desc_init");
+  GLIP_DNNL_RESOLVE(matmul_desc_init, "dnnl_matmul_desc_init");
   GLIP_DNNL_RESOLVE(primitive_desc_create, "dnnl_primitive_desc_create");
   GLIP_DNNL_RESOLVE(reorder_primitive_desc_create, "dnnl_reorder_primitive_desc_create");
   GLIP_DNNL_RESOLVE(primitive_desc_query, "dnnl_primitive_desc_query");

@@ -1,5 +1,5 @@
 /// 2-D convolution: im2col + sgemm for dense and grouped convolutions, a direct kernel for depthwise ones; oneDNN
-/// instead where `ConvolutionBackend` chooses it.
+/// instead where `KernelBackend.convolutions` chooses it.
 extension Tensor {
   /// Geometry shared by the convolution kernels.
   struct ConvGeometry {
@@ -51,7 +51,7 @@ extension Tensor {
   /// `F.conv2d`: input `[N, C, H, W]`, weight `[O, C/groups, kh, kw]`, bias `[O]` → `[N, O, Ho, Wo]` with
   /// `Ho = (H + 2·padding.0 − dilation.0·(kh − 1) − 1) / stride.0 + 1` (likewise `Wo`). Depthwise convolutions
   /// (`groups == C`, `O` a multiple of `C`) use a direct kernel; all others im2col + sgemm; forward and backward run
-  /// on oneDNN instead where `ConvolutionBackend` chooses it.
+  /// on oneDNN instead where `KernelBackend.convolutions` chooses it.
   public static func conv2d(
     _ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
     dilation: (Int, Int) = (1, 1), groups: Int = 1

@@ -1,9 +1,12 @@
 import COpenBLAS
 
-/// Matrix products on OpenBLAS. Transposes are passed to `cblas_sgemm` as flags, never materialised.
+/// Matrix products on OpenBLAS, or on oneDNN where `KernelBackend.products` chooses it. Transposes are passed as
+/// flags (or strides), never materialised.
 extension Tensor {
   /// Row-major `C = alpha · op(A) · op(B) + beta · C` on raw pointers.
   ///
+  /// `rowBias` (`[n]`, with `beta` 0) is added to every row of C. Outside a parallel region a product that
+  /// `OneDNNMatMul.prefers` runs on oneDNN when it is loaded.
   /// OpenBLAS itself runs single-threaded (see `BLAS`): a large product is cut into column (or row) blocks of C,
   /// each an independent single-threaded sgemm, which the cores take as they come free. OpenBLAS's own threads
   /// synchronise inside every product by spinning on `sched_yield`; on a machine whose cores are shared with other
@@ -13,15 +16,36 @@ extension Tensor {
   static func gemm(
     transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
     a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-    beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+    beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, rowBias: UnsafePointer<Float>? = nil
   ) {
+    precondition(rowBias == nil || beta == 0, "gemm: a row bias replaces C, so beta must be 0")
     guard m > 0, n > 0 else { return }
+    var beta = beta
+    if let rowBias {
+      if !BLAS.isInParallelRegion, k > 0,
+        oneDNNProduct(
+          OneDNNMatMul.Key(transposeA, transposeB, m, n, k, lda, ldb, ldc, hasBias: true), alpha: alpha,
+          a: a, b: b, c: c, bias: rowBias)
+      {
+        StageClock.countProduct(m: m, n: n, k: k)
+        return
+      }
+      for row in 0..<m { (c + row * ldc).update(from: rowBias, count: n) }
+      beta = 1
+    }
     guard k > 0 else {
       if beta == 0 { for row in 0..<m { (c + row * ldc).update(repeating: 0, count: n) } }
       return
     }
-    BLAS.configure()
     StageClock.countProduct(m: m, n: n, k: k)
+    if beta == 0, !BLAS.isInParallelRegion,
+      oneDNNProduct(
+        OneDNNMatMul.Key(transposeA, transposeB, m, n, k, lda, ldb, ldc, hasBias: false), alpha: alpha, a: a, b: b,
+        c: c, bias: nil)
+    {
+      return
+    }
+    BLAS.configure()
     let plan = GemmBlocks(m: m, n: n, k: k)
     guard plan.count > 1, !BLAS.isInParallelRegion else {
       sgemm(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
@@ -179,14 +203,9 @@ extension Tensor {
     // From the shape, not count / inFeatures, so that zero input features still give one output row per input row.
     let rows = elementCount(Array(input.shape.dropLast()))
     let output = Tensor(uninitializedShape: Array(input.shape.dropLast()) + [outFeatures])
-    let out = output.mutableData
-    if let bias {
-      let biasValues = bias.data
-      for row in 0..<rows { (out + row * outFeatures).update(from: biasValues, count: outFeatures) }
-    }
     gemm(
       transposeA: false, transposeB: true, m: rows, n: outFeatures, k: inFeatures, a: input.data, lda: inFeatures,
-      b: weight.data, ldb: inFeatures, beta: bias == nil ? 0 : 1, c: out, ldc: outFeatures)
+      b: weight.data, ldb: inFeatures, c: output.mutableData, ldc: outFeatures, rowBias: bias?.data)
     let inputs = [input, weight] + (bias.map { [$0] } ?? [])
     return record("linear", output: output, inputs: inputs) { grad in
       var grads: [Tensor?] = []

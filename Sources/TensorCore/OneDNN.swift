@@ -1,7 +1,7 @@
 import CDNNL
 import Foundation
 
-/// oneDNN 2.x opened at run time: its engine and stream, primitive creation, and a bounded cache of primitives.
+/// oneDNN 2.x opened at run time: its engine and stream, primitive creation, and bounded caches of primitives.
 ///
 /// All calls into the library hold `lock`: a primitive's library-managed scratchpad is not safe to share between
 /// threads, and the library spreads each call over every core anyway.
@@ -23,6 +23,9 @@ final class OneDNN: @unchecked Sendable {
   var convolutions = LRUCache<OneDNNConvolution.Key, OneDNNConvolution>(capacity: 256)
   /// Geometries oneDNN failed on (they run our kernels from then on); touched only under `lock`.
   var failedConvolutions: Set<OneDNNConvolution.Key> = []
+  /// Matrix-product primitives by shape, and the shapes oneDNN failed on; touched only under `lock`.
+  var products = LRUCache<OneDNNMatMul.Key, OneDNNMatMul>(capacity: 256)
+  var failedProducts: Set<OneDNNMatMul.Key> = []
 
   /// The library once loaded, or why it could not be (`GLIP_ONEDNN_LIBRARY` names another file to open).
   static let loaded: Result<OneDNN, LoadError> = {

@@ -60,6 +60,12 @@ final class OneDNNConvolution {
     }
   }
 
+  /// The oneDNN runtime to run `pass` of a convolution of geometry `g` on, or nil for our own kernels.
+  static func runtime(for g: Tensor.ConvGeometry, _ pass: Pass) -> OneDNN? {
+    guard g.batch > 0, g.channels > 0, g.outChannels > 0 else { return nil }
+    return KernelBackend.convolutions.oneDNN { prefers(g, pass) }
+  }
+
   private let runtime: OneDNN
   private let g: Tensor.ConvGeometry
   private let hasBias: Bool
@@ -260,7 +266,7 @@ extension OneDNN {
 extension Tensor {
   /// `conv2d`'s forward pass on oneDNN (`[N, O, Ho, Wo]`), or nil when the backend is not chosen for `g` or fails.
   static func oneDNNConvForward(_ input: Tensor, _ weight: Tensor, _ bias: Tensor?, _ g: ConvGeometry) -> Tensor? {
-    guard let runtime = ConvolutionBackend.oneDNN(for: g, .forward) else { return nil }
+    guard let runtime = OneDNNConvolution.runtime(for: g, .forward) else { return nil }
     let output = Tensor(uninitializedShape: [g.batch, g.outChannels, g.outHeight, g.outWidth])
     let ran: Void? = runtime.withConvolution(g, hasBias: bias != nil) { convolution, staged in
       try convolution.forward(
@@ -275,8 +281,8 @@ extension Tensor {
     _ input: Tensor, _ weight: Tensor, _ grad: Tensor, _ g: ConvGeometry, hasBias: Bool, needInput: Bool,
     needWeight: Bool
   ) -> (input: Tensor?, weight: Tensor?, bias: Tensor?) {
-    let dataRuntime = needInput ? ConvolutionBackend.oneDNN(for: g, .backwardData) : nil
-    let weightsRuntime = needWeight ? ConvolutionBackend.oneDNN(for: g, .backwardWeights) : nil
+    let dataRuntime = needInput ? OneDNNConvolution.runtime(for: g, .backwardData) : nil
+    let weightsRuntime = needWeight ? OneDNNConvolution.runtime(for: g, .backwardWeights) : nil
     guard let runtime = dataRuntime ?? weightsRuntime else { return (nil, nil, nil) }
     var inputGrad = dataRuntime == nil ? nil : Tensor(uninitializedShape: input.shape)
     var weightGrad = weightsRuntime == nil ? nil : Tensor(uninitializedShape: weight.shape)

@@ -70,7 +70,8 @@ struct BenchCommand: ParsableCommand {
       cases.isEmpty ? BenchCase.all.filter { !train || $0.trains } : cases.compactMap { BenchCase.named($0) }
     if !json {
       print("OpenBLAS kernel: \(BLAS.coreName), products split over \(Parallel.coreCount) threads")
-      print("Convolutions (GLIP_CONV_BACKEND): \(ConvolutionBackend.summary)")
+      print("Matrix products (GLIP_GEMM_BACKEND): \(KernelBackend.products.summary)")
+      print("Convolutions (GLIP_CONV_BACKEND): \(KernelBackend.convolutions.summary)")
     }
     for benchCase in selected {
       var shape = benchCase.defaults(train)
@@ -140,7 +141,8 @@ struct BenchResult {
       ("case", "\"\(label)\""), ("median_ms", String(format: "%.3f", median)),
       ("min_ms", String(format: "%.3f", minimum)), ("max_ms", String(format: "%.3f", maximum)),
       ("peak_rss_mb", String(format: "%.1f", BenchResult.peakRSSMegabytes)), ("blas_core", "\"\(BLAS.coreName)\""),
-      ("conv_backend", "\"\(ConvolutionBackend.summary.replacingOccurrences(of: "\"", with: "'"))\""),
+      ("conv_backend", "\"\(KernelBackend.convolutions.summary.replacingOccurrences(of: "\"", with: "'"))\""),
+      ("gemm_backend", "\"\(KernelBackend.products.summary.replacingOccurrences(of: "\"", with: "'"))\""),
     ]
     let breakdown: [(String, String)] =
       stages.isEmpty

@@ -35,14 +35,10 @@ struct GLIPCommand: ParsableCommand {
   }
 }
 
-/// A mistyped tuning variable is an error rather than a silent default: `GLIP_CONV_BACKEND` must be auto, own or
-/// onednn, `GLIP_BUFFER_POOL_MB` a whole number of megabytes.
+/// A mistyped tuning variable is an error rather than a silent default: `GLIP_CONV_BACKEND` and `GLIP_GEMM_BACKEND`
+/// must be auto, own or onednn, `GLIP_BUFFER_POOL_MB` a whole number of megabytes.
 func environmentProblem(_ environment: [String: String]) -> String? {
-  if let value = environment["GLIP_CONV_BACKEND"], !value.isEmpty,
-    ConvolutionBackend(rawValue: value.lowercased()) == nil
-  {
-    return "GLIP_CONV_BACKEND=\(value): expected auto, own or onednn"
-  }
+  if let problem = KernelBackend.settings.lazy.compactMap({ $0.problem(in: environment) }).first { return problem }
   if let value = environment["GLIP_BUFFER_POOL_MB"], Int(value).map({ $0 >= 0 }) != true {
     return "GLIP_BUFFER_POOL_MB=\(value): expected a whole number of megabytes (0 turns the pool off)"
   }

@@ -38,7 +38,7 @@ private let cases: [ConvCase] = [
 
 final class OneDNNConvolutionTests: XCTestCase {
   override func setUpWithError() throws {
-    guard !ConvolutionBackend.isOneDNNAvailable else { return }
+    guard !KernelBackend.isOneDNNAvailable else { return }
     let reason: String
     if case .failure(let error) = OneDNN.loaded { reason = error.message } else { reason = "not loaded" }
     if ProcessInfo.processInfo.environment["CI"] == "true" {
@@ -49,8 +49,8 @@ final class OneDNNConvolutionTests: XCTestCase {
   }
 
   /// Output, then the gradients of input, weight and bias for a fixed output gradient.
-  private func run(_ convCase: ConvCase, on backend: ConvolutionBackend) -> [Tensor] {
-    ConvolutionBackend.with(backend) {
+  private func run(_ convCase: ConvCase, on backend: KernelBackend) -> [Tensor] {
+    KernelBackend.convolutions.with(backend) {
       var input = Tensor.normal(convCase.input, seed: 1)
       var weight = Tensor.normal(convCase.weightShape, seed: 2)
       var bias = convCase.bias ? Tensor.normal([convCase.outChannels], seed: 3) : nil
@@ -100,7 +100,7 @@ final class OneDNNConvolutionTests: XCTestCase {
   }
 
   func testEmptyBatchRunsOurKernels() {
-    let output = ConvolutionBackend.with(.onednn) {
+    let output = KernelBackend.convolutions.with(.onednn) {
       Tensor.conv2d(Tensor.zeros([0, 3, 5, 5]), weight: Tensor.ones([2, 3, 3, 3]), padding: (1, 1))
     }
     XCTAssertEqual(output.shape, [0, 2, 5, 5])
@@ -118,8 +118,8 @@ final class OneDNNConvolutionTests: XCTestCase {
     let scale = Tensor.normal([8], seed: 7)
     let shift = Tensor.normal([8], seed: 8)
     let residual = Tensor.normal([2, 8, 5, 4], seed: 9)
-    let outputs = [ConvolutionBackend.own, .onednn].map { backend in
-      ConvolutionBackend.with(backend) {
+    let outputs = [KernelBackend.own, .onednn].map { backend in
+      KernelBackend.convolutions.with(backend) {
         withNoGrad {
           Tensor.fusedConv2d(
             input, weight: weight, scale: scale, shift: shift, residual: residual, activation: .relu6,
@@ -133,8 +133,8 @@ final class OneDNNConvolutionTests: XCTestCase {
   func testWeightGradWithoutInputGrad() {
     // A first layer: the image needs no gradient, only the weights and bias do.
     let convCase = cases[2]
-    let grads = [ConvolutionBackend.own, .onednn].map { backend in
-      ConvolutionBackend.with(backend) {
+    let grads = [KernelBackend.own, .onednn].map { backend in
+      KernelBackend.convolutions.with(backend) {
         let input = Tensor.normal(convCase.input, seed: 1)
         var weight = Tensor.normal(convCase.weightShape, seed: 2)
         var bias = Tensor.normal([convCase.outChannels], seed: 3)
@@ -164,7 +164,7 @@ final class LRUCacheTests: XCTestCase {
   }
 }
 
-final class ConvolutionBackendRuleTests: XCTestCase {
+final class ConvolutionRuleTests: XCTestCase {
   private func geometry(
     channels: Int, outChannels: Int, kernel: Int, stride: Int = 1, groups: Int = 1
   ) -> Tensor.ConvGeometry {
@@ -186,7 +186,7 @@ final class ConvolutionBackendRuleTests: XCTestCase {
 
   func testOwnChoiceWins() {
     let g = geometry(channels: 64, outChannels: 64, kernel: 3)
-    ConvolutionBackend.with(.own) { XCTAssertNil(ConvolutionBackend.oneDNN(for: g, .forward)) }
-    XCTAssertEqual(ConvolutionBackend.with(.onednn) { ConvolutionBackend.current }, .onednn)
+    KernelBackend.convolutions.with(.own) { XCTAssertNil(OneDNNConvolution.runtime(for: g, .forward)) }
+    XCTAssertEqual(KernelBackend.convolutions.with(.onednn) { KernelBackend.convolutions.current }, .onednn)
   }
 }

@@ -1,6 +1,6 @@
-// The few entry points of oneDNN 2.x's C API (libdnnl.so.2) that the convolution backend calls, declared here from
-// the library's documented interface so that building needs neither its headers nor the library: it is opened at
-// run time (glip_dnnl_load), and a process without it runs our own kernels.
+// The few entry points of oneDNN 2.x's C API (libdnnl.so.2) that the convolution and matrix-product backends call,
+// declared here from the library's documented interface so that building needs neither its headers nor the library:
+// it is opened at run time (glip_dnnl_load), and a process without it runs our own kernels.
 //
 // Enumerations are passed as int, as the C ABI passes them. Memory and operation descriptors are filled and read
 // only by the library: they live in opaque storage at least as large and as aligned as the library's structures
@@ -71,6 +71,8 @@ typedef struct {
   int (*stream_wait)(glip_dnnl_handle stream);
   int (*memory_desc_init_by_tag)(
     glip_dnnl_memory_desc *desc, int ndims, const glip_dnnl_dim *dims, int data_type, int tag);
+  int (*memory_desc_init_by_strides)(
+    glip_dnnl_memory_desc *desc, int ndims, const glip_dnnl_dim *dims, int data_type, const glip_dnnl_dim *strides);
   int (*memory_desc_equal)(const glip_dnnl_memory_desc *lhs, const glip_dnnl_memory_desc *rhs);
   size_t (*memory_desc_get_size)(const glip_dnnl_memory_desc *desc);
   int (*memory_create)(
@@ -91,6 +93,9 @@ typedef struct {
     const glip_dnnl_memory_desc *diff_weights, const glip_dnnl_memory_desc *diff_bias,
     const glip_dnnl_memory_desc *diff_dst, const glip_dnnl_dim *strides, const glip_dnnl_dim *dilates,
     const glip_dnnl_dim *padding_l, const glip_dnnl_dim *padding_r);
+  int (*matmul_desc_init)(
+    glip_dnnl_op_desc *desc, const glip_dnnl_memory_desc *src, const glip_dnnl_memory_desc *weights,
+    const glip_dnnl_memory_desc *bias, const glip_dnnl_memory_desc *dst);
   int (*primitive_desc_create)(
     glip_dnnl_handle *primitive_desc, const glip_dnnl_op_desc *op_desc, glip_dnnl_handle attr, glip_dnnl_handle engine,
     glip_dnnl_handle hint_forward);

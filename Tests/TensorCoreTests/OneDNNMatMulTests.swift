@@ -1,0 +1,85 @@
+import Foundation
+import TensorCoreTestSupport
+import XCTest
+
+@testable import TensorCore
+
+/// oneDNN's products against OpenBLAS's on the same operands: transposes, leading dimensions wider than the matrix,
+/// a bias row, and `linear` with its gradients.
+final class OneDNNMatMulTests: XCTestCase {
+  override func setUpWithError() throws {
+    guard !KernelBackend.isOneDNNAvailable else { return }
+    if ProcessInfo.processInfo.environment["CI"] == "true" {
+      XCTFail("oneDNN is not loaded; .ci/run installs libdnnl2 under CI=true")
+      return
+    }
+    throw XCTSkip("oneDNN is not loaded: install the Debian package libdnnl2 to test the oneDNN path")
+  }
+
+  /// `C[m, n]` (row stride `n + 3`) from A and B stored with 2 and 5 spare columns, on `backend`.
+  private func product(
+    transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, bias: Bool, on backend: KernelBackend
+  ) -> [Float] {
+    let (aRows, aColumns) = transposeA ? (k, m) : (m, k)
+    let (bRows, bColumns) = transposeB ? (n, k) : (k, n)
+    let (lda, ldb, ldc) = (aColumns + 2, bColumns + 5, n + 3)
+    let a = Tensor.normal([aRows, lda], seed: 11), b = Tensor.normal([bRows, ldb], seed: 12)
+    let rowBias = Tensor.normal([n], seed: 13)
+    let c = Tensor.full([m, ldc], -7)
+    KernelBackend.products.with(backend) {
+      Tensor.gemm(
+        transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a: a.data, lda: lda, b: b.data, ldb: ldb,
+        c: c.mutableData, ldc: ldc, rowBias: bias ? rowBias.data : nil)
+    }
+    return c.scalars
+  }
+
+  func testProductsMatchOpenBLAS() {
+    let variants = [(false, false, false), (false, true, true), (true, false, false), (true, true, true)]
+    for (transposeA, transposeB, bias) in variants {
+      let ours = product(transposeA: transposeA, transposeB: transposeB, m: 9, n: 70, k: 66, bias: bias, on: .own)
+      let oneDNN = product(
+        transposeA: transposeA, transposeB: transposeB, m: 9, n: 70, k: 66, bias: bias, on: .onednn)
+      let label = "transposeA \(transposeA), transposeB \(transposeB), bias \(bias)"
+      XCTAssertEqual(ours.count, oneDNN.count, label)
+      // The spare columns of C (-7) are left alone by both.
+      let difference = zip(ours, oneDNN).map { abs($0 - $1) }.max() ?? 0
+      XCTAssertLessThan(difference, 1e-4, label)
+      XCTAssertEqual(ours.filter { $0 == -7 }.count, 9 * 3, label)
+    }
+    // A failed primitive falls back to OpenBLAS, which would pass the comparison: none may have failed.
+    XCTAssertEqual(OneDNN.shared?.failedProducts.isEmpty, true)
+  }
+
+  func testLinearAndGradientsMatchOpenBLAS() {
+    func run(_ backend: KernelBackend) -> [Tensor] {
+      KernelBackend.products.with(backend) {
+        var input = Tensor.normal([2, 33, 80], seed: 1)
+        var weight = Tensor.normal([96, 80], seed: 2)
+        var bias = Tensor.normal([96], seed: 3)
+        input.requiresGrad = true
+        weight.requiresGrad = true
+        bias.requiresGrad = true
+        let output = Tensor.linear(input, weight: weight, bias: bias)
+        (output * Tensor.normal(output.shape, seed: 4)).sum().backward()
+        return [output, input.grad!, weight.grad!, bias.grad!]
+      }
+    }
+    for (ours, oneDNN) in zip(run(.own), run(.onednn)) {
+      XCTAssertEqual(ours.shape, oneDNN.shape)
+      XCTAssertLessThan(zip(ours.scalars, oneDNN.scalars).map { abs($0 - $1) }.max() ?? 0, 1e-3)
+    }
+  }
+
+  func testRulePlacesProductsAsMeasured() {
+    func key(_ m: Int, _ n: Int, _ k: Int, transposeA: Bool = false) -> OneDNNMatMul.Key {
+      OneDNNMatMul.Key(transposeA, true, m, n, k, transposeA ? m : k, k, n, hasBias: true)
+    }
+    XCTAssertTrue(OneDNNMatMul.prefers(key(256, 3072, 768)))
+    XCTAssertTrue(OneDNNMatMul.prefers(key(1024, 1024, 1024)))
+    XCTAssertFalse(OneDNNMatMul.prefers(key(256, 64, 256)), "one attention head")
+    XCTAssertFalse(OneDNNMatMul.prefers(key(22400, 2048, 256)), "image tokens")
+    XCTAssertFalse(OneDNNMatMul.prefers(key(768, 3072, 256, transposeA: true)), "a weight gradient")
+    KernelBackend.products.with(.own) { XCTAssertNil(KernelBackend.products.oneDNN { true }) }
+  }
+}
