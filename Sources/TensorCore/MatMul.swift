@@ -20,16 +20,16 @@ extension Tensor {
   ) {
     precondition(rowBias == nil || beta == 0, "gemm: a row bias replaces C, so beta must be 0")
     guard m > 0, n > 0 else { return }
+    if k > 0, beta == 0, !BLAS.isInParallelRegion,
+      oneDNNProduct(
+        OneDNNMatMul.Key(transposeA, transposeB, m, n, k, lda, ldb, ldc, hasBias: rowBias != nil), alpha: alpha,
+        a: a, b: b, c: c, bias: rowBias)
+    {
+      StageClock.countProduct(m: m, n: n, k: k)
+      return
+    }
     var beta = beta
     if let rowBias {
-      if !BLAS.isInParallelRegion, k > 0,
-        oneDNNProduct(
-          OneDNNMatMul.Key(transposeA, transposeB, m, n, k, lda, ldb, ldc, hasBias: true), alpha: alpha,
-          a: a, b: b, c: c, bias: rowBias)
-      {
-        StageClock.countProduct(m: m, n: n, k: k)
-        return
-      }
       for row in 0..<m { (c + row * ldc).update(from: rowBias, count: n) }
       beta = 1
     }
@@ -38,13 +38,6 @@ extension Tensor {
       return
     }
     StageClock.countProduct(m: m, n: n, k: k)
-    if beta == 0, !BLAS.isInParallelRegion,
-      oneDNNProduct(
-        OneDNNMatMul.Key(transposeA, transposeB, m, n, k, lda, ldb, ldc, hasBias: false), alpha: alpha, a: a, b: b,
-        c: c, bias: nil)
-    {
-      return
-    }
     BLAS.configure()
     let plan = GemmBlocks(m: m, n: n, k: k)
     guard plan.count > 1, !BLAS.isInParallelRegion else {

@@ -36,17 +36,21 @@ private let cases: [ConvCase] = [
   ConvCase(name: "depthwise", input: [2, 4, 6, 6], outChannels: 4, kernel: (3, 3), padding: (1, 1), groups: 4),
 ]
 
-final class OneDNNConvolutionTests: XCTestCase {
-  override func setUpWithError() throws {
-    guard !KernelBackend.isOneDNNAvailable else { return }
-    let reason: String
-    if case .failure(let error) = OneDNN.loaded { reason = error.message } else { reason = "not loaded" }
-    if ProcessInfo.processInfo.environment["CI"] == "true" {
-      XCTFail("oneDNN is not loaded (\(reason)); .ci/run installs libdnnl2 under CI=true")
-      return
-    }
-    throw XCTSkip("oneDNN is not loaded (\(reason)): install the Debian package libdnnl2 to test the oneDNN path")
+/// Skips the calling test when oneDNN cannot be loaded, and fails it instead under `CI=true`, where `.ci/run`
+/// installs the library.
+func requireOneDNN() throws {
+  guard !KernelBackend.isOneDNNAvailable else { return }
+  let reason: String
+  if case .failure(let error) = OneDNN.loaded { reason = error.message } else { reason = "not loaded" }
+  if ProcessInfo.processInfo.environment["CI"] == "true" {
+    XCTFail("oneDNN is not loaded (\(reason)); .ci/run installs libdnnl2 under CI=true")
+    return
   }
+  throw XCTSkip("oneDNN is not loaded (\(reason)): install the Debian package libdnnl2 to test the oneDNN path")
+}
+
+final class OneDNNConvolutionTests: XCTestCase {
+  override func setUpWithError() throws { try requireOneDNN() }
 
   /// Output, then the gradients of input, weight and bias for a fixed output gradient.
   private func run(_ convCase: ConvCase, on backend: KernelBackend) -> [Tensor] {

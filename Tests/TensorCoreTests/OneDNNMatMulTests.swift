@@ -7,14 +7,7 @@ import XCTest
 /// oneDNN's products against OpenBLAS's on the same operands: transposes, leading dimensions wider than the matrix,
 /// a bias row, and `linear` with its gradients.
 final class OneDNNMatMulTests: XCTestCase {
-  override func setUpWithError() throws {
-    guard !KernelBackend.isOneDNNAvailable else { return }
-    if ProcessInfo.processInfo.environment["CI"] == "true" {
-      XCTFail("oneDNN is not loaded; .ci/run installs libdnnl2 under CI=true")
-      return
-    }
-    throw XCTSkip("oneDNN is not loaded: install the Debian package libdnnl2 to test the oneDNN path")
-  }
+  override func setUpWithError() throws { try requireOneDNN() }
 
   /// `C[m, n]` (row stride `n + 3`) from A and B stored with 2 and 5 spare columns, on `backend`.
   private func product(
