@@ -38,6 +38,7 @@ const char *glip_dnnl_load(const char *path, glip_dnnl_api *api) {
   GLIP_DNNL_RESOLVE(stream_wait, "dnnl_stream_wait");
   GLIP_DNNL_RESOLVE(memory_desc_init_by_tag, "dnnl_memory_desc_init_by_tag");
   GLIP_DNNL_RESOLVE(memory_desc_init_by_strides, "dnnl_memory_desc_init_by_strides");
+  GLIP_DNNL_RESOLVE(memory_desc_reshape, "dnnl_memory_desc_reshape");
   GLIP_DNNL_RESOLVE(memory_desc_equal, "dnnl_memory_desc_equal");
   GLIP_DNNL_RESOLVE(memory_desc_get_size, "dnnl_memory_desc_get_size");
   GLIP_DNNL_RESOLVE(memory_create, "dnnl_memory_create");
@@ -46,7 +47,16 @@ const char *glip_dnnl_load(const char *path, glip_dnnl_api *api) {
   GLIP_DNNL_RESOLVE(convolution_forward_desc_init, "dnnl_dilated_convolution_forward_desc_init");
   GLIP_DNNL_RESOLVE(convolution_backward_data_desc_init, "dnnl_dilated_convolution_backward_data_desc_init");
   GLIP_DNNL_RESOLVE(convolution_backward_weights_desc_init, "dnnl_dilated_convolution_backward_weights_desc_init");
+  GLIP_DNNL_RESOLVE(pooling_forward_desc_init, "dnnl_pooling_forward_desc_init");
   GLIP_DNNL_RESOLVE(matmul_desc_init, "dnnl_matmul_desc_init");
+  GLIP_DNNL_RESOLVE(primitive_attr_create, "dnnl_primitive_attr_create");
+  GLIP_DNNL_RESOLVE(primitive_attr_destroy, "dnnl_primitive_attr_destroy");
+  GLIP_DNNL_RESOLVE(primitive_attr_set_post_ops, "dnnl_primitive_attr_set_post_ops");
+  GLIP_DNNL_RESOLVE(post_ops_create, "dnnl_post_ops_create");
+  GLIP_DNNL_RESOLVE(post_ops_destroy, "dnnl_post_ops_destroy");
+  GLIP_DNNL_RESOLVE(post_ops_append_sum, "dnnl_post_ops_append_sum");
+  GLIP_DNNL_RESOLVE(post_ops_append_eltwise, "dnnl_post_ops_append_eltwise");
+  GLIP_DNNL_RESOLVE(post_ops_append_binary, "dnnl_post_ops_append_binary");
   GLIP_DNNL_RESOLVE(primitive_desc_create, "dnnl_primitive_desc_create");
   GLIP_DNNL_RESOLVE(reorder_primitive_desc_create, "dnnl_reorder_primitive_desc_create");
   GLIP_DNNL_RESOLVE(primitive_desc_query, "dnnl_primitive_desc_query");

@@ -24,26 +24,36 @@ extension Tensor {
     _ input: Tensor, _ weight: Tensor, stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int), groups: Int,
     op: String
   ) -> ConvGeometry {
-    precondition(input.rank == 4, "\(op): input must be [N, C, H, W], got \(input.shape)")
+    convGeometry(
+      inputShape: input.shape, weight, stride: stride, padding: padding, dilation: dilation, groups: groups, op: op)
+  }
+
+  /// The geometry of a convolution of an input of `inputShape` (`[N, C, H, W]`) with `weight`; a precondition names
+  /// `op` and what does not fit.
+  static func convGeometry(
+    inputShape: [Int], _ weight: Tensor, stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int), groups: Int,
+    op: String
+  ) -> ConvGeometry {
+    precondition(inputShape.count == 4, "\(op): input must be [N, C, H, W], got \(inputShape)")
     precondition(weight.rank == 4, "\(op): weight must be [O, C/groups, kh, kw], got \(weight.shape)")
     precondition(
-      groups >= 1 && input.shape[1] % groups == 0 && weight.shape[0] % groups == 0,
-      "\(op): groups \(groups) must divide input channels \(input.shape[1]) and output channels \(weight.shape[0])")
+      groups >= 1 && inputShape[1] % groups == 0 && weight.shape[0] % groups == 0,
+      "\(op): groups \(groups) must divide input channels \(inputShape[1]) and output channels \(weight.shape[0])")
     precondition(
-      weight.shape[1] * groups == input.shape[1],
+      weight.shape[1] * groups == inputShape[1],
       "\(op): weight \(weight.shape) expects \(weight.shape[1] * groups) input channels with groups \(groups), "
-        + "input has \(input.shape[1])")
+        + "input has \(inputShape[1])")
     precondition(
       stride.0 > 0 && stride.1 > 0 && dilation.0 > 0 && dilation.1 > 0 && padding.0 >= 0 && padding.1 >= 0,
       "\(op): stride and dilation must be positive and padding non-negative")
     let (kh, kw) = (weight.shape[2], weight.shape[3])
-    let outHeight = (input.shape[2] + 2 * padding.0 - dilation.0 * (kh - 1) - 1) / stride.0 + 1
-    let outWidth = (input.shape[3] + 2 * padding.1 - dilation.1 * (kw - 1) - 1) / stride.1 + 1
+    let outHeight = (inputShape[2] + 2 * padding.0 - dilation.0 * (kh - 1) - 1) / stride.0 + 1
+    let outWidth = (inputShape[3] + 2 * padding.1 - dilation.1 * (kw - 1) - 1) / stride.1 + 1
     precondition(
       outHeight > 0 && outWidth > 0,
-      "\(op): input \(input.shape) is too small for kernel \(kh)×\(kw) with padding \(padding), dilation \(dilation)")
+      "\(op): input \(inputShape) is too small for kernel \(kh)×\(kw) with padding \(padding), dilation \(dilation)")
     return ConvGeometry(
-      batch: input.shape[0], channels: input.shape[1], height: input.shape[2], width: input.shape[3],
+      batch: inputShape[0], channels: inputShape[1], height: inputShape[2], width: inputShape[3],
       outChannels: weight.shape[0], kernelHeight: kh, kernelWidth: kw, stride: stride, padding: padding,
       dilation: dilation, groups: groups, outHeight: outHeight, outWidth: outWidth)
   }

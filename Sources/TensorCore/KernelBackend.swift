@@ -95,3 +95,29 @@ public final class KernelBackendSetting: @unchecked Sendable {
     return choice == .onednn || preferred() ? runtime : nil
   }
 }
+
+/// The layouts oneDNN's convolutions work in (`GLIP_ONEDNN_LAYOUT`).
+public enum OneDNNLayoutChoice: String, CaseIterable, Sendable {
+  /// The layouts oneDNN chooses (blocked, such as `nChw16c`), kept from one layer to the next where a network runs
+  /// its layers as a chain (`BlockedFeatureMap`: ResNet in inference), converted at each layer elsewhere. The default.
+  case chained
+  /// The layouts oneDNN chooses, converted to and from NCHW at every layer (for comparison).
+  case layer
+  /// NCHW / OIHW throughout, which oneDNN 2.6 serves with its slower im2col + GEMM implementation (for comparison).
+  case plain
+
+  static let variable = "GLIP_ONEDNN_LAYOUT"
+
+  /// From the environment; an unknown value means `chained` (the CLI refuses it before any kernel runs).
+  public static let current: OneDNNLayoutChoice = {
+    let value = ProcessInfo.processInfo.environment[variable]?.lowercased() ?? ""
+    return OneDNNLayoutChoice(rawValue: value) ?? .chained
+  }()
+
+  /// Why the environment's value is not a layout choice, or nil when it is one or unset.
+  public static func problem(in environment: [String: String]) -> String? {
+    guard let value = environment[variable], !value.isEmpty, OneDNNLayoutChoice(rawValue: value.lowercased()) == nil
+    else { return nil }
+    return "\(variable)=\(value): expected \(allCases.map(\.rawValue).joined(separator: ", "))"
+  }
+}

@@ -26,6 +26,17 @@ final class OneDNN: @unchecked Sendable {
   /// Matrix-product primitives by shape, and the shapes oneDNN failed on; touched only under `lock`.
   var products = LRUCache<OneDNNMatMul.Key, OneDNNMatMul>(capacity: 256)
   var failedProducts: Set<OneDNNMatMul.Key> = []
+  /// The steps of blocked-layout chains (`BlockedFeatureMap`), the layout reorders between them, and the steps oneDNN
+  /// failed on; touched only under `lock`.
+  var chainConvolutions = LRUCache<OneDNNChainConvolution.Key, OneDNNChainConvolution>(capacity: 256)
+  var chainPoolings = LRUCache<OneDNNChainPooling.Key, OneDNNChainPooling>(capacity: 32)
+  var layoutReorders: [OneDNNReorder] = []
+  /// Convolution weights scaled and reordered for a chain, least recently used first (`preparedWeights`).
+  var weightCache:
+    [(identity: ObjectIdentifier, source: Tensor, scales: [Float], layout: OneDNNLayout, prepared: Tensor)] = []
+  /// The bound on `weightCache`: 64 Mi floats (256 MB), ResNet-101's weights twice over.
+  static let weightCacheFloats = 64 << 20
+  var failedChainSteps: Set<AnyHashable> = []
 
   /// The library once loaded, or why it could not be (`GLIP_ONEDNN_LIBRARY` names another file to open).
   static let loaded: Result<OneDNN, LoadError> = {
@@ -125,7 +136,8 @@ final class OneDNN: @unchecked Sendable {
 
   /// A primitive descriptor created by `create` (which fills an operation descriptor first).
   func primitiveDescriptor(
-    _ what: String, hint: OpaquePointer? = nil, _ describe: (OpaquePointer) throws -> Int32?
+    _ what: String, hint: OpaquePointer? = nil, attributes: OpaquePointer? = nil,
+    _ describe: (OpaquePointer) throws -> Int32?
   ) throws -> OpaquePointer {
     let raw = UnsafeMutableRawPointer.allocate(
       byteCount: Int(GLIP_DNNL_OP_DESC_BYTES), alignment: Int(GLIP_DNNL_DESC_ALIGNMENT))
@@ -133,7 +145,7 @@ final class OneDNN: @unchecked Sendable {
     raw.initializeMemory(as: UInt8.self, repeating: 0, count: Int(GLIP_DNNL_OP_DESC_BYTES))
     try Self.check(try describe(OpaquePointer(raw)), "describing \(what)")
     var descriptor: OpaquePointer?
-    try Self.check(api.primitive_desc_create(&descriptor, OpaquePointer(raw), nil, engine, hint), "choosing \(what)")
+    try Self.check(api.primitive_desc_create(&descriptor, OpaquePointer(raw), attributes, engine, hint), "choosing \(what)")
     return descriptor!
   }
 

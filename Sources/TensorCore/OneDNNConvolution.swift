@@ -5,7 +5,7 @@ import Foundation
 /// gradient when the convolution has a bias), each created on first use and kept in `OneDNN.convolutions`.
 ///
 /// Our tensors stay plain NCHW float32 (`[N, C, H, W]`, weights `[O, C/groups, kh, kw]`). By default the primitives
-/// choose their own layouts and each call reorders into and out of them (`Layout.chosen`); `GLIP_ONEDNN_LAYOUT=plain`
+/// choose their own layouts and each call reorders into and out of them; `GLIP_ONEDNN_LAYOUT=plain`
 /// makes them work on NCHW directly, which oneDNN 2.6 serves with its slower im2col + GEMM implementation.
 final class OneDNNConvolution {
   /// Shape, stride, padding, dilation, groups and whether there is a bias.
@@ -18,18 +18,6 @@ final class OneDNNConvolution {
         g.padding.0, g.padding.1, g.dilation.0, g.dilation.1, g.groups, hasBias ? 1 : 0,
       ]
     }
-  }
-
-  enum Layout: String {
-    /// The layouts oneDNN prefers (blocked), with reorders at the boundary.
-    case chosen
-    /// NCHW / OIHW throughout.
-    case plain
-
-    static let current: Layout = {
-      let value = ProcessInfo.processInfo.environment["GLIP_ONEDNN_LAYOUT"]?.lowercased()
-      return value == "plain" ? .plain : .chosen
-    }()
   }
 
   /// A convolution's passes, which `auto` places separately.
@@ -69,12 +57,12 @@ final class OneDNNConvolution {
   private let runtime: OneDNN
   private let g: Tensor.ConvGeometry
   private let hasBias: Bool
-  private let layout: Layout
+  private let layout: OneDNNLayoutChoice
   private var forwardPrimitive: OneDNNPrimitive?
   private var backwardDataPrimitive: OneDNNPrimitive?
   private var backwardWeightsPrimitive: OneDNNPrimitive?
 
-  init(_ runtime: OneDNN, _ g: Tensor.ConvGeometry, hasBias: Bool, layout: Layout = .current) {
+  init(_ runtime: OneDNN, _ g: Tensor.ConvGeometry, hasBias: Bool, layout: OneDNNLayoutChoice = .current) {
     self.runtime = runtime
     self.g = g
     self.hasBias = hasBias
@@ -83,26 +71,16 @@ final class OneDNNConvolution {
 
   // MARK: Shapes and descriptors
 
-  private var inputShape: [Int] { [g.batch, g.channels, g.height, g.width] }
-  private var outputShape: [Int] { [g.batch, g.outChannels, g.outHeight, g.outWidth] }
-  /// Grouped weights are `[G, O/G, C/G, kh, kw]` to oneDNN: the same memory as our `[O, C/G, kh, kw]`.
-  private var weightShape: [Int] {
-    let kernel = [g.groupChannels, g.kernelHeight, g.kernelWidth]
-    return g.groups == 1 ? [g.outChannels] + kernel : [g.groups, g.groupOutChannels] + kernel
-  }
+  private var inputShape: [Int] { g.inputShape }
+  private var outputShape: [Int] { g.outputShape }
+  private var weightShape: [Int] { g.oneDNNWeightShape }
 
   private func descriptor(_ shape: [Int]) throws -> OneDNN.MemoryDescriptor {
     layout == .plain
       ? try runtime.plainDescriptor(shape) : try runtime.memoryDescriptor(shape, tag: Int32(GLIP_DNNL_TAG_ANY))
   }
 
-  /// Strides, dilations as oneDNN counts them (0 is none), and the padding on both sides.
-  private var window: (strides: [Int64], dilations: [Int64], padding: [Int64]) {
-    (
-      OneDNN.dims([g.stride.0, g.stride.1]), OneDNN.dims([g.dilation.0 - 1, g.dilation.1 - 1]),
-      OneDNN.dims([g.padding.0, g.padding.1])
-    )
-  }
+  private var window: (strides: [Int64], dilations: [Int64], padding: [Int64]) { g.oneDNNWindow }
 
   private var forwardDescriptor: OpaquePointer {
     get throws {
@@ -227,6 +205,24 @@ final class OneDNNConvolution {
     ]
     if hasBias, let biasGrad { buffers[Int32(GLIP_DNNL_ARG_DIFF_BIAS)] = biasGrad }
     try backwardWeights().execute(buffers, staged: staged)
+  }
+}
+
+extension Tensor.ConvGeometry {
+  var inputShape: [Int] { [batch, channels, height, width] }
+  var outputShape: [Int] { [batch, outChannels, outHeight, outWidth] }
+  /// Grouped weights are `[G, O/G, C/G, kh, kw]` to oneDNN: the same memory as our `[O, C/G, kh, kw]`.
+  var oneDNNWeightShape: [Int] {
+    let kernel = [groupChannels, kernelHeight, kernelWidth]
+    return groups == 1 ? [outChannels] + kernel : [groups, groupOutChannels] + kernel
+  }
+
+  /// Strides, dilations as oneDNN counts them (0 is none), and the padding on both sides.
+  var oneDNNWindow: (strides: [Int64], dilations: [Int64], padding: [Int64]) {
+    (
+      OneDNN.dims([stride.0, stride.1]), OneDNN.dims([dilation.0 - 1, dilation.1 - 1]),
+      OneDNN.dims([padding.0, padding.1])
+    )
   }
 }
 

@@ -36,9 +36,11 @@ struct GLIPCommand: ParsableCommand {
 }
 
 /// A mistyped tuning variable is an error rather than a silent default: `GLIP_CONV_BACKEND` and `GLIP_GEMM_BACKEND`
-/// must be auto, own or onednn, `GLIP_BUFFER_POOL_MB` a whole number of megabytes.
+/// must be auto, own or onednn, `GLIP_ONEDNN_LAYOUT` chained, layer or plain, `GLIP_BUFFER_POOL_MB` a whole number
+/// of megabytes.
 func environmentProblem(_ environment: [String: String]) -> String? {
   if let problem = KernelBackend.settings.lazy.compactMap({ $0.problem(in: environment) }).first { return problem }
+  if let problem = OneDNNLayoutChoice.problem(in: environment) { return problem }
   if let value = environment["GLIP_BUFFER_POOL_MB"], Int(value).map({ $0 >= 0 }) != true {
     return "GLIP_BUFFER_POOL_MB=\(value): expected a whole number of megabytes (0 turns the pool off)"
   }

@@ -1,4 +1,3 @@
-import Components
 import Config
 import Detection
 import Foundation
@@ -7,6 +6,8 @@ import NN
 import TensorCore
 import TensorCoreTestSupport
 import XCTest
+
+@testable import Components
 
 final class BackboneTests: XCTestCase {
   private var repository: URL {
@@ -49,6 +50,29 @@ final class BackboneTests: XCTestCase {
         assertClose(output, reference["\(name)_out.c\(level)"]!, tolerance: 1e-4, "\(name) C\(level)")
       }
     }
+  }
+
+  func testResNetInferenceRunsAsOneBlockedChainMatchingThePlainPass() throws {
+    try XCTSkipUnless(KernelBackend.isOneDNNAvailable, "oneDNN is not loaded: the chain needs it")
+    try XCTSkipIf(OneDNNLayoutChoice.current != .chained, "GLIP_ONEDNN_LAYOUT turns chains off")
+    let reference = try SafetensorsFile.read(path: Fixtures.path("vision/resnet_small.safetensors"))
+    var generator = SeededGenerator(seed: 0)
+    let model = ResNet(depth: 50, outLevels: [2, 3, 4, 5], baseWidth: 4, generator: &generator)
+    let state = reference.tensors.filter { $0.key.hasPrefix("r50.") }
+    try model.load(parameters: Dictionary(uniqueKeysWithValues: state.map { (String($0.key.dropFirst(4)), $0.value) }))
+    let input = reference["input"]!
+    model.eval()
+    let chained = try XCTUnwrap(
+      KernelBackend.convolutions.with(.onednn) { withNoGrad { model.blockedFeatures(input) } }, "the chain ran")
+    let plain = KernelBackend.convolutions.with(.own) { withNoGrad { model.plainFeatures(input) } }
+    for (level, (output, expected)) in zip(2...5, zip(chained, plain)) {
+      assertClose(output, expected, tolerance: 1e-4, "C\(level)")
+    }
+    // Training mode (batch statistics) and recorded gradients take the plain pass.
+    XCTAssertNil(KernelBackend.convolutions.with(.onednn) { model.blockedFeatures(input) }, "gradients recorded")
+    model.train()
+    XCTAssertNil(
+      KernelBackend.convolutions.with(.onednn) { withNoGrad { model.blockedFeatures(input) } }, "batch statistics")
   }
 
   func testFPNMatchesTorchvisionFeaturePyramidNetwork() throws {

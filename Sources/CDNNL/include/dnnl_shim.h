@@ -62,6 +62,13 @@ enum {
   GLIP_DNNL_ARG_DIFF_WEIGHTS = 161,
   GLIP_DNNL_ARG_DIFF_BIAS = 169,
   GLIP_DNNL_CPU_RUNTIME_OMP = 2,
+  GLIP_DNNL_ARG_SRC_1 = 2,
+  GLIP_DNNL_ARG_ATTR_MULTIPLE_POST_OP_BASE = 16384,
+  GLIP_DNNL_ELTWISE_RELU = 0x1f,
+  GLIP_DNNL_ELTWISE_CLIP = 0xff,
+  GLIP_DNNL_POOLING_MAX = 0x1ff,
+  GLIP_DNNL_BINARY_ADD = 0x1fff0,
+  GLIP_DNNL_BINARY_MUL = 0x1fff1,
 };
 
 typedef struct {
@@ -73,6 +80,8 @@ typedef struct {
     glip_dnnl_memory_desc *desc, int ndims, const glip_dnnl_dim *dims, int data_type, int tag);
   int (*memory_desc_init_by_strides)(
     glip_dnnl_memory_desc *desc, int ndims, const glip_dnnl_dim *dims, int data_type, const glip_dnnl_dim *strides);
+  int (*memory_desc_reshape)(
+    glip_dnnl_memory_desc *out, const glip_dnnl_memory_desc *in, int ndims, const glip_dnnl_dim *dims);
   int (*memory_desc_equal)(const glip_dnnl_memory_desc *lhs, const glip_dnnl_memory_desc *rhs);
   size_t (*memory_desc_get_size)(const glip_dnnl_memory_desc *desc);
   int (*memory_create)(
@@ -93,9 +102,21 @@ typedef struct {
     const glip_dnnl_memory_desc *diff_weights, const glip_dnnl_memory_desc *diff_bias,
     const glip_dnnl_memory_desc *diff_dst, const glip_dnnl_dim *strides, const glip_dnnl_dim *dilates,
     const glip_dnnl_dim *padding_l, const glip_dnnl_dim *padding_r);
+  int (*pooling_forward_desc_init)(
+    glip_dnnl_op_desc *desc, int prop_kind, int alg_kind, const glip_dnnl_memory_desc *src,
+    const glip_dnnl_memory_desc *dst, const glip_dnnl_dim *strides, const glip_dnnl_dim *kernel,
+    const glip_dnnl_dim *padding_l, const glip_dnnl_dim *padding_r);
   int (*matmul_desc_init)(
     glip_dnnl_op_desc *desc, const glip_dnnl_memory_desc *src, const glip_dnnl_memory_desc *weights,
     const glip_dnnl_memory_desc *bias, const glip_dnnl_memory_desc *dst);
+  int (*primitive_attr_create)(glip_dnnl_handle *attr);
+  int (*primitive_attr_destroy)(glip_dnnl_handle attr);
+  int (*primitive_attr_set_post_ops)(glip_dnnl_handle attr, glip_dnnl_handle post_ops);
+  int (*post_ops_create)(glip_dnnl_handle *post_ops);
+  int (*post_ops_destroy)(glip_dnnl_handle post_ops);
+  int (*post_ops_append_sum)(glip_dnnl_handle post_ops, float scale);
+  int (*post_ops_append_eltwise)(glip_dnnl_handle post_ops, float scale, int alg_kind, float alpha, float beta);
+  int (*post_ops_append_binary)(glip_dnnl_handle post_ops, int alg_kind, const glip_dnnl_memory_desc *src1);
   int (*primitive_desc_create)(
     glip_dnnl_handle *primitive_desc, const glip_dnnl_op_desc *op_desc, glip_dnnl_handle attr, glip_dnnl_handle engine,
     glip_dnnl_handle hint_forward);

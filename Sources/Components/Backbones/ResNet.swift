@@ -71,6 +71,23 @@ public final class ResNet: Module, Backbone {
       }
       return convs.last!(hidden, norm: norms.last!, residual: identity, activation: .relu)
     }
+
+    /// The block on a chain kept in oneDNN's blocked layout; nil where the chain does not apply.
+    func callAsFunction(_ input: BlockedFeatureMap) -> BlockedFeatureMap? {
+      var hidden = input
+      for (conv, norm) in zip(convs.dropLast(), norms.dropLast()) {
+        guard let next = conv(hidden, norm: norm, activation: .relu) else { return nil }
+        hidden = next
+      }
+      var identity = input
+      if let downsample {
+        guard let projection = downsample.layers[0] as? Conv2d,
+          let projected = projection(input, norm: downsample.layers[1])
+        else { return nil }
+        identity = projected
+      }
+      return convs.last!(hidden, norm: norms.last!, residual: identity, activation: .relu)
+    }
   }
 
   public static let blockCounts: [Int: [Int]] = [
@@ -142,6 +159,34 @@ public final class ResNet: Module, Backbone {
   }
 
   public func features(_ images: Tensor) -> [Tensor] {
+    blockedFeatures(images) ?? plainFeatures(images)
+  }
+
+  /// The forward pass with the activations in oneDNN's blocked layout from the stem to the last output level, each
+  /// convolution with its norm, residual and ReLU as post-ops. Nil where it does not apply (training, norms that
+  /// depend on the batch, convolutions not on oneDNN: see `BlockedFeatureMap`); the plain pass runs then.
+  func blockedFeatures(_ images: Tensor) -> [Tensor]? {
+    guard !(GradMode.isEnabled && parameters().contains(where: \.value.requiresGrad)),
+      let input = BlockedFeatureMap(images), let stem = conv1(input, norm: bn1, activation: .relu),
+      var hidden = stem.maxPool2d(kernel: (3, 3), stride: (2, 2), padding: (1, 1))
+    else { return nil }
+    var outputs: [Tensor] = []
+    for (index, blocks) in stages.enumerated() {
+      for block in blocks {
+        guard let next = block(hidden) else { return nil }
+        hidden = next
+      }
+      if outLevels.contains(index + 2) {
+        guard let output = hidden.tensor() else { return nil }
+        outputs.append(output)
+      }
+      if index + 2 >= outLevels.last! { break }
+    }
+    return outputs
+  }
+
+  /// The forward pass op by op on NCHW tensors.
+  func plainFeatures(_ images: Tensor) -> [Tensor] {
     var hidden = Tensor.maxPool2d(
       conv1(images, norm: bn1, activation: .relu), kernel: (3, 3), stride: (2, 2), padding: (1, 1))
     var outputs: [Tensor] = []

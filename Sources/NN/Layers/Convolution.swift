@@ -61,6 +61,19 @@ public final class Conv2d: Module, UnaryLayer {
     return output.activated(activation)
   }
 
+  /// `callAsFunction(_:norm:residual:activation:)` on a chain kept in oneDNN's blocked layout: nil unless the
+  /// convolution has no bias and `norm` is at the moment a fixed per-channel affine map, or when the chain does not
+  /// apply (`BlockedFeatureMap.fusedConv2d`).
+  public func callAsFunction(
+    _ input: BlockedFeatureMap, norm: any UnaryLayer, residual: BlockedFeatureMap? = nil,
+    activation: Tensor.FusedActivation = .none
+  ) -> BlockedFeatureMap? {
+    guard bias == nil, let affine = (norm as? any ChannelAffineNormalization)?.fixedChannelAffine else { return nil }
+    return input.fusedConv2d(
+      weight: weight.value, scale: affine.scale, shift: affine.shift, residual: residual, activation: activation,
+      stride: stride, padding: padding, dilation: dilation, groups: groups)
+  }
+
   override public var hyperParameters: String {
     let shape = weight.shape
     var parts = ["\(shape[1] * groups) → \(shape[0])", "kernel: \(shape[2])×\(shape[3])"]
