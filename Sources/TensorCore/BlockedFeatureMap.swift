@@ -58,7 +58,8 @@ public struct BlockedFeatureMap {
     for (name, vector) in [("scale", scale), ("shift", shift)] {
       guard let vector else { continue }
       precondition(
-        vector.shape == [g.outChannels], "BlockedFeatureMap.fusedConv2d: \(name) must be [\(g.outChannels)], got \(vector.shape)")
+        vector.shape == [g.outChannels],
+        "BlockedFeatureMap.fusedConv2d: \(name) must be [\(g.outChannels)], got \(vector.shape)")
     }
     if let residual {
       precondition(

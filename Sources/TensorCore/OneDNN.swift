@@ -145,7 +145,8 @@ final class OneDNN: @unchecked Sendable {
     raw.initializeMemory(as: UInt8.self, repeating: 0, count: Int(GLIP_DNNL_OP_DESC_BYTES))
     try Self.check(try describe(OpaquePointer(raw)), "describing \(what)")
     var descriptor: OpaquePointer?
-    try Self.check(api.primitive_desc_create(&descriptor, OpaquePointer(raw), attributes, engine, hint), "choosing \(what)")
+    try Self.check(
+      api.primitive_desc_create(&descriptor, OpaquePointer(raw), attributes, engine, hint), "choosing \(what)")
     return descriptor!
   }
 

@@ -354,7 +354,8 @@ final class OneDNNChainPooling {
     }
     self.descriptor = descriptor
     do {
-      source = try OneDNNLayout(runtime, copying: try runtime.chosenLayout(descriptor, GLIP_DNNL_ARG_SRC), dims: key.input)
+      source = try OneDNNLayout(
+        runtime, copying: try runtime.chosenLayout(descriptor, GLIP_DNNL_ARG_SRC), dims: key.input)
       destination = try OneDNNLayout(
         runtime, copying: try runtime.chosenLayout(descriptor, GLIP_DNNL_ARG_DST), dims: outputShape)
       var primitive: OpaquePointer?

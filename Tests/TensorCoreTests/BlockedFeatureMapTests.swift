@@ -9,7 +9,8 @@ final class BlockedFeatureMapTests: XCTestCase {
   override func setUpWithError() throws {
     try requireOneDNN()
     try XCTSkipIf(
-      OneDNNLayoutChoice.current != .chained, "GLIP_ONEDNN_LAYOUT=\(OneDNNLayoutChoice.current.rawValue) turns chains off")
+      OneDNNLayoutChoice.current != .chained,
+      "GLIP_ONEDNN_LAYOUT=\(OneDNNLayoutChoice.current.rawValue) turns chains off")
   }
 
   /// The map of `tensor` on oneDNN (with `GLIP_CONV_BACKEND=own` in the environment too).
@@ -37,7 +38,8 @@ final class BlockedFeatureMapTests: XCTestCase {
     ]
     let activations: [Tensor.FusedActivation] = [.none, .relu, .relu6]
     for (index, convCase) in cases.enumerated() {
-      let weight = Tensor.normal([convCase.out, 20 / convCase.groups, convCase.kernel, convCase.kernel], seed: UInt64(10 + index))
+      let weight = Tensor.normal(
+        [convCase.out, 20 / convCase.groups, convCase.kernel, convCase.kernel], seed: UInt64(10 + index))
       let scale = Tensor.normal([convCase.out], seed: UInt64(20 + index))
       let shift = Tensor.normal([convCase.out], seed: UInt64(30 + index)) * Tensor(scalar: 3)
       for activation in activations {
