@@ -143,7 +143,10 @@ def main():
             title = "OpenBLAS choosing its own kernel (both variables unset, as on a user's machine; the headline)"
         print(f"\n## {title}: kernel {core}\n")
         first = next(iter(ours.values()))
-        print(f"Matrix products: {first.get('gemm_backend', '?')}; convolutions: {first.get('conv_backend', '?')}\n")
+        print(
+            f"Matrix products: {first.get('gemm_backend', '?')}; convolutions: {first.get('conv_backend', '?')}; "
+            f"oneDNN layouts: {first.get('onednn_layout', '?')}\n"
+        )
         ceiling = measured_peak(ours, theirs)
         if ceiling:
             print(f"Ceiling: {ceiling:.0f} GFLOP/s, the highest rate measured below on either side (close to the cores' "

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end check of the built `glip` executable, as a user runs it, on tiny settings (about a minute):
 #   glip data synth (and a transfer task) -> glip train (a few dozen steps) -> glip eval --json -> glip predict --json
-#   -> glip report, plus a mistyped flag, an unknown task, a broken config and a mistyped GLIP_CONV_BACKEND or
-#   GLIP_GEMM_BACKEND. Asserts on what each step prints and writes.
+#   -> glip report, plus a mistyped flag, an unknown task, a broken config and a mistyped GLIP_CONV_BACKEND,
+#   GLIP_GEMM_BACKEND or GLIP_ONEDNN_LAYOUT. Asserts on what each step prints and writes.
 #
 #   scripts/smoke-cli.sh [GLIP]        (default .build/release/glip; make smoke builds it first)
 #
@@ -85,4 +85,8 @@ status=0
 GLIP_GEMM_BACKEND=blas "$GLIP" version > /dev/null 2> "$work/env.txt" || status=$?
 [ "$status" = 1 ] || { echo "smoke: a mistyped GLIP_GEMM_BACKEND exited with $status, not 1" >&2; exit 1; }
 grep -q "GLIP_GEMM_BACKEND=blas: expected auto, own or onednn" "$work/env.txt"
+status=0
+GLIP_ONEDNN_LAYOUT=blocked "$GLIP" version > /dev/null 2> "$work/env.txt" || status=$?
+[ "$status" = 1 ] || { echo "smoke: a mistyped GLIP_ONEDNN_LAYOUT exited with $status, not 1" >&2; exit 1; }
+grep -q "GLIP_ONEDNN_LAYOUT=blocked: expected chained, layer, plain" "$work/env.txt"
 echo "smoke: all checks passed" >&2

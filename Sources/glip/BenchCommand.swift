@@ -72,6 +72,7 @@ struct BenchCommand: ParsableCommand {
       print("OpenBLAS kernel: \(BLAS.coreName), products split over \(Parallel.coreCount) threads")
       print("Matrix products (GLIP_GEMM_BACKEND): \(KernelBackend.products.summary)")
       print("Convolutions (GLIP_CONV_BACKEND): \(KernelBackend.convolutions.summary)")
+      print("oneDNN layouts (GLIP_ONEDNN_LAYOUT): \(OneDNNLayoutChoice.current.rawValue)")
     }
     for benchCase in selected {
       var shape = benchCase.defaults(train)
@@ -143,6 +144,7 @@ struct BenchResult {
       ("peak_rss_mb", String(format: "%.1f", BenchResult.peakRSSMegabytes)), ("blas_core", "\"\(BLAS.coreName)\""),
       ("conv_backend", "\"\(KernelBackend.convolutions.summary.replacingOccurrences(of: "\"", with: "'"))\""),
       ("gemm_backend", "\"\(KernelBackend.products.summary.replacingOccurrences(of: "\"", with: "'"))\""),
+      ("onednn_layout", "\"\(OneDNNLayoutChoice.current.rawValue)\""),
     ]
     let breakdown: [(String, String)] =
       stages.isEmpty

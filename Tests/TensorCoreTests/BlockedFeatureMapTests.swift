@@ -136,3 +136,15 @@ final class BlockedFeatureMapTests: XCTestCase {
     }
   }
 }
+
+final class OneDNNLayoutChoiceTests: XCTestCase {
+  func testOnlyTheThreeChoicesAreAccepted() {
+    for value in ["chained", "layer", "plain", "Layer", ""] {
+      XCTAssertNil(OneDNNLayoutChoice.problem(in: ["GLIP_ONEDNN_LAYOUT": value]), value)
+    }
+    XCTAssertNil(OneDNNLayoutChoice.problem(in: [:]))
+    XCTAssertEqual(
+      OneDNNLayoutChoice.problem(in: ["GLIP_ONEDNN_LAYOUT": "chosen"]),
+      "GLIP_ONEDNN_LAYOUT=chosen: expected chained, layer, plain")
+  }
+}
