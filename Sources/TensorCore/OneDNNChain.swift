@@ -31,26 +31,20 @@ final class OneDNNLayout {
   func matches(_ other: OpaquePointer) -> Bool { runtime.api.memory_desc_equal(pointer, other) != 0 }
 }
 
-/// A reorder primitive from one layout to another, kept with its descriptor (which holds both layouts).
-final class OneDNNReorder {
+/// A primitive with its descriptor, released together.
+final class OneDNNExecutable {
   let runtime: OneDNN
   let descriptor: OpaquePointer
   let primitive: OpaquePointer
 
-  init(_ runtime: OneDNN, from source: OpaquePointer, to destination: OpaquePointer) throws {
-    self.runtime = runtime
-    let api = runtime.api
-    var descriptor: OpaquePointer?
-    try OneDNN.check(
-      api.reorder_primitive_desc_create(&descriptor, source, runtime.engine, destination, runtime.engine, nil),
-      "choosing a reorder")
+  /// Takes ownership of `descriptor`, which is released here when the primitive cannot be created.
+  init(_ runtime: OneDNN, descriptor: OpaquePointer, what: String) throws {
     var primitive: OpaquePointer?
-    guard api.primitive_create(&primitive, descriptor) == 0, let primitive else {
-      _ = api.primitive_desc_destroy(descriptor)
-      throw OneDNN.LoadError(message: "oneDNN cannot create a reorder")
+    guard runtime.api.primitive_create(&primitive, descriptor) == 0, let primitive else {
+      _ = runtime.api.primitive_desc_destroy(descriptor)
+      throw OneDNN.LoadError(message: "oneDNN cannot create \(what)")
     }
-    self.descriptor = descriptor!
-    self.primitive = primitive
+    (self.runtime, self.descriptor, self.primitive) = (runtime, descriptor, primitive)
   }
 
   deinit {
@@ -58,12 +52,32 @@ final class OneDNNReorder {
     _ = runtime.api.primitive_desc_destroy(descriptor)
   }
 
+  /// A copy of the layout chosen for `argument`, of `dims`.
+  func layout(_ argument: Int, dims: [Int]) throws -> OneDNNLayout {
+    try OneDNNLayout(runtime, copying: try runtime.chosenLayout(descriptor, argument), dims: dims)
+  }
+}
+
+/// A reorder primitive from one layout to another, kept with its descriptor (which holds both layouts).
+final class OneDNNReorder {
+  let executable: OneDNNExecutable
+
+  init(_ runtime: OneDNN, from source: OpaquePointer, to destination: OpaquePointer) throws {
+    var descriptor: OpaquePointer?
+    try OneDNN.check(
+      runtime.api.reorder_primitive_desc_create(
+        &descriptor, source, runtime.engine, destination, runtime.engine, nil),
+      "choosing a reorder")
+    executable = try OneDNNExecutable(runtime, descriptor: descriptor!, what: "a reorder")
+  }
+
   func converts(from source: OpaquePointer, to destination: OpaquePointer) -> Bool {
-    let api = runtime.api
+    let (runtime, descriptor) = (executable.runtime, executable.descriptor)
     guard let own = try? runtime.chosenLayout(descriptor, GLIP_DNNL_ARG_SRC),
       let ownDestination = try? runtime.chosenLayout(descriptor, GLIP_DNNL_ARG_DST)
     else { return false }
-    return api.memory_desc_equal(own, source) != 0 && api.memory_desc_equal(ownDestination, destination) != 0
+    return runtime.api.memory_desc_equal(own, source) != 0
+      && runtime.api.memory_desc_equal(ownDestination, destination) != 0
   }
 }
 
@@ -117,7 +131,7 @@ extension OneDNN {
       layoutReorders.append(reorder)
     }
     try execute(
-      reorder.primitive,
+      reorder.executable.primitive,
       [
         OneDNNArgument(id: Int32(GLIP_DNNL_ARG_SRC), layout: from, buffer: UnsafeMutableRawPointer(mutating: source)),
         OneDNNArgument(id: Int32(GLIP_DNNL_ARG_DST), layout: to, buffer: destination),
@@ -194,8 +208,7 @@ final class OneDNNChainConvolution {
   let runtime: OneDNN
   let g: Tensor.ConvGeometry
   let hasBias: Bool
-  let descriptor: OpaquePointer
-  let primitive: OpaquePointer
+  let executable: OneDNNExecutable
   let source: OneDNNLayout
   let weights: OneDNNLayout
   let destination: OneDNNLayout
@@ -235,26 +248,10 @@ final class OneDNNChainConvolution {
     guard let descriptor = found else {
       throw OneDNN.LoadError(message: "oneDNN has only its reference convolution for this step")
     }
-    self.descriptor = descriptor
-    do {
-      destination = try OneDNNLayout(
-        runtime, copying: try runtime.chosenLayout(descriptor, GLIP_DNNL_ARG_DST), dims: g.outputShape)
-      source = try OneDNNLayout(
-        runtime, copying: try runtime.chosenLayout(descriptor, GLIP_DNNL_ARG_SRC), dims: g.inputShape)
-      weights = try OneDNNLayout(
-        runtime, copying: try runtime.chosenLayout(descriptor, GLIP_DNNL_ARG_WEIGHTS), dims: g.oneDNNWeightShape)
-      var primitive: OpaquePointer?
-      try OneDNN.check(api.primitive_create(&primitive, descriptor), "creating a chained convolution")
-      self.primitive = primitive!
-    } catch {
-      _ = api.primitive_desc_destroy(descriptor)
-      throw error
-    }
-  }
-
-  deinit {
-    _ = runtime.api.primitive_destroy(primitive)
-    _ = runtime.api.primitive_desc_destroy(descriptor)
+    executable = try OneDNNExecutable(runtime, descriptor: descriptor, what: "a chained convolution")
+    destination = try executable.layout(GLIP_DNNL_ARG_DST, dims: g.outputShape)
+    source = try executable.layout(GLIP_DNNL_ARG_SRC, dims: g.inputShape)
+    weights = try executable.layout(GLIP_DNNL_ARG_WEIGHTS, dims: g.oneDNNWeightShape)
   }
 
   /// A forward convolution descriptor (for inference, or for training) with the input in `input` and the output in
@@ -321,7 +318,7 @@ final class OneDNNChainConvolution {
       arguments.append(OneDNNArgument(id: Int32(GLIP_DNNL_ARG_BIAS), layout: bias.pointer, buffer: shift.mutableData))
     }
     try withExtendedLifetime((sourceValues, weightValues, shift)) {
-      try runtime.execute(primitive, arguments, what: "a chained convolution")
+      try runtime.execute(executable.primitive, arguments, what: "a chained convolution")
     }
     return BlockedFeatureMap(shape: g.outputShape, values: output, layout: destination)
   }
@@ -335,8 +332,7 @@ final class OneDNNChainPooling {
   }
 
   let runtime: OneDNN
-  let descriptor: OpaquePointer
-  let primitive: OpaquePointer
+  let executable: OneDNNExecutable
   let source: OneDNNLayout
   let destination: OneDNNLayout
   let outputShape: [Int]
@@ -352,24 +348,9 @@ final class OneDNNChainPooling {
         operation, Int32(GLIP_DNNL_FORWARD_INFERENCE), Int32(GLIP_DNNL_POOLING_MAX), inputLayout.pointer,
         output.pointer, OneDNN.dims(key.stride), OneDNN.dims(key.kernel), padding, padding)
     }
-    self.descriptor = descriptor
-    do {
-      source = try OneDNNLayout(
-        runtime, copying: try runtime.chosenLayout(descriptor, GLIP_DNNL_ARG_SRC), dims: key.input)
-      destination = try OneDNNLayout(
-        runtime, copying: try runtime.chosenLayout(descriptor, GLIP_DNNL_ARG_DST), dims: outputShape)
-      var primitive: OpaquePointer?
-      try OneDNN.check(api.primitive_create(&primitive, descriptor), "creating a max pooling")
-      self.primitive = primitive!
-    } catch {
-      _ = api.primitive_desc_destroy(descriptor)
-      throw error
-    }
-  }
-
-  deinit {
-    _ = runtime.api.primitive_destroy(primitive)
-    _ = runtime.api.primitive_desc_destroy(descriptor)
+    executable = try OneDNNExecutable(runtime, descriptor: descriptor, what: "a max pooling")
+    source = try executable.layout(GLIP_DNNL_ARG_SRC, dims: key.input)
+    destination = try executable.layout(GLIP_DNNL_ARG_DST, dims: outputShape)
   }
 
   /// The pooled map; the caller holds the runtime's lock.
@@ -378,7 +359,7 @@ final class OneDNNChainPooling {
     let output = Tensor(uninitializedShape: [destination.floats])
     try withExtendedLifetime(values) {
       try runtime.execute(
-        primitive,
+        executable.primitive,
         [
           OneDNNArgument(id: Int32(GLIP_DNNL_ARG_SRC), layout: source.pointer, buffer: values.mutableData),
           OneDNNArgument(id: Int32(GLIP_DNNL_ARG_DST), layout: destination.pointer, buffer: output.mutableData),
