@@ -151,6 +151,8 @@ open class Module: CustomStringConvertible {
   public func trainableParameters() -> [Parameter] { parameters().filter { !$0.isFrozen } }
 
   public var parameterCount: Int { parameters().reduce(0) { $0 + $1.count } }
+  /// Whether a forward pass now would record gradients for some parameter (grad mode on and a parameter not frozen).
+  public var recordsGradients: Bool { GradMode.isEnabled && parameters().contains(where: \.value.requiresGrad) }
   public var trainableParameterCount: Int { trainableParameters().reduce(0) { $0 + $1.count } }
 
   static func join(_ prefix: String, _ name: String) -> String { prefix.isEmpty ? name : prefix + "." + name }

@@ -36,6 +36,28 @@ final class BackboneTests: XCTestCase {
     XCTAssertEqual(logits.argmax(axis: 1).item, 285, "ImageNet class 285 is 'Egyptian cat'")
   }
 
+  func testMobileNetV2InferenceRunsAsOneBlockedChainMatchingThePlainPass() throws {
+    try XCTSkipUnless(KernelBackend.isOneDNNAvailable, "oneDNN is not loaded: the chain needs it")
+    try XCTSkipIf(OneDNNLayoutChoice.current != .chained, "GLIP_ONEDNN_LAYOUT turns chains off")
+    let weights = try Fixtures.pretrained("mobilenet_v2-b0353104.pth")
+    var generator = SeededGenerator(seed: 0)
+    let model = MobileNetV2(outStrides: [4, 8, 16, 32], generator: &generator)
+    let remap = try RemapTable(yaml: BuiltinRemaps.torchvisionBackbone, file: "torchvision_backbone.yaml")
+    _ = try model.load(parameters: try remap.apply(PyTorchCheckpoint.read(path: weights)).mapped, verify: [.shapes])
+    model.eval()
+    let input = Tensor.normal([2, 3, 96, 80], seed: 1)
+    let chained = try XCTUnwrap(
+      KernelBackend.convolutions.with(.onednn) { withNoGrad { model.blockedFeatures(input) } }, "the chain ran")
+    let plain = KernelBackend.convolutions.with(.own) { withNoGrad { model.plainFeatures(input) } }
+    XCTAssertEqual(chained.map(\.shape), plain.map(\.shape))
+    for (stride, (output, expected)) in zip([4, 8, 16, 32], zip(chained, plain)) {
+      assertClose(output, expected, tolerance: 1e-4, "stride \(stride)")
+    }
+    model.train()
+    XCTAssertNil(
+      KernelBackend.convolutions.with(.onednn) { withNoGrad { model.blockedFeatures(input) } }, "batch statistics")
+  }
+
   func testResNetCodePathsMatchTorchvisionAtReducedWidth() throws {
     let reference = try SafetensorsFile.read(path: Fixtures.path("vision/resnet_small.safetensors"))
     for (name, depth) in [("r50", 50), ("r18", 18)] {

@@ -52,6 +52,17 @@ public final class MobileNetV2: Module, Backbone {
       guard let projection = layers[layers.count - 2] as? Conv2d else { fatalError("InvertedResidual: no projection") }
       return projection(hidden, norm: layers[layers.count - 1], residual: residual ? input : nil)
     }
+
+    /// The block on a chain kept in oneDNN's blocked layout; nil where the chain does not apply.
+    func callAsFunction(_ input: BlockedFeatureMap) -> BlockedFeatureMap? {
+      var hidden = input
+      for layer in layers.dropLast(2) {
+        guard let step = layer as? ConvNormActivation, let next = step(hidden) else { return nil }
+        hidden = next
+      }
+      guard let projection = layers[layers.count - 2] as? Conv2d else { return nil }
+      return projection(hidden, norm: layers[layers.count - 1], residual: residual ? input : nil)
+    }
   }
 
   /// (expansion, channels, repeats, stride) of the inverted-residual groups.
@@ -122,6 +133,36 @@ public final class MobileNetV2: Module, Backbone {
   }
 
   public func features(_ images: Tensor) -> [Tensor] {
+    blockedFeatures(images) ?? plainFeatures(images)
+  }
+
+  /// The forward pass with the activations in oneDNN's blocked layout from the stem to the last output stride, each
+  /// convolution with its norm, ReLU6 and residual inside oneDNN. Nil where it does not apply (training, norms that
+  /// depend on the batch, convolutions not on oneDNN: see `BlockedFeatureMap`); the plain pass runs then.
+  func blockedFeatures(_ images: Tensor) -> [Tensor]? {
+    guard !recordsGradients, var hidden = BlockedFeatureMap(images) else { return nil }
+    let wanted = Set(outStrides.map { MobileNetV2.featureForStride[$0]! })
+    var outputs: [Tensor] = []
+    for (index, layer) in features.enumerated() {
+      let next: BlockedFeatureMap?
+      switch layer {
+      case let block as InvertedResidual: next = block(hidden)
+      case let step as ConvNormActivation: next = step(hidden)
+      default: next = nil
+      }
+      guard let next else { return nil }
+      hidden = next
+      if wanted.contains(index) {
+        guard let output = hidden.tensor() else { return nil }
+        outputs.append(output)
+      }
+      if index >= wanted.max()! { break }
+    }
+    return outputs
+  }
+
+  /// The forward pass layer by layer on NCHW tensors.
+  func plainFeatures(_ images: Tensor) -> [Tensor] {
     let wanted = Set(outStrides.map { MobileNetV2.featureForStride[$0]! })
     var hidden = images
     var outputs: [Tensor] = []

@@ -50,5 +50,16 @@ public final class ConvNormActivation: Module, UnaryLayer {
     }
   }
 
+  /// The layer on a chain kept in oneDNN's blocked layout; nil where the chain does not apply, or for an activation
+  /// other than ReLU and ReLU6.
+  public func callAsFunction(_ input: BlockedFeatureMap) -> BlockedFeatureMap? {
+    switch activation {
+    case .relu: return conv(input, norm: norm, activation: .relu)
+    case .relu6: return conv(input, norm: norm, activation: .relu6)
+    case .none: return conv(input, norm: norm)
+    case .some: return nil
+    }
+  }
+
   override public var hyperParameters: String { conv.hyperParameters }
 }

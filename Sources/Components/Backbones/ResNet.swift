@@ -166,8 +166,8 @@ public final class ResNet: Module, Backbone {
   /// convolution with its norm, residual and ReLU as post-ops. Nil where it does not apply (training, norms that
   /// depend on the batch, convolutions not on oneDNN: see `BlockedFeatureMap`); the plain pass runs then.
   func blockedFeatures(_ images: Tensor) -> [Tensor]? {
-    guard !(GradMode.isEnabled && parameters().contains(where: \.value.requiresGrad)),
-      let input = BlockedFeatureMap(images), let stem = conv1(input, norm: bn1, activation: .relu),
+    guard !recordsGradients, let input = BlockedFeatureMap(images),
+      let stem = conv1(input, norm: bn1, activation: .relu),
       var hidden = stem.maxPool2d(kernel: (3, 3), stride: (2, 2), padding: (1, 1))
     else { return nil }
     var outputs: [Tensor] = []
