@@ -55,17 +55,7 @@ public struct BlockedFeatureMap {
     let g = Tensor.convGeometry(
       inputShape: shape, weight, stride: stride, padding: padding, dilation: dilation, groups: groups,
       op: "BlockedFeatureMap.fusedConv2d")
-    for (name, vector) in [("scale", scale), ("shift", shift)] {
-      guard let vector else { continue }
-      precondition(
-        vector.shape == [g.outChannels],
-        "BlockedFeatureMap.fusedConv2d: \(name) must be [\(g.outChannels)], got \(vector.shape)")
-    }
-    if let residual {
-      precondition(
-        residual.shape == g.outputShape,
-        "BlockedFeatureMap.fusedConv2d: residual must be \(g.outputShape), got \(residual.shape)")
-    }
+    g.checkEpilogue(scale: scale, shift: shift, residualShape: residual?.shape, op: "BlockedFeatureMap.fusedConv2d")
     let operands = [weight] + [scale, shift].compactMap { $0 }
     guard !(GradMode.isEnabled && operands.contains(where: \.requiresGrad)) else { return nil }
     let key = OneDNNChainConvolution.Key(

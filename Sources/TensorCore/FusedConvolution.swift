@@ -40,16 +40,7 @@ extension Tensor {
     }
     let geometry = convGeometry(
       input, weight, stride: stride, padding: padding, dilation: dilation, groups: groups, op: "fusedConv2d")
-    for (name, vector) in [("scale", scale), ("shift", shift)] {
-      guard let vector else { continue }
-      precondition(
-        vector.shape == [geometry.outChannels],
-        "fusedConv2d: \(name) must be [\(geometry.outChannels)], got \(vector.shape)")
-    }
-    if let residual {
-      let outShape = [geometry.batch, geometry.outChannels, geometry.outHeight, geometry.outWidth]
-      precondition(residual.shape == outShape, "fusedConv2d: residual must be \(outShape), got \(residual.shape)")
-    }
+    geometry.checkEpilogue(scale: scale, shift: shift, residualShape: residual?.shape, op: "fusedConv2d")
     let epilogue = ConvEpilogue(
       scale: scale?.data, shift: shift?.data, residual: residual?.data, activation: activation)
     // The operands must outlive the raw pointers the epilogue holds.
@@ -61,6 +52,19 @@ extension Tensor {
       return geometry.isDepthwise
         ? depthwiseForward(input, weight, nil, geometry, epilogue: epilogue)
         : denseConvForward(input, weight, nil, geometry, epilogue: epilogue)
+    }
+  }
+}
+
+extension Tensor.ConvGeometry {
+  /// Preconditions that `scale` and `shift` are `[O]` and the residual has the output's shape, naming `op`.
+  func checkEpilogue(scale: Tensor?, shift: Tensor?, residualShape: [Int]?, op: String) {
+    for (name, vector) in [("scale", scale), ("shift", shift)] {
+      guard let vector else { continue }
+      precondition(vector.shape == [outChannels], "\(op): \(name) must be [\(outChannels)], got \(vector.shape)")
+    }
+    if let residualShape {
+      precondition(residualShape == outputShape, "\(op): residual must be \(outputShape), got \(residualShape)")
     }
   }
 }
