@@ -56,7 +56,6 @@ const char *glip_dnnl_load(const char *path, glip_dnnl_api *api) {
   GLIP_DNNL_RESOLVE(post_ops_destroy, "dnnl_post_ops_destroy");
   GLIP_DNNL_RESOLVE(post_ops_append_sum, "dnnl_post_ops_append_sum");
   GLIP_DNNL_RESOLVE(post_ops_append_eltwise, "dnnl_post_ops_append_eltwise");
-  GLIP_DNNL_RESOLVE(post_ops_append_binary, "dnnl_post_ops_append_binary");
   GLIP_DNNL_RESOLVE(primitive_desc_create, "dnnl_primitive_desc_create");
   GLIP_DNNL_RESOLVE(reorder_primitive_desc_create, "dnnl_reorder_primitive_desc_create");
   GLIP_DNNL_RESOLVE(primitive_desc_query, "dnnl_primitive_desc_query");

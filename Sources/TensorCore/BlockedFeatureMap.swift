@@ -6,14 +6,14 @@ import Foundation
 /// Layer by layer, a oneDNN convolution on our NCHW tensors reorders its input into the blocked layout and its output
 /// back, and its epilogue (norm, residual, activation) is one more pass over the output: in a ResNet forward pass
 /// the reorders alone are a fifth of the time. A chain of maps pays the conversion once, at the start (the image)
-/// and where a plain tensor is wanted (`tensor()`); each convolution applies its per-channel scale and shift, the
-/// residual and the activation as oneDNN post-ops while its output is in cache.
+/// and where a plain tensor is wanted (`tensor()`); each convolution takes its per-channel scale folded into its
+/// weights and its shift as its bias, and adds the residual and applies the activation as oneDNN post-ops while its
+/// output is in cache.
 ///
-/// Inference only: the steps return nil when autograd would record (grad mode on and an operand requiring grad), when
-/// convolutions do not run on oneDNN (`GLIP_CONV_BACKEND=own`, `GLIP_ONEDNN_LAYOUT=layer` or `plain`, a serial context, no
-/// library), or when oneDNN fails
-/// on a step (said once per step on standard error). The caller then runs the plain ops from the start, which give
-/// the same values up to rounding.
+/// Inference only: the steps return nil when autograd would record (grad mode on and an operand requiring grad),
+/// when convolutions do not run on oneDNN (`GLIP_CONV_BACKEND=own`, `GLIP_ONEDNN_LAYOUT=layer` or `plain`, a serial
+/// context, no library), or when oneDNN fails on a step (said once per step on standard error). The caller then runs
+/// the plain ops from the start, which give the same values up to rounding.
 public struct BlockedFeatureMap {
   /// `[N, C, H, W]`.
   public let shape: [Int]
@@ -75,8 +75,8 @@ public struct BlockedFeatureMap {
       kernel.0 > 0 && kernel.1 > 0 && stride.0 > 0 && stride.1 > 0 && padding.0 >= 0 && padding.1 >= 0
         && padding.0 <= kernel.0 / 2 && padding.1 <= kernel.1 / 2,
       "BlockedFeatureMap.maxPool2d: kernel \(kernel), stride \(stride), padding \(padding) do not fit")
-    let outHeight = (shape[2] + 2 * padding.0 - kernel.0) / stride.0 + 1
-    let outWidth = (shape[3] + 2 * padding.1 - kernel.1) / stride.1 + 1
+    let outHeight = Tensor.pooledSize(shape[2], kernel: kernel.0, stride: stride.0, padding: padding.0, ceilMode: false)
+    let outWidth = Tensor.pooledSize(shape[3], kernel: kernel.1, stride: stride.1, padding: padding.1, ceilMode: false)
     precondition(
       shape[2] + 2 * padding.0 >= kernel.0 && shape[3] + 2 * padding.1 >= kernel.1,
       "BlockedFeatureMap.maxPool2d: input \(shape) is too small for kernel \(kernel) with padding \(padding)")

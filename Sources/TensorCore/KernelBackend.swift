@@ -99,7 +99,8 @@ public final class KernelBackendSetting: @unchecked Sendable {
 /// The layouts oneDNN's convolutions work in (`GLIP_ONEDNN_LAYOUT`).
 public enum OneDNNLayoutChoice: String, CaseIterable, Sendable {
   /// The layouts oneDNN chooses (blocked, such as `nChw16c`), kept from one layer to the next where a network runs
-  /// its layers as a chain (`BlockedFeatureMap`: ResNet in inference), converted at each layer elsewhere. The default.
+  /// its layers as a chain (`BlockedFeatureMap`: ResNet and MobileNetV2 in inference), converted at each layer
+  /// elsewhere. The default.
   case chained
   /// The layouts oneDNN chooses, converted to and from NCHW at every layer (for comparison).
   case layer

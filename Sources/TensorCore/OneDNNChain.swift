@@ -89,11 +89,6 @@ struct OneDNNArgument {
 }
 
 extension OneDNN {
-  /// The `id` of a post-op's second input (`DNNL_ARG_ATTR_MULTIPLE_POST_OP(index) | DNNL_ARG_SRC_1`).
-  static func postOpInput(_ index: Int) -> Int32 {
-    Int32(GLIP_DNNL_ARG_ATTR_MULTIPLE_POST_OP_BASE) * Int32(index + 1) | Int32(GLIP_DNNL_ARG_SRC_1)
-  }
-
   /// The layout the primitive descriptor `descriptor` chose for `argument` (owned by the descriptor).
   func chosenLayout(_ descriptor: OpaquePointer, _ argument: Int) throws -> OpaquePointer {
     guard let layout = api.primitive_desc_query_md(descriptor, Int32(GLIP_DNNL_QUERY_EXEC_ARG_MD), Int32(argument))

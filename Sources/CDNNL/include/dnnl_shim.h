@@ -1,6 +1,6 @@
-// The few entry points of oneDNN 2.x's C API (libdnnl.so.2) that the convolution and matrix-product backends call,
-// declared here from the library's documented interface so that building needs neither its headers nor the library:
-// it is opened at run time (glip_dnnl_load), and a process without it runs our own kernels.
+// The few entry points of oneDNN 2.x's C API (libdnnl.so.2) that the convolution, pooling and matrix-product backends
+// call, declared here from the library's documented interface so that building needs neither its headers nor the
+// library: it is opened at run time (glip_dnnl_load), and a process without it runs our own kernels.
 //
 // Enumerations are passed as int, as the C ABI passes them. Memory and operation descriptors are filled and read
 // only by the library: they live in opaque storage at least as large and as aligned as the library's structures
@@ -62,13 +62,9 @@ enum {
   GLIP_DNNL_ARG_DIFF_WEIGHTS = 161,
   GLIP_DNNL_ARG_DIFF_BIAS = 169,
   GLIP_DNNL_CPU_RUNTIME_OMP = 2,
-  GLIP_DNNL_ARG_SRC_1 = 2,
-  GLIP_DNNL_ARG_ATTR_MULTIPLE_POST_OP_BASE = 16384,
   GLIP_DNNL_ELTWISE_RELU = 0x1f,
   GLIP_DNNL_ELTWISE_CLIP = 0xff,
   GLIP_DNNL_POOLING_MAX = 0x1ff,
-  GLIP_DNNL_BINARY_ADD = 0x1fff0,
-  GLIP_DNNL_BINARY_MUL = 0x1fff1,
 };
 
 typedef struct {
@@ -116,7 +112,6 @@ typedef struct {
   int (*post_ops_destroy)(glip_dnnl_handle post_ops);
   int (*post_ops_append_sum)(glip_dnnl_handle post_ops, float scale);
   int (*post_ops_append_eltwise)(glip_dnnl_handle post_ops, float scale, int alg_kind, float alpha, float beta);
-  int (*post_ops_append_binary)(glip_dnnl_handle post_ops, int alg_kind, const glip_dnnl_memory_desc *src1);
   int (*primitive_desc_create)(
     glip_dnnl_handle *primitive_desc, const glip_dnnl_op_desc *op_desc, glip_dnnl_handle attr, glip_dnnl_handle engine,
     glip_dnnl_handle hint_forward);

@@ -129,7 +129,7 @@ public final class Swin: Module, Backbone {
 
     /// Whether a backward pass could reach the windows or this layer's parameters from here.
     private func recordsGradient(_ windows: Tensor) -> Bool {
-      GradMode.isEnabled && (windows.requiresGrad || parameters().contains { !$0.isFrozen })
+      (GradMode.isEnabled && windows.requiresGrad) || recordsGradients
     }
   }
 
