@@ -136,11 +136,15 @@ def main():
         if not ours:
             continue
         core = next(iter(ours.values())).get("blas_core", "?")
+        detected = next(iter(ours.values())).get("blas_core_detected", core)
+        if detected != core:
+            core = f"{core} (OpenBLAS took {detected}; glip chose {core} from the CPU's flags)"
         if mode == "pinned":
             title = (f"OpenBLAS as the environment sets it (OPENBLAS_CORETYPE="
                      f"{environment.get('OPENBLAS_CORETYPE', '?')})")
         else:
-            title = "OpenBLAS choosing its own kernel (both variables unset, as on a user's machine; the headline)"
+            title = ("OpenBLAS choosing its own kernel (both variables unset, as on a user's machine; the headline; "
+                     "glip replaces a generic fallback kernel)")
         print(f"\n## {title}: kernel {core}\n")
         first = next(iter(ours.values()))
         print(

@@ -89,13 +89,15 @@ public enum BLAS {
   public static let defaultThreads = 1
 
   private static let configured: Bool = {
+    _ = OpenBLASKernel.selection
     openblas_set_num_threads(Int32(defaultThreads))
     return true
   }()
 
-  /// Sets OpenBLAS to `defaultThreads` once, before the first product.
+  /// Settles OpenBLAS's kernel (`OpenBLASKernel`) and sets it to `defaultThreads`, once, before the first product.
+  /// The command line calls it first thing, while the process has one thread.
   @inline(__always)
-  static func configure() { _ = configured }
+  public static func configure() { _ = configured }
 
   /// Whether one of our parallel loops is running (products inside it must not split again).
   static var isInParallelRegion: Bool {
@@ -126,8 +128,14 @@ public enum BLAS {
     if singleThreadDepth == 0 && BLAS.threadCount != defaultThreads { openblas_set_num_threads(Int32(defaultThreads)) }
   }
 
-  /// The kernel OpenBLAS chose (for example "Haswell" or "SkylakeX"), as `openblas_get_corename` reports it.
+  /// The kernel products run on (for example "Haswell" or "SkylakeX"), after `OpenBLASKernel`'s correction.
   public static var coreName: String {
+    configure()
+    return reportedCoreName
+  }
+
+  /// The kernel as `openblas_get_corename` reports it now.
+  static var reportedCoreName: String {
     guard let name = openblas_get_corename() else { return "unknown" }
     return String(cString: name).trimmingCharacters(in: .whitespaces)
   }

@@ -69,7 +69,7 @@ struct BenchCommand: ParsableCommand {
     let selected =
       cases.isEmpty ? BenchCase.all.filter { !train || $0.trains } : cases.compactMap { BenchCase.named($0) }
     if !json {
-      print("OpenBLAS kernel: \(BLAS.coreName), products split over \(Parallel.coreCount) threads")
+      print("OpenBLAS kernel: \(OpenBLASKernel.selection.summary), products split over \(Parallel.coreCount) threads")
       print("Matrix products (GLIP_GEMM_BACKEND): \(KernelBackend.products.summary)")
       print("Convolutions (GLIP_CONV_BACKEND): \(KernelBackend.convolutions.summary)")
       print("oneDNN layouts (GLIP_ONEDNN_LAYOUT): \(OneDNNLayoutChoice.current.rawValue)")
@@ -142,6 +142,7 @@ struct BenchResult {
       ("case", "\"\(label)\""), ("median_ms", String(format: "%.3f", median)),
       ("min_ms", String(format: "%.3f", minimum)), ("max_ms", String(format: "%.3f", maximum)),
       ("peak_rss_mb", String(format: "%.1f", BenchResult.peakRSSMegabytes)), ("blas_core", "\"\(BLAS.coreName)\""),
+      ("blas_core_detected", "\"\(OpenBLASKernel.selection.detected)\""),
       ("conv_backend", "\"\(KernelBackend.convolutions.summary.replacingOccurrences(of: "\"", with: "'"))\""),
       ("gemm_backend", "\"\(KernelBackend.products.summary.replacingOccurrences(of: "\"", with: "'"))\""),
       ("onednn_layout", "\"\(OneDNNLayoutChoice.current.rawValue)\""),

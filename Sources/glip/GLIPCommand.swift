@@ -23,6 +23,7 @@ struct GLIPCommand: ParsableCommand {
       printError("error: \(problem)")
       exit(withError: ExitCode.failure)
     }
+    BLAS.configure()
     do {
       var command = try parseAsRoot()
       try command.run()
@@ -57,6 +58,6 @@ struct VersionCommand: ParsableCommand {
 
   func run() {
     print("glip \(ToolkitVersion.string)")
-    print("OpenBLAS kernel: \(BLAS.coreName), products split over \(Parallel.coreCount) threads")
+    print("OpenBLAS kernel: \(OpenBLASKernel.selection.summary), products split over \(Parallel.coreCount) threads")
   }
 }
