@@ -10,7 +10,10 @@ public final class GradNode: @unchecked Sendable {
   let inputs: [GradNode]
   /// Shapes of those inputs, checked against the gradients `backward` returns.
   let inputShapes: [[Int]]
-  let backward: ((Tensor) -> [Tensor?])?
+  /// The backward rule, with the tensors it saved; dropped once a backward pass has run through it.
+  private(set) var backward: ((Tensor) -> [Tensor?])?
+  /// Whether a backward pass has run through this interior node and freed what it saved.
+  private(set) var isReleased = false
   public internal(set) var grad: Tensor?
 
   init(leaf: ()) {
@@ -20,6 +23,13 @@ public final class GradNode: @unchecked Sendable {
     backward = nil
   }
 
+  /// Frees the backward rule and the tensors it captured (activations, and references to weights that would
+  /// otherwise make an optimizer's in-place update copy them).
+  func release() {
+    backward = nil
+    isReleased = true
+  }
+
   init(op: String, inputs: [GradNode], inputShapes: [[Int]], backward: @escaping (Tensor) -> [Tensor?]) {
     self.op = op
     self.inputs = inputs
@@ -27,7 +37,7 @@ public final class GradNode: @unchecked Sendable {
     self.backward = backward
   }
 
-  public var isLeaf: Bool { backward == nil }
+  public var isLeaf: Bool { backward == nil && !isReleased }
 }
 
 /// Whether ops record a graph on the current thread. Use `withNoGrad` to turn recording off.
@@ -132,7 +142,11 @@ extension Tensor {
 
   /// Back-propagates from this tensor. A scalar (one-element) tensor needs no seed; otherwise pass `seed`, the
   /// gradient of the final loss with respect to this tensor.
-  public func backward(_ seed: Tensor? = nil) {
+  ///
+  /// As in PyTorch, the pass frees the graph's saved tensors as it goes, unless `retainGraph`: the activations are
+  /// released before the optimizer step, and the parameters are no longer shared with the graph, so updating them in
+  /// place copies nothing. A second pass through a freed graph stops with a message.
+  public func backward(_ seed: Tensor? = nil, retainGraph: Bool = false) {
     guard let root = node else {
       preconditionFailure("backward: tensor does not require grad (no graph was recorded)")
     }
@@ -144,7 +158,7 @@ extension Tensor {
       precondition(count == 1, "backward: a seed gradient is required for a non-scalar tensor of shape \(shape)")
       seedGrad = Tensor.ones(shape)
     }
-    withNoGrad { Tensor.propagate(from: root, seed: seedGrad) }
+    withNoGrad { Tensor.propagate(from: root, seed: seedGrad, retainGraph: retainGraph) }
   }
 
   private static func topologicalOrder(from root: GradNode) -> [GradNode] {
@@ -164,14 +178,19 @@ extension Tensor {
     return order
   }
 
-  private static func propagate(from root: GradNode, seed: Tensor) {
+  private static func propagate(from root: GradNode, seed: Tensor, retainGraph: Bool) {
     var pending: [ObjectIdentifier: Tensor] = [ObjectIdentifier(root): seed]
     for current in topologicalOrder(from: root).reversed() {
       guard let outputGrad = pending.removeValue(forKey: ObjectIdentifier(current)) else { continue }
+      precondition(
+        !current.isReleased,
+        "backward: the graph through \(current.op) was already back-propagated and its saved tensors freed; pass "
+          + "retainGraph: true to the first backward to go through it twice")
       guard let backward = current.backward else {
         current.grad = current.grad.map { $0.adding(outputGrad) } ?? outputGrad
         continue
       }
+      if !retainGraph { current.release() }
       let inputGrads = backward(outputGrad)
       for (index, input) in current.inputs.enumerated() {
         guard let inputGrad = inputGrads[index] else { continue }

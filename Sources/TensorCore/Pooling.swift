@@ -52,36 +52,8 @@ extension Tensor {
         input, into: output, kernel: kernel, stride: stride, padding: padding, dilation: dilation)
       return output
     }
-    var argmax = [Int32](repeating: -1, count: output.count)
-    let (source, out) = (input.data, output.mutableData)
-    argmax.withUnsafeMutableBufferPointer { indices in
-      let indexBase = indices.baseAddress!
-      Parallel.forEach(planes, costPerItem: outHeight * outWidth * kernel.0 * kernel.1) { plane in
-        let planeIn = source + plane * height * width
-        for y in 0..<outHeight {
-          for x in 0..<outWidth {
-            var best = -Float.infinity, bestIndex: Int32 = -1
-            for i in 0..<kernel.0 {
-              let sourceY = y * stride.0 - padding.0 + i * dilation.0
-              guard sourceY >= 0 && sourceY < height else { continue }
-              for j in 0..<kernel.1 {
-                let sourceX = x * stride.1 - padding.1 + j * dilation.1
-                guard sourceX >= 0 && sourceX < width else { continue }
-                let value = planeIn[sourceY * width + sourceX]
-                if value > best || value.isNaN || bestIndex < 0 {
-                  best = value
-                  bestIndex = Int32(sourceY * width + sourceX)
-                  if value.isNaN { break }
-                }
-              }
-            }
-            let outIndex = (plane * outHeight + y) * outWidth + x
-            out[outIndex] = best
-            indexBase[outIndex] = bestIndex
-          }
-        }
-      }
-    }
+    let argmax = maxPoolWithIndices(
+      input, into: output, kernel: kernel, stride: stride, padding: padding, dilation: dilation)
     let inputShape = input.shape
     return record("max_pool2d", output: output, inputs: [input]) { grad in
       let inputGrad = Tensor.zeros(inputShape)
@@ -99,6 +71,72 @@ extension Tensor {
       }
       return [inputGrad]
     }
+  }
+
+  /// Max pooling that also returns, for each output, the index in its input plane of the element taken: the first
+  /// maximum of the window in row-major order or, when the window holds NaN, its last NaN, as PyTorch chooses.
+  /// Separably, like `maxPoolValues`: each input row's maxima over the window's columns with their columns, then for
+  /// each output row the maximum over its window's rows; taking a later element only when it is larger (or NaN)
+  /// keeps the first maximum, and the selects compile without branches.
+  private static func maxPoolWithIndices(
+    _ input: Tensor, into output: Tensor, kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int),
+    dilation: (Int, Int)
+  ) -> [Int32] {
+    let (height, width) = (input.shape[2], input.shape[3])
+    let (outHeight, outWidth) = (output.shape[2], output.shape[3])
+    let planes = input.shape[0] * input.shape[1]
+    let (source, out) = (input.data, output.mutableData)
+    var argmax = [Int32](repeating: -1, count: output.count)
+    argmax.withUnsafeMutableBufferPointer { indices in
+      let indexBase = indices.baseAddress!
+      Parallel.forEachChunk(planes, costPerItem: outHeight * outWidth * kernel.0 * kernel.1) { range in
+        let maxima = UnsafeMutablePointer<Float>.allocate(capacity: height * outWidth)
+        let columns = UnsafeMutablePointer<Int32>.allocate(capacity: height * outWidth)
+        defer {
+          maxima.deallocate()
+          columns.deallocate()
+        }
+        for plane in range {
+          let planeIn = source + plane * height * width
+          for row in 0..<height {
+            let (rowIn, rowMaxima, rowColumns) = (
+              planeIn + row * width, maxima + row * outWidth, columns + row * outWidth
+            )
+            rowMaxima.update(repeating: -.infinity, count: outWidth)
+            rowColumns.update(repeating: -1, count: outWidth)
+            for j in 0..<kernel.1 {
+              let offset = j * dilation.1 - padding.1
+              let (start, end) = validRange(offset: offset, stride: stride.1, size: width, count: outWidth)
+              for x in start..<end {
+                let column = x * stride.1 + offset
+                let value = rowIn[column]
+                let takes = value > rowMaxima[x] || value.isNaN || rowColumns[x] < 0
+                rowMaxima[x] = takes ? value : rowMaxima[x]
+                rowColumns[x] = takes ? Int32(column) : rowColumns[x]
+              }
+            }
+          }
+          for y in 0..<outHeight {
+            let outIndex = (plane * outHeight + y) * outWidth
+            let (rowOut, rowIndices) = (out + outIndex, indexBase + outIndex)
+            rowOut.update(repeating: -.infinity, count: outWidth)
+            for i in 0..<kernel.0 {
+              let sourceY = y * stride.0 - padding.0 + i * dilation.0
+              guard sourceY >= 0 && sourceY < height else { continue }
+              let (rowMaxima, rowColumns) = (maxima + sourceY * outWidth, columns + sourceY * outWidth)
+              let rowStart = Int32(sourceY * width)
+              for x in 0..<outWidth where rowColumns[x] >= 0 {
+                let value = rowMaxima[x]
+                let takes = value > rowOut[x] || value.isNaN || rowIndices[x] < 0
+                rowOut[x] = takes ? value : rowOut[x]
+                rowIndices[x] = takes ? rowStart + rowColumns[x] : rowIndices[x]
+              }
+            }
+          }
+        }
+      }
+    }
+    return argmax
   }
 
   /// Max pooling without the argmax (nothing will ask for it), separably: each input row's maxima over the window's

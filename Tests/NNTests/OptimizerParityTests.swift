@@ -1,8 +1,9 @@
 import Foundation
-import NN
 import TensorCore
 import TensorCoreTestSupport
 import XCTest
+
+@testable import NN
 
 private final class MLP: Module {
   let fc1: Linear
@@ -22,6 +23,27 @@ private final class MLP: Module {
 
 /// A few training steps from PyTorch's initial weights must land on PyTorch's weights (scripts/reference/optim.py).
 final class OptimizerParityTests: XCTestCase {
+  /// A parameter large enough for AdamW to split over the cores gets every element updated, by the same formula.
+  func testAdamWUpdatesEveryElementOfALargeParameter() {
+    let count = 100_003
+    let parameter = Parameter(Tensor.normal([count], seed: 1))
+    let (initial, gradient) = (parameter.value.scalars, Tensor.normal([count], seed: 2))
+    parameter.setGrad(gradient)
+    let (lr, decay): (Float, Float) = (0.01, 0.1)
+    AdamW(
+      [OptimizedParameter(key: "w", parameter: parameter, lrMult: 1, decayMult: 1)], learningRate: lr,
+      weightDecay: decay
+    ).step()
+    // Step 1: m = 0.1·g, v = 0.001·g², bias corrections 0.1 and √0.001, so the step is lr·g / (|g| + 1e-8).
+    let updated = parameter.value.scalars
+    for index in stride(from: 0, to: count, by: 1) {
+      let g = gradient[flat: index]
+      let expected = initial[index] * (1 - lr * decay) - lr * g / (abs(g) + 1e-8)
+      XCTAssertEqual(updated[index], expected, accuracy: 1e-6, "element \(index)")
+      if abs(updated[index] - expected) > 1e-6 { break }
+    }
+  }
+
   func testSGDAndAdamWMatchPyTorchAfterFiveSteps() throws {
     let file = try SafetensorsFile.read(path: Fixtures.path("nn/optim.safetensors"))
     XCTAssertEqual(file.metadata.count, 4)

@@ -114,7 +114,7 @@ public enum OpFixtures {
       }
       guard !fixture.inputGrads.isEmpty else { continue }
       for (index, seed) in fixture.outputGrads.sorted(by: { $0.key < $1.key }) where outputs[index].requiresGrad {
-        outputs[index].backward(seed)
+        outputs[index].backward(seed, retainGraph: true)
       }
       for (index, expected) in fixture.inputGrads {
         guard let grad = inputs[index].grad else {

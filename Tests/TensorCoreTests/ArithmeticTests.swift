@@ -41,6 +41,40 @@ final class ArithmeticTests: XCTestCase {
     assertClose(x.grad!, [5, 7, 9])
   }
 
+  func testBackwardFreesWhatTheGraphSavedUnlessRetained() {
+    final class Saved {}
+    func graph(saving saved: Saved) -> (Tensor, Tensor) {
+      var x = Tensor(shape: [2], values: [1, 2])
+      x.requiresGrad = true
+      let doubled = Tensor.record("double", output: x * 2, inputs: [x]) { grad in
+        withExtendedLifetime(saved) { [grad * 2] }
+      }
+      return (x, doubled.sum())
+    }
+    weak var freed: Saved?
+    var (x, loss) = { () -> (Tensor, Tensor) in
+      let saved = Saved()
+      freed = saved
+      return graph(saving: saved)
+    }()
+    XCTAssertNotNil(freed, "the recorded closure keeps what it saved")
+    loss.backward()
+    XCTAssertNil(freed, "a backward pass frees it, as PyTorch does without retain_graph")
+    assertClose(x.grad!, [2, 2])
+
+    weak var kept: Saved?
+    (x, loss) = { () -> (Tensor, Tensor) in
+      let saved = Saved()
+      kept = saved
+      return graph(saving: saved)
+    }()
+    loss.backward(retainGraph: true)
+    XCTAssertNotNil(kept)
+    loss.backward()
+    assertClose(x.grad!, [4, 4])
+    XCTAssertNil(kept)
+  }
+
   func testNoGradScopeRecordsNothing() {
     var x = Tensor.ones([2])
     x.requiresGrad = true

@@ -159,6 +159,28 @@ final class ConvolutionTests: XCTestCase {
     assertClose(input.grad!, [0, 2, 0, 0, 0, 0])
   }
 
+  func testMaxPoolGradientGoesToTheLastNaN() {
+    // As PyTorch: a window with NaN sends its gradient to its last NaN in row-major order (values from torch 2.13).
+    var input = Tensor(shape: [1, 1, 2, 3], values: [1, .nan, 2, .nan, 5, 5])
+    input.requiresGrad = true
+    let output = Tensor.maxPool2d(input, kernel: (2, 2), stride: (1, 1))
+    XCTAssertTrue(output.scalars.allSatisfy(\.isNaN))
+    output.sum().backward()
+    assertClose(input.grad!, [0, 1, 0, 1, 0, 0])
+    var wide = Tensor(shape: [1, 1, 2, 3], values: [1, .nan, .nan, .nan, 5, .nan])
+    wide.requiresGrad = true
+    Tensor.maxPool2d(wide, kernel: (2, 3), stride: (1, 1)).sum().backward()
+    assertClose(wide.grad!, [0, 0, 0, 0, 0, 1])
+  }
+
+  func testMaxPoolWithGradientTakesTheSameValuesAsWithout() {
+    var input = Tensor.normal([2, 3, 11, 9], seed: 7)
+    let expected = withNoGrad { Tensor.maxPool2d(input, kernel: (3, 3), stride: (2, 2), padding: (1, 1)) }
+    input.requiresGrad = true
+    let recorded = Tensor.maxPool2d(input, kernel: (3, 3), stride: (2, 2), padding: (1, 1))
+    XCTAssertEqual(recorded.scalars, expected.scalars)
+  }
+
   func testNearestKeepsPyTorchIndexShortcuts() {
     let input = Tensor(shape: [1, 1, 1, 3], values: [0, 1, 2])
     // 3 · 2.2 → 6 = 2 · 3: PyTorch takes x / 2, not floor(x / 2.2).
