@@ -89,4 +89,8 @@ status=0
 GLIP_ONEDNN_LAYOUT=blocked "$GLIP" version > /dev/null 2> "$work/env.txt" || status=$?
 [ "$status" = 1 ] || { echo "smoke: a mistyped GLIP_ONEDNN_LAYOUT exited with $status, not 1" >&2; exit 1; }
 grep -q "GLIP_ONEDNN_LAYOUT=blocked: expected chained, layer, plain" "$work/env.txt"
+step "the OpenBLAS kernel is reported, and OPENBLAS_CORETYPE is left to OpenBLAS"
+"$GLIP" version | grep -q "^OpenBLAS kernel: "
+OPENBLAS_CORETYPE=Haswell "$GLIP" version | grep -q "^OpenBLAS kernel: Haswell (set by OPENBLAS_CORETYPE=Haswell)"
+OPENBLAS_CORETYPE=Haswel "$GLIP" version | grep -q "(OpenBLAS's answer to OPENBLAS_CORETYPE=Haswel)"
 echo "smoke: all checks passed" >&2

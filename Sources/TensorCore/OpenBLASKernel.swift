@@ -17,8 +17,8 @@ public enum OpenBLASKernel {
     public let detected: String
     /// The kernel products run on.
     public let active: String
-    /// Why `active` differs from `detected`, or why a replacement could not be made; nil when OpenBLAS's choice
-    /// stands untouched.
+    /// Why `active` differs from `detected`, why a replacement could not be made, or that `OPENBLAS_CORETYPE` chose
+    /// (and whether OpenBLAS took the name it gives); nil when OpenBLAS chose by itself and its choice stands.
     public let note: String?
 
     /// "SkylakeX (OpenBLAS took Prescott for this CPU; chosen from its AVX-512 flags)", or the name alone.
@@ -51,8 +51,11 @@ public enum OpenBLASKernel {
 
   private static func select() -> Selection {
     let detected = BLAS.reportedCoreName
-    guard ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil,
-      let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+    if let requested = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] {
+      let outcome = requested.lowercased() == detected.lowercased() ? "set by" : "OpenBLAS's answer to"
+      return Selection(detected: detected, active: detected, note: "\(outcome) OPENBLAS_CORETYPE=\(requested)")
+    }
+    guard let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
       let (kernel, reason) = replacement(detected: detected, flags: cpuFlags(cpuinfo: cpuinfo))
     else { return Selection(detected: detected, active: detected, note: nil) }
     guard let reinitialise = dynamicInitialisation() else {

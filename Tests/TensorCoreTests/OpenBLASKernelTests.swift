@@ -41,9 +41,12 @@ final class OpenBLASKernelTests: XCTestCase {
   func testTheSelectionOnThisMachine() throws {
     let selection = OpenBLASKernel.selection
     XCTAssertEqual(BLAS.coreName, selection.active)
-    XCTAssertNil(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"].flatMap { _ in selection.note })
-    guard ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil,
-      let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+    if let requested = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] {
+      XCTAssertEqual(selection.active, selection.detected, "OPENBLAS_CORETYPE leaves the choice to OpenBLAS")
+      XCTAssertTrue(selection.summary.hasSuffix("OPENBLAS_CORETYPE=\(requested))"), selection.summary)
+      return
+    }
+    guard let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
       OpenBLASKernel.replacement(detected: selection.detected, flags: OpenBLASKernel.cpuFlags(cpuinfo: cpuinfo))
         != nil
     else {
@@ -52,7 +55,7 @@ final class OpenBLASKernelTests: XCTestCase {
     }
     XCTAssertTrue(OpenBLASKernel.vectorKernels.contains(selection.active.lowercased()), selection.summary)
     XCTAssertNotNil(selection.note)
-    XCTAssertNil(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"])
+    XCTAssertNil(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"], "the variable is removed again")
     let a = Tensor.normal([96, 80], seed: 1), b = Tensor.normal([80, 72], seed: 2)
     let product = withNoGrad { a.matmul(b) }
     var largest: Float = 0
