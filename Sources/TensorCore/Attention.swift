@@ -85,6 +85,26 @@ extension Tensor {
     return attention(query: query, key: key, value: value, mask: mask, bias: bias, scale: scale, layout: layout)
   }
 
+  /// `multiHeadAttention` on one tensor that holds the query, key and value projections side by side, as a fused
+  /// `qkv` linear layer writes them: `[B, T, 3·heads·E]` → `[B, T, heads·E]`. The GEMMs read the three parts where
+  /// they are; under autograd they are sliced out and attended as three tensors.
+  public static func multiHeadAttention(
+    packedProjections qkv: Tensor, heads: Int, mask: Tensor? = nil, bias: Tensor? = nil, scale: Float? = nil
+  ) -> Tensor {
+    precondition(
+      qkv.rank == 3 && heads > 0 && qkv.shape[2] % (3 * heads) == 0,
+      "multiHeadAttention: expected packed projections [B, T, 3·heads·E] with \(heads) heads, got \(qkv.shape)")
+    let width = qkv.shape[2] / 3
+    guard !(GradMode.isEnabled && qkv.requiresGrad) else {
+      let parts = (0..<3).map { qkv.slice(axis: 2, start: $0 * width, end: ($0 + 1) * width) }
+      return multiHeadAttention(
+        query: parts[0], key: parts[1], value: parts[2], heads: heads, mask: mask, bias: bias, scale: scale)
+    }
+    let layout = AttentionLayout(
+      packedProjections: heads, batch: qkv.shape[0], length: qkv.shape[1], embedding: width / heads)
+    return attention(query: qkv, key: qkv, value: qkv, mask: mask, bias: bias, scale: scale, layout: layout)
+  }
+
   /// An additive term's pointer per batch matrix and its row and column strides, broadcast to `scoresShape`.
   private struct AdditiveLayout {
     let data: UnsafePointer<Float>, offsets: [Int], rowStride: Int, columnStride: Int
@@ -161,13 +181,13 @@ extension Tensor {
   struct AttentionLayout {
     let batchShape: [Int], batchCount: Int
     let targetLength: Int, sourceLength: Int, embedding: Int, valueEmbedding: Int
-    let queryShape: [Int], keyShape: [Int], valueShape: [Int]
+    var queryShape: [Int], keyShape: [Int], valueShape: [Int]
     /// Element offsets of each broadcast batch's query, key and value matrices.
-    let queryOffsets: [Int], keyOffsets: [Int], valueOffsets: [Int]
+    var queryOffsets: [Int], keyOffsets: [Int], valueOffsets: [Int]
     /// Offsets of each batch's output matrix, which is also where its gradient is read.
     let outputOffsets: [Int]
     /// Distance between consecutive rows of each operand's matrices (their width unless heads are packed).
-    let queryRowStride: Int, keyRowStride: Int, valueRowStride: Int, outputRowStride: Int
+    var queryRowStride: Int, keyRowStride: Int, valueRowStride: Int, outputRowStride: Int
     let outputShape: [Int]
     /// Whether query, key and value are `[B, T, heads·E]` with packed heads (batch matrix b·heads + h), rather than
     /// `[B…, T, E]` matrices; packed operands never broadcast, so their gradients take their own layout.
@@ -218,6 +238,24 @@ extension Tensor {
       (queryRowStride, keyRowStride) = (width, width)
       (valueRowStride, outputRowStride) = (valueWidth, valueWidth)
       packed = true
+    }
+
+    /// Query, key and value side by side in one `[B, T, 3·heads·E]` tensor: batch matrix b·heads + h of each starts
+    /// at row b, column part·heads·E + h·E, and their rows are 3·heads·E apart. Inference only (no backward rule
+    /// reads this layout).
+    init(packedProjections heads: Int, batch: Int, length: Int, embedding: Int) {
+      self.init(
+        packedHeads: heads, batch: batch, targetLength: length, sourceLength: length, embedding: embedding,
+        valueEmbedding: embedding)
+      let width = heads * embedding
+      func offsets(part: Int) -> [Int] {
+        (0..<batch * heads).map { ($0 / heads) * length * 3 * width + part * width + ($0 % heads) * embedding }
+      }
+      (queryOffsets, keyOffsets, valueOffsets) = (offsets(part: 0), offsets(part: 1), offsets(part: 2))
+      (queryRowStride, keyRowStride, valueRowStride) = (3 * width, 3 * width, 3 * width)
+      (queryShape, keyShape, valueShape) = (
+        [batch, length, 3 * width], [batch, length, 3 * width], [batch, length, 3 * width]
+      )
     }
 
     /// Runs `body` for every batch matrix: spread over cores when the matrices are small (BLAS single-threaded

@@ -86,6 +86,20 @@ extension Tensor {
     let (outHeight, outWidth) = (output.shape[2], output.shape[3])
     let planes = input.shape[0] * input.shape[1]
     let (source, out) = (input.data, output.mutableData)
+    // Each window's maximum starts at its first element inside the input, so the comparisons below need no check for
+    // "nothing taken yet" (−1 for a window with none, which gets no gradient).
+    func firstTap(_ out: Int, kernel: Int, stride: Int, padding: Int, dilation: Int, size: Int) -> Int {
+      let start = out * stride - padding
+      let skipped = start >= 0 ? 0 : (-start + dilation - 1) / dilation
+      let first = start + skipped * dilation
+      return skipped < kernel && first < size ? first : -1
+    }
+    let firstColumns = (0..<outWidth).map {
+      firstTap($0, kernel: kernel.1, stride: stride.1, padding: padding.1, dilation: dilation.1, size: width)
+    }
+    let firstRows = (0..<outHeight).map {
+      firstTap($0, kernel: kernel.0, stride: stride.0, padding: padding.0, dilation: dilation.0, size: height)
+    }
     var argmax = [Int32](repeating: -1, count: output.count)
     argmax.withUnsafeMutableBufferPointer { indices in
       let indexBase = indices.baseAddress!
@@ -102,15 +116,18 @@ extension Tensor {
             let (rowIn, rowMaxima, rowColumns) = (
               planeIn + row * width, maxima + row * outWidth, columns + row * outWidth
             )
-            rowMaxima.update(repeating: -.infinity, count: outWidth)
-            rowColumns.update(repeating: -1, count: outWidth)
+            for x in 0..<outWidth {
+              let first = firstColumns[x]
+              rowMaxima[x] = first >= 0 ? rowIn[first] : -.infinity
+              rowColumns[x] = Int32(first)
+            }
             for j in 0..<kernel.1 {
               let offset = j * dilation.1 - padding.1
               let (start, end) = validRange(offset: offset, stride: stride.1, size: width, count: outWidth)
               for x in start..<end {
                 let column = x * stride.1 + offset
                 let value = rowIn[column]
-                let takes = value > rowMaxima[x] || value.isNaN || rowColumns[x] < 0
+                let takes = value > rowMaxima[x] || value.isNaN
                 rowMaxima[x] = takes ? value : rowMaxima[x]
                 rowColumns[x] = takes ? Int32(column) : rowColumns[x]
               }
@@ -119,15 +136,20 @@ extension Tensor {
           for y in 0..<outHeight {
             let outIndex = (plane * outHeight + y) * outWidth
             let (rowOut, rowIndices) = (out + outIndex, indexBase + outIndex)
-            rowOut.update(repeating: -.infinity, count: outWidth)
+            let firstRow = firstRows[y]
+            for x in 0..<outWidth {
+              let column = firstRow >= 0 ? columns[firstRow * outWidth + x] : -1
+              rowOut[x] = column >= 0 ? maxima[firstRow * outWidth + x] : -.infinity
+              rowIndices[x] = column >= 0 ? Int32(firstRow * width) + column : -1
+            }
             for i in 0..<kernel.0 {
               let sourceY = y * stride.0 - padding.0 + i * dilation.0
               guard sourceY >= 0 && sourceY < height else { continue }
               let (rowMaxima, rowColumns) = (maxima + sourceY * outWidth, columns + sourceY * outWidth)
               let rowStart = Int32(sourceY * width)
-              for x in 0..<outWidth where rowColumns[x] >= 0 {
+              for x in 0..<outWidth {
                 let value = rowMaxima[x]
-                let takes = value > rowOut[x] || value.isNaN || rowIndices[x] < 0
+                let takes = value > rowOut[x] || value.isNaN
                 rowOut[x] = takes ? value : rowOut[x]
                 rowIndices[x] = takes ? rowStart + rowColumns[x] : rowIndices[x]
               }

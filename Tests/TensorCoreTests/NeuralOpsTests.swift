@@ -152,6 +152,29 @@ final class NeuralOpsTests: XCTestCase {
     assertClose(inference, recorded, tolerance: 1e-6)
   }
 
+  /// One `[B, T, 3·heads·E]` projection read in place gives what its three slices give, and under autograd it is
+  /// sliced and recorded.
+  func testMultiHeadAttentionOnPackedProjectionsMatchesItsSlices() {
+    let (batch, heads, length, width) = (3, 2, 5, 4)
+    var qkv = Tensor.normal([batch, length, 3 * heads * width], seed: 60)
+    let mask = Tensor.normal([batch, 1, length, length], seed: 61)
+    let bias = Tensor.normal([1, heads, length, length], seed: 62)
+    let parts = (0..<3).map { qkv.slice(axis: 2, start: $0 * heads * width, end: ($0 + 1) * heads * width) }
+    let expected = withNoGrad {
+      Tensor.multiHeadAttention(
+        query: parts[0], key: parts[1], value: parts[2], heads: heads, mask: mask, bias: bias, scale: 0.7)
+    }
+    let inPlace = withNoGrad {
+      Tensor.multiHeadAttention(packedProjections: qkv, heads: heads, mask: mask, bias: bias, scale: 0.7)
+    }
+    XCTAssertEqual(inPlace.shape, [batch, length, heads * width])
+    assertClose(inPlace, expected, tolerance: 1e-6)
+    qkv.requiresGrad = true
+    let recorded = Tensor.multiHeadAttention(packedProjections: qkv, heads: heads, mask: mask, bias: bias, scale: 0.7)
+    XCTAssertNotNil(recorded.gradOp, "autograd records")
+    assertClose(recorded, expected, tolerance: 1e-6)
+  }
+
   /// The streamed X-MHA kernel against the two-pass formulation written with separate ops: blocks of 1, 3 and all
   /// image rows (groups of several blocks, whose running text maxima grow across blocks, and groups merged), a padded
   /// token, and scores large enough to be clamped.

@@ -102,27 +102,18 @@ public final class Swin: Module, Backbone {
     /// `[heads, N, N]`, mask `[nW, N, N]` or nil → `[B·nW, N, C]`. The bias and the window mask go in as two
     /// additive terms (no `[nW, heads, N, N]` sum is made); the mask broadcasts over one image's windows at a time.
     private func packedAttention(_ qkv: Tensor, bias: Tensor, mask: Tensor?, scale: Float) -> Tensor {
-      let (count, tokens, channels) = (qkv.shape[0], qkv.shape[1], qkv.shape[2] / 3)
-      let parts = (0..<3).map { qkv.slice(axis: 2, start: $0 * channels, end: ($0 + 1) * channels) }
+      let (count, tokens) = (qkv.shape[0], qkv.shape[1])
       let headBias = bias.reshaped([1, heads, tokens, tokens])
-      func attend(_ rows: Range<Int>, mask: Tensor?) -> Tensor {
-        let (query, key, value) =
-          rows.count == count
-          ? (parts[0], parts[1], parts[2])
-          : (
-            parts[0].slice(axis: 0, start: rows.lowerBound, end: rows.upperBound),
-            parts[1].slice(axis: 0, start: rows.lowerBound, end: rows.upperBound),
-            parts[2].slice(axis: 0, start: rows.lowerBound, end: rows.upperBound)
-          )
-        return Tensor.multiHeadAttention(
-          query: query, key: key, value: value, heads: heads, mask: mask, bias: headBias, scale: scale)
+      func attend(_ projections: Tensor, mask: Tensor?) -> Tensor {
+        Tensor.multiHeadAttention(
+          packedProjections: projections, heads: heads, mask: mask, bias: headBias, scale: scale)
       }
-      guard let mask else { return attend(0..<count, mask: nil) }
+      guard let mask else { return attend(qkv, mask: nil) }
       let windowsPerImage = mask.shape[0]
       let windowMask = mask.reshaped([windowsPerImage, 1, tokens, tokens])
-      guard count > windowsPerImage else { return attend(0..<count, mask: windowMask) }
+      guard count > windowsPerImage else { return attend(qkv, mask: windowMask) }
       let images = (0..<count / windowsPerImage).map { image in
-        attend(image * windowsPerImage..<(image + 1) * windowsPerImage, mask: windowMask)
+        attend(qkv.slice(axis: 0, start: image * windowsPerImage, end: (image + 1) * windowsPerImage), mask: windowMask)
       }
       return Tensor.concat(images, axis: 0)
     }
@@ -166,6 +157,27 @@ public final class Swin: Module, Backbone {
 
     /// x `[B, H·W, C]` → same.
     func callAsFunction(_ x: Tensor, height: Int, width: Int, mask: Tensor?) -> Tensor {
+      let recording = (GradMode.isEnabled && x.requiresGrad) || recordsGradients
+      let afterAttention =
+        recording || (isTraining && dropPath > 0)
+        ? attentionBranch(x, height: height, width: width, mask: mask)
+        : attentionInWindows(x, height: height, width: width, mask: mask)
+      return afterAttention + drop(fc2(fc1(norm2(afterAttention)).gelu()))
+    }
+
+    /// The attention half of the block for inference: the normalised tokens are gathered into their (shifted,
+    /// padded) windows in one pass, and the attention's output is added back to `x` in one pass, instead of the
+    /// padding, two cyclic shifts, the window partition and merge, the crop and the residual add of
+    /// `attentionBranch`, each a copy of the whole map.
+    private func attentionInWindows(_ x: Tensor, height: Int, width: Int, mask: Tensor?) -> Tensor {
+      let layout = WindowLayout(
+        batch: x.shape[0], height: height, width: width, channels: x.shape[2], window: window, shift: shift)
+      let windows = layout.gather(norm1(x))
+      return layout.add(attention(windows, mask: shift > 0 ? mask : nil), to: x)
+    }
+
+    /// `x` plus the (shifted) window attention over `norm1(x)`, op by op: what autograd records.
+    private func attentionBranch(_ x: Tensor, height: Int, width: Int, mask: Tensor?) -> Tensor {
       let (batch, channels) = (x.shape[0], x.shape[2])
       let paddedHeight = (height + window - 1) / window * window, paddedWidth = (width + window - 1) / window * window
       var hidden = norm1(x).reshaped([batch, height, width, channels])
@@ -180,8 +192,7 @@ public final class Swin: Module, Backbone {
       if paddedHeight != height || paddedWidth != width {
         hidden = hidden.slice(axis: 1, end: height).slice(axis: 2, end: width)
       }
-      let afterAttention = x + drop(hidden.reshaped([batch, height * width, channels]))
-      return afterAttention + drop(fc2(fc1(norm2(afterAttention)).gelu()))
+      return x + drop(hidden.reshaped([batch, height * width, channels]))
     }
 
     /// Stochastic depth: per sample, drop the branch with probability `dropPath` and rescale, in training only.
@@ -192,6 +203,69 @@ public final class Swin: Module, Backbone {
       let mask = Tensor(
         shape: [batch, 1, 1], values: (0..<batch).map { _ in generator.nextUnitFloat() < keep ? 1 / keep : 0 })
       return branch * mask
+    }
+  }
+
+  /// Which token of an image each token of each window holds: the `[B, H·W, C]` map padded at the bottom and right
+  /// to whole windows, cyclically shifted by −shift along both axes (`torch.roll`), and cut into `w×w` windows in
+  /// row-major order, as `Swin.roll` and `Swin.partition` arrange it.
+  struct WindowLayout {
+    let batch: Int, height: Int, width: Int, channels: Int, window: Int, shift: Int
+    let paddedHeight: Int, paddedWidth: Int
+
+    init(batch: Int, height: Int, width: Int, channels: Int, window: Int, shift: Int) {
+      (self.batch, self.height, self.width, self.channels) = (batch, height, width, channels)
+      (self.window, self.shift) = (window, shift)
+      paddedHeight = (height + window - 1) / window * window
+      paddedWidth = (width + window - 1) / window * window
+    }
+
+    var windowsPerImage: Int { (paddedHeight / window) * (paddedWidth / window) }
+
+    /// The index (row·W + column) in its image of token `token` of window `index`, or nil for padding. The map is
+    /// one to one between the image's tokens and the windows' non-padding tokens, so it also says where each
+    /// window token goes back to (shifting by +shift undoes the −shift).
+    func source(window index: Int, token: Int) -> Int? {
+      let (windowRow, windowColumn) = index.quotientAndRemainder(dividingBy: paddedWidth / window)
+      let row = (windowRow * window + token / window + shift) % paddedHeight
+      let column = (windowColumn * window + token % window + shift) % paddedWidth
+      return row < height && column < width ? row * width + column : nil
+    }
+
+    /// tokens `[B, H·W, C]` → windows `[B·nW, w², C]`, zeros for padding.
+    func gather(_ tokens: Tensor) -> Tensor {
+      let area = window * window
+      let windows = Tensor(uninitializedShape: [batch * windowsPerImage, area, channels])
+      let (source, target) = (tokens.data, windows.mutableData)
+      Parallel.forEach(batch * windowsPerImage, costPerItem: area * channels) { item in
+        let (image, index) = item.quotientAndRemainder(dividingBy: windowsPerImage)
+        for token in 0..<area {
+          let row = target + (item * area + token) * channels
+          if let position = self.source(window: index, token: token) {
+            row.update(from: source + (image * height * width + position) * channels, count: channels)
+          } else {
+            row.update(repeating: 0, count: channels)
+          }
+        }
+      }
+      return windows
+    }
+
+    /// `tokens` plus the windows `[B·nW, w², C]` put back in place (padding dropped): `[B, H·W, C]`.
+    func add(_ windows: Tensor, to tokens: Tensor) -> Tensor {
+      let area = window * window
+      let result = Tensor(uninitializedShape: tokens.shape)
+      let (residual, attended, target) = (tokens.data, windows.data, result.mutableData)
+      Parallel.forEach(batch * windowsPerImage, costPerItem: area * channels) { item in
+        let (image, index) = item.quotientAndRemainder(dividingBy: windowsPerImage)
+        for token in 0..<area {
+          guard let position = self.source(window: index, token: token) else { continue }
+          let offset = (image * height * width + position) * channels
+          let row = attended + (item * area + token) * channels
+          for channel in 0..<channels { target[offset + channel] = residual[offset + channel] + row[channel] }
+        }
+      }
+      return result
     }
   }
 
