@@ -142,9 +142,41 @@ extension Tensor {
         parameter.shape == normalizedShape, "layerNorm: affine parameter \(parameter.shape) must be \(normalizedShape)")
     }
     let length = normalizedShape.reduce(1, *)
+    let recording = GradMode.isEnabled && ([input] + [weight, bias].compactMap { $0 }).contains(where: \.requiresGrad)
+    if !recording && length > 0 {
+      return layerNormRows(input, length: length, weight: weight, bias: bias, epsilon: epsilon)
+    }
     let layout = GroupLayout(
       groups: input.count / Swift.max(length, 1), groupStride: length, blocks: 1, blockLength: length, blockStride: 0)
     return affine(input.normalized(layout, epsilon: epsilon, op: "layer_norm").normalized, weight, bias)
+  }
+
+  /// Layer norm for inference in one pass over the output: the statistics as `normalized` computes them, then
+  /// `(x − mean) · inverse · weight + bias` row by row, the same operations in the same order as the recorded path's
+  /// three passes (so the same bits).
+  private static func layerNormRows(
+    _ input: Tensor, length: Int, weight: Tensor?, bias: Tensor?, epsilon: Float
+  ) -> Tensor {
+    let output = Tensor(uninitializedShape: input.shape)
+    let (source, out) = (input.data, output.mutableData)
+    let (scale, shift) = (weight?.data, bias?.data)
+    Parallel.forEach(input.count / length, costPerItem: length * 3) { row in
+      let (values, target) = (source + row * length, out + row * length)
+      let mean = Float(Tensor.sum(values, count: length) / Double(length))
+      let variance = Float(Tensor.squaredDeviations(values, count: length, from: mean) / Double(length))
+      let inverse = 1 / (variance + epsilon).squareRoot()
+      switch (scale, shift) {
+      case let (scale?, shift?):
+        for index in 0..<length { target[index] = (values[index] - mean) * inverse * scale[index] + shift[index] }
+      case (let scale?, nil):
+        for index in 0..<length { target[index] = (values[index] - mean) * inverse * scale[index] }
+      case (nil, let shift?):
+        for index in 0..<length { target[index] = (values[index] - mean) * inverse + shift[index] }
+      case (nil, nil):
+        for index in 0..<length { target[index] = (values[index] - mean) * inverse }
+      }
+    }
+    return output
   }
 
   /// `F.group_norm` on `[N, C, *]`: statistics per sample over each group of C/groups channels.

@@ -152,6 +152,22 @@ final class NeuralOpsTests: XCTestCase {
     assertClose(inference, recorded, tolerance: 1e-6)
   }
 
+  /// Without autograd, layer norm runs as one pass, bit for bit as the recorded path's normalise, scale and shift.
+  func testLayerNormInOnePassGivesTheRecordedPathsBits() {
+    var input = Tensor.normal([3, 5, 37], seed: 70)
+    let weight = Tensor.normal([37], seed: 71), bias = Tensor.normal([37], seed: 72)
+    let affines: [(Tensor?, Tensor?)] = [(weight, bias), (weight, nil), (nil, bias), (nil, nil)]
+    let inference = affines.map { weight, bias in
+      withNoGrad { Tensor.layerNorm(input, weight: weight, bias: bias, epsilon: 1e-6) }
+    }
+    input.requiresGrad = true
+    for ((weight, bias), fast) in zip(affines, inference) {
+      let recorded = Tensor.layerNorm(input, weight: weight, bias: bias, epsilon: 1e-6)
+      XCTAssertNotNil(recorded.gradOp)
+      XCTAssertEqual(fast.scalars, recorded.scalars, "weight \(weight != nil), bias \(bias != nil)")
+    }
+  }
+
   /// One `[B, T, 3·heads·E]` projection read in place gives what its three slices give, and under autograd it is
   /// sliced and recorded.
   func testMultiHeadAttentionOnPackedProjectionsMatchesItsSlices() {
