@@ -97,6 +97,7 @@ public final class BertLayer: Module {
   /// BERT.
   public let clamp: Float?
   let attentionDropout: Dropout, hiddenDropout: Dropout, outputDropout: Dropout
+  private let stackedProjection = StackedProjection()
 
   public init(_ configuration: BertConfiguration, clamp: Float? = nil, generator: inout SeededGenerator) {
     let (hidden, inner) = (configuration.hiddenSize, configuration.intermediateSize)
@@ -147,9 +148,15 @@ public final class BertLayer: Module {
     let context: Tensor
     if clamp == nil && (!attentionDropout.isTraining || attentionDropout.probability == 0) {
       // Nothing between the scores and the softmax but the mask: one fused kernel on the packed projections.
-      context = Tensor.multiHeadAttention(
-        query: query(hidden), key: key(hidden), value: value(hidden), heads: heads, mask: additiveMask,
-        scale: 1 / Float(headDim).squareRoot())
+      let scale = 1 / Float(headDim).squareRoot()
+      if recordsGradients || (GradMode.isEnabled && hidden.requiresGrad) {
+        context = Tensor.multiHeadAttention(
+          query: query(hidden), key: key(hidden), value: value(hidden), heads: heads, mask: additiveMask, scale: scale)
+      } else {
+        context = Tensor.multiHeadAttention(
+          packedProjections: stackedProjection.apply(hidden, query, key, value), heads: heads, mask: additiveMask,
+          scale: scale)
+      }
     } else {
       func split(_ projected: Tensor) -> Tensor {
         projected.reshaped([batch, length, heads, headDim]).permuted(0, 2, 1, 3)
@@ -175,5 +182,38 @@ public final class BertLayer: Module {
   /// `[B, T]` 0/1 attention mask → additive `[B, 1, 1, T]` (HF: (1 − mask) · most negative float).
   public static func additiveMask(_ mask: Tensor) -> Tensor {
     ((1 - mask) * -Float.greatestFiniteMagnitude).reshaped([mask.shape[0], 1, 1, mask.shape[1]])
+  }
+}
+
+/// Several linear layers over the same input as one product, for inference: their weights and biases stacked along
+/// the output axis, so `[B, T, in]` → `[B, T, Σ out]` with each layer's outputs side by side (BERT's query, key and
+/// value: one product of three times the width instead of three). The stack is kept while the layers hold the
+/// tensors it was made from; a new or updated weight (an optimizer's in-place update goes through copy-on-write,
+/// since the stack holds the old tensor) makes a new stack.
+final class StackedProjection: @unchecked Sendable {
+  private let lock = NSLock()
+  private var sources: [Tensor] = []
+  private var stacked: (weight: Tensor, bias: Tensor?)?
+
+  func apply(_ input: Tensor, _ layers: Linear...) -> Tensor {
+    let (weight, bias) = stack(layers)
+    return Tensor.linear(input, weight: weight, bias: bias)
+  }
+
+  private func stack(_ layers: [Linear]) -> (weight: Tensor, bias: Tensor?) {
+    lock.lock()
+    defer { lock.unlock() }
+    let current = layers.flatMap { [$0.weight.value] + ($0.bias.map { [$0.value] } ?? []) }
+    if let stacked, current.count == sources.count, zip(current, sources).allSatisfy({ $0.data == $1.data }) {
+      return stacked
+    }
+    let hasBias = layers.contains { $0.bias != nil }
+    let made = (
+      weight: Tensor.concat(layers.map(\.weight.value), axis: 0),
+      bias: hasBias
+        ? Tensor.concat(layers.map { $0.bias?.value ?? Tensor.zeros([$0.weight.shape[0]]) }, axis: 0) : nil
+    )
+    (sources, stacked) = (current, made)
+    return made
   }
 }

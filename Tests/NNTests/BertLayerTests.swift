@@ -1,0 +1,31 @@
+import NN
+import TensorCore
+import TensorCoreTestSupport
+import XCTest
+
+final class BertLayerTests: XCTestCase {
+  /// In inference the query, key and value run as one stacked product; the stack follows every change of the
+  /// weights, so it always gives what the three layers give.
+  func testStackedProjectionsFollowWeightUpdates() {
+    var configuration = BertConfiguration()
+    (configuration.hiddenSize, configuration.heads, configuration.intermediateSize) = (8, 2, 16)
+    var generator = SeededGenerator(seed: 1)
+    let layer = BertLayer(configuration, generator: &generator)
+    layer.eval()
+    let hidden = Tensor.normal([2, 5, 8], seed: 2)
+    let mask = BertLayer.additiveMask(Tensor(shape: [2, 5], values: [1, 1, 1, 1, 0, 1, 1, 1, 0, 0]))
+    func check(_ label: String) {
+      let stacked = withNoGrad { layer(hidden, additiveMask: mask) }
+      let separate = layer(hidden, additiveMask: mask)
+      XCTAssertNotNil(separate.gradOp, "with gradients the three layers run apart")
+      assertClose(stacked, separate, tolerance: 1e-5, label)
+    }
+    check("fresh")
+    layer.key.weight.update { $0[3] += 1 }
+    check("after an in-place update, as an optimizer makes")
+    layer.value.bias!.assign(Tensor.normal([8], seed: 3))
+    check("after a new bias")
+    layer.query.weight.assign(Tensor.normal([8, 8], seed: 4))
+    check("after a new weight")
+  }
+}
