@@ -153,6 +153,11 @@ open class Module: CustomStringConvertible {
   public var parameterCount: Int { parameters().reduce(0) { $0 + $1.count } }
   /// Whether a forward pass now would record gradients for some parameter (grad mode on and a parameter not frozen).
   public var recordsGradients: Bool { GradMode.isEnabled && parameters().contains(where: \.value.requiresGrad) }
+  /// Whether a forward pass over `inputs` now would record a graph: grad mode on, and an input or a parameter that
+  /// requires grad. Layers with a fused inference kernel take it only when this is false.
+  public func recordsGradients(from inputs: Tensor...) -> Bool {
+    GradMode.isEnabled && (inputs.contains(where: \.requiresGrad) || parameters().contains(where: \.value.requiresGrad))
+  }
   public var trainableParameterCount: Int { trainableParameters().reduce(0) { $0 + $1.count } }
 
   static func join(_ prefix: String, _ name: String) -> String { prefix.isEmpty ? name : prefix + "." + name }

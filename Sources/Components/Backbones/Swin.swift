@@ -81,7 +81,7 @@ public final class Swin: Module, Backbone {
       let headDim = channels / heads
       let bias = Tensor.embedding(weight: biasTable.value, ids: relativeIndex).reshaped([tokens, tokens, heads])
         .permuted(2, 0, 1)
-      if !recordsGradient(windows) {
+      if !recordsGradients(from: windows) {
         return proj(packedAttention(qkv(windows), bias: bias, mask: mask, scale: 1 / Float(headDim).squareRoot()))
       }
       let parts = qkv(windows).reshaped([count, tokens, 3, heads, headDim]).permuted(2, 0, 3, 1, 4)
@@ -116,11 +116,6 @@ public final class Swin: Module, Backbone {
         attend(qkv.slice(axis: 0, start: image * windowsPerImage, end: (image + 1) * windowsPerImage), mask: windowMask)
       }
       return Tensor.concat(images, axis: 0)
-    }
-
-    /// Whether a backward pass could reach the windows or this layer's parameters from here.
-    private func recordsGradient(_ windows: Tensor) -> Bool {
-      (GradMode.isEnabled && windows.requiresGrad) || recordsGradients
     }
   }
 
@@ -157,11 +152,11 @@ public final class Swin: Module, Backbone {
 
     /// x `[B, H·W, C]` → same.
     func callAsFunction(_ x: Tensor, height: Int, width: Int, mask: Tensor?) -> Tensor {
-      let recording = (GradMode.isEnabled && x.requiresGrad) || recordsGradients
+      let layout = WindowLayout(
+        batch: x.shape[0], height: height, width: width, channels: x.shape[2], window: window, shift: shift)
       let afterAttention =
-        recording || (isTraining && dropPath > 0)
-        ? attentionBranch(x, height: height, width: width, mask: mask)
-        : attentionInWindows(x, height: height, width: width, mask: mask)
+        recordsGradients(from: x) || (isTraining && dropPath > 0)
+        ? attentionBranch(x, layout, mask: mask) : attentionInWindows(x, layout, mask: mask)
       return afterAttention + drop(fc2(fc1(norm2(afterAttention)).gelu()))
     }
 
@@ -169,17 +164,15 @@ public final class Swin: Module, Backbone {
     /// padded) windows in one pass, and the attention's output is added back to `x` in one pass, instead of the
     /// padding, two cyclic shifts, the window partition and merge, the crop and the residual add of
     /// `attentionBranch`, each a copy of the whole map.
-    private func attentionInWindows(_ x: Tensor, height: Int, width: Int, mask: Tensor?) -> Tensor {
-      let layout = WindowLayout(
-        batch: x.shape[0], height: height, width: width, channels: x.shape[2], window: window, shift: shift)
+    private func attentionInWindows(_ x: Tensor, _ layout: WindowLayout, mask: Tensor?) -> Tensor {
       let windows = layout.gather(norm1(x))
       return layout.add(attention(windows, mask: shift > 0 ? mask : nil), to: x)
     }
 
     /// `x` plus the (shifted) window attention over `norm1(x)`, op by op: what autograd records.
-    private func attentionBranch(_ x: Tensor, height: Int, width: Int, mask: Tensor?) -> Tensor {
-      let (batch, channels) = (x.shape[0], x.shape[2])
-      let paddedHeight = (height + window - 1) / window * window, paddedWidth = (width + window - 1) / window * window
+    private func attentionBranch(_ x: Tensor, _ layout: WindowLayout, mask: Tensor?) -> Tensor {
+      let (batch, height, width, channels) = (layout.batch, layout.height, layout.width, layout.channels)
+      let (paddedHeight, paddedWidth) = (layout.paddedHeight, layout.paddedWidth)
       var hidden = norm1(x).reshaped([batch, height, width, channels])
       if paddedHeight != height || paddedWidth != width {
         hidden = hidden.padded([0, 0, 0, paddedWidth - width, 0, paddedHeight - height])

@@ -48,7 +48,7 @@ public final class BiMultiHeadAttention: Module {
     let (batch, pixels, tokens) = (visual.shape[0], visual.shape[1], text.shape[1])
     let headDim = vProj.outFeatures / heads
     let scale = 1 / Float(headDim).squareRoot()
-    if !recordsGradient(visual, text) && !dropsOut {
+    if !recordsGradients(from: visual, text) && !dropsOut {
       func weights(_ layer: Linear) -> Tensor.LinearWeights {
         Tensor.LinearWeights(weight: layer.weight.value, bias: layer.bias?.value)
       }
@@ -73,11 +73,6 @@ public final class BiMultiHeadAttention: Module {
     let deltaVisual = visualProbabilities.matmul(textValues).permuted(0, 2, 1, 3).reshaped([batch, pixels, -1])
     let deltaText = textProbabilities.matmul(visualValues).permuted(0, 2, 1, 3).reshaped([batch, tokens, -1])
     return (outV(deltaVisual), outL(deltaText))
-  }
-
-  /// Whether a backward pass could reach the inputs or the projections from here.
-  private func recordsGradient(_ visual: Tensor, _ text: Tensor) -> Bool {
-    GradMode.isEnabled && (visual.requiresGrad || text.requiresGrad || parameters().contains { !$0.isFrozen })
   }
 
   /// Whether dropout would change the attention maps (training with a positive rate).

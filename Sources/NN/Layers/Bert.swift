@@ -149,7 +149,7 @@ public final class BertLayer: Module {
     if clamp == nil && (!attentionDropout.isTraining || attentionDropout.probability == 0) {
       // Nothing between the scores and the softmax but the mask: one fused kernel on the packed projections.
       let scale = 1 / Float(headDim).squareRoot()
-      if recordsGradients || (GradMode.isEnabled && hidden.requiresGrad) {
+      if recordsGradients(from: hidden) {
         context = Tensor.multiHeadAttention(
           query: query(hidden), key: key(hidden), value: value(hidden), heads: heads, mask: additiveMask, scale: scale)
       } else {
