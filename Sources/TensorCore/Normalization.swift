@@ -142,7 +142,8 @@ extension Tensor {
         parameter.shape == normalizedShape, "layerNorm: affine parameter \(parameter.shape) must be \(normalizedShape)")
     }
     let length = normalizedShape.reduce(1, *)
-    let recording = GradMode.isEnabled && ([input] + [weight, bias].compactMap { $0 }).contains(where: \.requiresGrad)
+    let recording =
+      GradMode.isEnabled && (input.requiresGrad || weight?.requiresGrad == true || bias?.requiresGrad == true)
     if !recording && length > 0 {
       return layerNormRows(input, length: length, weight: weight, bias: bias, epsilon: epsilon)
     }
