@@ -134,6 +134,25 @@ final class NeuralOpsTests: XCTestCase {
     }
   }
 
+  /// Heads large enough to run one per core at a time (128-token scores over 128-wide heads, more heads than twice
+  /// the cores) give the values of attending to each head alone, whose products split over the cores instead.
+  func testLargeHeadsSpreadOverCoresMatchEachHeadAlone() {
+    let (heads, length, width) = (2 * Parallel.coreCount + 1, 128, 128)
+    let operands = (0..<3).map { Tensor.normal([1, length, heads * width], seed: 80 + UInt64($0)) }
+    let mask = Tensor.normal([1, 1, length, length], seed: 83)
+    let together = withNoGrad {
+      Tensor.multiHeadAttention(query: operands[0], key: operands[1], value: operands[2], heads: heads, mask: mask)
+    }
+    for head in 0..<heads {
+      let parts = operands.map { $0.slice(axis: 2, start: head * width, end: (head + 1) * width) }
+      let alone = withNoGrad {
+        Tensor.scaledDotProductAttention(
+          query: parts[0], key: parts[1], value: parts[2], mask: mask.reshaped([1, length, length]))
+      }
+      assertClose(together.slice(axis: 2, start: head * width, end: (head + 1) * width), alone, tolerance: 1e-5)
+    }
+  }
+
   /// A second additive term equals adding it into the mask, and without autograd (scores in scratch buffers, no
   /// probabilities kept) the values are the same as with it.
   func testMultiHeadAttentionBiasTermAndInferencePathMatch() {
