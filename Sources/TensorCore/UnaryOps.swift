@@ -151,7 +151,7 @@ extension Tensor {
           return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x)
         })
     }
-    // The forward loop calls no library function, so it vectorises (erf as a rational approximation).
+    // Neither loop calls a library function, so both vectorise (erf as a rational approximation, e^x as a polynomial).
     let output = Tensor(uninitializedShape: shape)
     let (input, out) = (data, output.mutableData)
     Parallel.forEachChunk(count) { range in
@@ -168,7 +168,7 @@ extension Tensor {
         for index in range {
           let value = x[index]
           let cdf = 0.5 * (1 + Tensor.fastErf(value * Float(0.707_106_781_186_547_5)))
-          let pdf = Foundation.exp(-0.5 * value * value) * Float(0.398_942_280_401_432_7)
+          let pdf = Tensor.fastExp(-0.5 * value * value) * Float(0.398_942_280_401_432_7)
           target[index] = g[index] * (cdf + value * pdf)
         }
       }
