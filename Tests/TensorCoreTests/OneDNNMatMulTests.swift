@@ -71,8 +71,9 @@ final class OneDNNMatMulTests: XCTestCase {
     XCTAssertTrue(OneDNNMatMul.prefers(key(256, 3072, 768)))
     XCTAssertTrue(OneDNNMatMul.prefers(key(1024, 1024, 1024)))
     XCTAssertFalse(OneDNNMatMul.prefers(key(256, 64, 256)), "one attention head")
-    XCTAssertFalse(OneDNNMatMul.prefers(key(22400, 2048, 256)), "image tokens")
-    XCTAssertFalse(OneDNNMatMul.prefers(key(768, 3072, 256, transposeA: true)), "a weight gradient")
+    XCTAssertTrue(OneDNNMatMul.prefers(key(16384, 384, 96)), "Swin-T's stage-1 tokens")
+    XCTAssertTrue(OneDNNMatMul.prefers(key(768, 3072, 256, transposeA: true)), "a weight gradient")
+    XCTAssertFalse(OneDNNMatMul.prefers(key(4096, 32, 4096)), "a narrow product")
     KernelBackend.products.with(.own) { XCTAssertNil(KernelBackend.products.oneDNN { true }) }
   }
 }
