@@ -33,6 +33,7 @@ ALL_CASES=(
   "conv3x3_train|conv3x3 --train"
   "resnet18_train|resnet18 --train"
   "mobilenet_v2_train|mobilenet_v2 --train"
+  "swin_t_train|swin_t --train"
   "demo_train|demo --train"
 )
 selected=()

@@ -29,13 +29,13 @@ IDS = {"gemm": "gemm", "conv3x3": "conv3x3", "resnet50": "resnet50", "resnet18":
        "minilm 64 tokens": "minilm_64", "minilm 256 tokens": "minilm_256", "glip_t_b": "glip_t_b",
        "xmha 800×1344, 256 tokens": "xmha",
        "conv3x3 train": "conv3x3_train", "resnet18 train": "resnet18_train",
-       "mobilenet_v2 train": "mobilenet_v2_train", "demo train": "demo_train"}
+       "mobilenet_v2 train": "mobilenet_v2_train", "swin_t train": "swin_t_train", "demo train": "demo_train"}
 SHAPES = {"gemm": "1024×1024×1024", "conv3x3": "1×256×64×64, 3×3, 256→256", "resnet50": "1×3×512×512",
           "resnet18": "1×3×512×512", "mobilenet_v2": "1×3×512×512", "swin_t": "1×3×512×512",
           "bert_base 256 tokens": "1×256", "minilm 64 tokens": "1×64", "minilm 256 tokens": "1×256",
           "glip_t_b": "1×3×512×512, 32 tokens", "xmha 800×1344, 256 tokens": "22,400 positions × 256 tokens",
           "conv3x3 train": "1×256×64×64",
-          "resnet18 train": "2×3×320×320", "mobilenet_v2 train": "4×3×320×320",
+          "resnet18 train": "2×3×320×320", "mobilenet_v2 train": "4×3×320×320", "swin_t train": "2×3×320×320",
           "demo train": "4×3×160×160, 16 tokens"}
 
 
