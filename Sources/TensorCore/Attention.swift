@@ -64,7 +64,8 @@ extension Tensor {
   /// heads back; the GEMMs read and write the packed layout through their leading dimensions, so none of those
   /// transposed copies is made. `mask` is additive and broadcasts to `[B, heads, L, S]`; `bias`, a second additive
   /// term broadcast the same way (a relative position bias `[1, heads, L, S]` beside a window mask `[B, 1, L, S]`),
-  /// saves adding the two into one full-size mask. Neither receives a gradient. `scale` defaults to 1/√E.
+  /// saves adding the two into one full-size mask. The mask receives no gradient; the bias does when it requires one
+  /// (a learned position bias), summed over the axes it broadcasts along. `scale` defaults to 1/√E.
   public static func multiHeadAttention(
     query: Tensor, key: Tensor, value: Tensor, heads: Int, mask: Tensor? = nil, bias: Tensor? = nil,
     scale: Float? = nil
@@ -87,7 +88,7 @@ extension Tensor {
 
   /// `multiHeadAttention` on one tensor that holds the query, key and value projections side by side, as a fused
   /// `qkv` linear layer writes them: `[B, T, 3·heads·E]` → `[B, T, heads·E]`. The GEMMs read the three parts where
-  /// they are; under autograd they are sliced out and attended as three tensors.
+  /// they are; under autograd (of the projections or the bias) they are sliced out and attended as three tensors.
   public static func multiHeadAttention(
     packedProjections qkv: Tensor, heads: Int, mask: Tensor? = nil, bias: Tensor? = nil, scale: Float? = nil
   ) -> Tensor {
@@ -95,7 +96,7 @@ extension Tensor {
       qkv.rank == 3 && heads > 0 && qkv.shape[2] % (3 * heads) == 0,
       "multiHeadAttention: expected packed projections [B, T, 3·heads·E] with \(heads) heads, got \(qkv.shape)")
     let width = qkv.shape[2] / 3
-    guard !(GradMode.isEnabled && qkv.requiresGrad) else {
+    guard !(GradMode.isEnabled && (qkv.requiresGrad || bias?.requiresGrad == true)) else {
       let parts = (0..<3).map { qkv.slice(axis: 2, start: $0 * width, end: ($0 + 1) * width) }
       return multiHeadAttention(
         query: parts[0], key: parts[1], value: parts[2], heads: heads, mask: mask, bias: bias, scale: scale)
@@ -138,7 +139,9 @@ extension Tensor {
     let biasLayout = bias.map { AdditiveLayout($0, name: "bias", scoresShape: scoresShape, batchShape: batchShape) }
     let factor = scale ?? 1 / Float(embedding).squareRoot()
 
-    let recording = GradMode.isEnabled && (query.requiresGrad || key.requiresGrad || value.requiresGrad)
+    let biasNeedsGrad = bias?.requiresGrad ?? false
+    let recording =
+      GradMode.isEnabled && (query.requiresGrad || key.requiresGrad || value.requiresGrad || biasNeedsGrad)
     let probabilities = recording ? Tensor(uninitializedShape: scoresShape) : nil
     let output = Tensor(uninitializedShape: layout.outputShape)
     let (q, k, v) = (query.data, key.data, value.data)
@@ -171,9 +174,12 @@ extension Tensor {
 
     let needs = (query: query.requiresGrad, key: key.requiresGrad, value: value.requiresGrad)
     let saved = (query: query.detached(), key: key.detached(), value: value.detached())
-    return record("scaled_dot_product_attention", output: output, inputs: [query, key, value]) { grad in
+    let biasShape = biasNeedsGrad ? bias?.shape : nil
+    let inputs = [query, key, value] + (biasNeedsGrad ? [bias!] : [])
+    return record("scaled_dot_product_attention", output: output, inputs: inputs) { grad in
       attentionBackward(
-        grad: grad, probabilities: probabilities, saved: saved, needs: needs, scale: factor, layout: layout)
+        grad: grad, probabilities: probabilities, saved: saved, needs: needs, biasShape: biasShape, scale: factor,
+        layout: layout)
     }
   }
 
@@ -337,10 +343,11 @@ extension Tensor {
   }
 
   /// With P the probabilities and G the output gradient: dV = Pᵀ·G, dS = P ⊙ (G·Vᵀ − rowsum(P ⊙ G·Vᵀ)),
-  /// dQ = scale · dS·K and dK = scale · dSᵀ·Q, summed over broadcast batch axes.
+  /// dQ = scale · dS·K and dK = scale · dSᵀ·Q, summed over broadcast batch axes; an additive bias of `biasShape`
+  /// takes dS summed to its shape.
   private static func attentionBackward(
     grad: Tensor, probabilities: Tensor, saved: (query: Tensor, key: Tensor, value: Tensor),
-    needs: (query: Bool, key: Bool, value: Bool), scale: Float, layout: AttentionLayout
+    needs: (query: Bool, key: Bool, value: Bool), biasShape: [Int]?, scale: Float, layout: AttentionLayout
   ) -> [Tensor?] {
     let (lengthL, lengthS) = (layout.targetLength, layout.sourceLength)
     let (embedding, valueEmbedding) = (layout.embedding, layout.valueEmbedding)
@@ -358,7 +365,8 @@ extension Tensor {
     let (queryGradStride, keyGradStride, valueGradStride) =
       packed
       ? (layout.queryRowStride, layout.keyRowStride, layout.valueRowStride) : (embedding, embedding, valueEmbedding)
-    let scoreGrad = needs.query || needs.key ? Tensor(uninitializedShape: probabilities.shape) : nil
+    let scoreGrad =
+      needs.query || needs.key || biasShape != nil ? Tensor(uninitializedShape: probabilities.shape) : nil
     let (q, k, v) = (saved.query.data, saved.key.data, saved.value.data)
     let (weights, g) = (probabilities.data, grad.data)
     layout.forEachBatch { batch, rowsInParallel in
@@ -402,10 +410,11 @@ extension Tensor {
           ldc: keyGradStride)
       }
     }
-    if packed { return [queryGrad, keyGrad, valueGrad] }
+    let biasGrad = biasShape.flatMap { shape in scoreGrad.map { $0.sum(toShape: shape) } }
+    if packed { return [queryGrad, keyGrad, valueGrad, biasGrad] }
     return [
       queryGrad?.sum(toShape: layout.queryShape), keyGrad?.sum(toShape: layout.keyShape),
-      valueGrad?.sum(toShape: layout.valueShape),
+      valueGrad?.sum(toShape: layout.valueShape), biasGrad,
     ]
   }
 

@@ -215,6 +215,47 @@ final class SwinTests: XCTestCase {
     }
   }
 
+  /// Window attention under autograd (the fused kernel, bias and mask as additive terms) gives the values and the
+  /// gradients of the paper's formulation op by op: scores, plus the relative position bias, plus the shifted-window
+  /// mask per image, softmax, values.
+  func testWindowAttentionGradientsMatchTheOpByOpFormulation() {
+    let (images, window, heads, channels) = (2, 2, 2, 8)
+    var generator = SeededGenerator(seed: 11)
+    let attention = Swin.WindowAttention(dim: channels, heads: heads, window: window, generator: &generator)
+    let mask = Swin.attentionMask(height: 4, width: 4, window: window, shift: 1)
+    let (windowsPerImage, tokens) = (mask.shape[0], window * window)
+    let count = images * windowsPerImage
+    var windows = Tensor.normal([count, tokens, channels], seed: 12)
+    windows.requiresGrad = true
+    let seed = Tensor.normal([count, tokens, channels], seed: 13)
+
+    func opByOp() -> Tensor {
+      let headWidth = channels / heads
+      let parts = attention.qkv(windows).reshaped([count, tokens, 3, heads, headWidth]).permuted(2, 0, 3, 1, 4)
+        .split(sizes: [1, 1, 1], axis: 0).map { $0.squeezed(0) }
+      let bias = Tensor.embedding(weight: attention.biasTable.value, ids: attention.relativeIndex)
+        .reshaped([tokens, tokens, heads]).permuted(2, 0, 1)
+      var scores = (parts[0] * (1 / Float(headWidth).squareRoot())).matmulTransposed(parts[1]) + bias
+      scores = (scores.reshaped([images, windowsPerImage, heads, tokens, tokens])
+        + mask.reshaped([1, windowsPerImage, 1, tokens, tokens])).reshaped([count, heads, tokens, tokens])
+      let attended = scores.softmax(axis: -1).matmul(parts[2]).transposed(1, 2).reshaped([count, tokens, channels])
+      return attention.proj(attended)
+    }
+    func gradients(_ forward: () -> Tensor) -> (output: Tensor, grads: [Tensor]) {
+      windows.grad = nil
+      for parameter in attention.parameters() { parameter.zeroGrad() }
+      let output = forward()
+      output.backward(seed)
+      return (output, [windows.grad!, attention.biasTable.grad!, attention.qkv.weight.grad!, attention.proj.weight.grad!])
+    }
+    let fused = gradients { attention(windows, mask: mask) }
+    let reference = gradients(opByOp)
+    assertClose(fused.output, reference.output, tolerance: 1e-5)
+    for (name, (ours, expected)) in zip(["windows", "bias table", "qkv weight", "proj weight"], zip(fused.grads, reference.grads)) {
+      assertClose(ours, expected, tolerance: 1e-4, name)
+    }
+  }
+
   func testSwinTinyParameterCountMatchesTorchvision() throws {
     struct Entry: Decodable { let parameters: Int }
     let counts = try JSONDecoder().decode(

@@ -153,6 +153,23 @@ final class NeuralOpsTests: XCTestCase {
     }
   }
 
+  /// A learned bias (Swin's relative position bias) receives dS summed over the axes it broadcasts along, both with
+  /// the projections and, on packed projections, alone.
+  func testAttentionBiasReceivesItsGradient() {
+    let (batch, heads, length, width) = (2, 3, 4, 2)
+    let mask = Tensor.normal([batch, 1, length, length], seed: 90)
+    GradientChecker.check(
+      [
+        Tensor.normal([batch, length, heads * width], seed: 91), Tensor.normal([batch, length, heads * width], seed: 92),
+        Tensor.normal([batch, length, heads * width], seed: 93), Tensor.normal([1, heads, length, length], seed: 94),
+      ]
+    ) { Tensor.multiHeadAttention(query: $0[0], key: $0[1], value: $0[2], heads: heads, mask: mask, bias: $0[3]) }
+    GradientChecker.check(
+      [Tensor.normal([batch, length, 3 * heads * width], seed: 95), Tensor.normal([1, heads, length, length], seed: 96)],
+      wrt: [1]
+    ) { Tensor.multiHeadAttention(packedProjections: $0[0], heads: heads, mask: mask, bias: $0[1], scale: 0.8) }
+  }
+
   /// A second additive term equals adding it into the mask, and without autograd (scores in scratch buffers, no
   /// probabilities kept) the values are the same as with it.
   func testMultiHeadAttentionBiasTermAndInferencePathMatch() {

@@ -76,31 +76,19 @@ public final class Swin: Module, Backbone {
     }
 
     /// windows `[B·nW, N, C]`, mask `[nW, N, N]` or nil.
+    ///
+    /// Attention runs through the fused kernel on packed heads, with or without autograd: the relative position
+    /// bias and the window mask go in as two additive terms (no `[nW, heads, N, N]` sum is made), the mask broadcast
+    /// over one image's windows at a time, and the bias takes its gradient from the kernel's backward rule.
     func callAsFunction(_ windows: Tensor, mask: Tensor?) -> Tensor {
-      let (count, tokens, channels) = (windows.shape[0], windows.shape[1], windows.shape[2])
-      let headDim = channels / heads
+      let (tokens, channels) = (windows.shape[1], windows.shape[2])
       let bias = Tensor.embedding(weight: biasTable.value, ids: relativeIndex).reshaped([tokens, tokens, heads])
         .permuted(2, 0, 1)
-      if !recordsGradients(from: windows) {
-        return proj(packedAttention(qkv(windows), bias: bias, mask: mask, scale: 1 / Float(headDim).squareRoot()))
-      }
-      let parts = qkv(windows).reshaped([count, tokens, 3, heads, headDim]).permuted(2, 0, 3, 1, 4)
-        .split(sizes: [1, 1, 1], axis: 0).map { $0.squeezed(0) }
-      var scores = (parts[0] * (1 / Float(headDim).squareRoot())).matmulTransposed(parts[1])
-      scores = scores + bias
-      if let mask {
-        let windowsPerImage = mask.shape[0]
-        scores =
-          (scores.reshaped([count / windowsPerImage, windowsPerImage, heads, tokens, tokens])
-          + mask.reshaped([1, windowsPerImage, 1, tokens, tokens])).reshaped([count, heads, tokens, tokens])
-      }
-      let attended = scores.softmax(axis: -1).matmul(parts[2]).transposed(1, 2).reshaped([count, tokens, channels])
-      return proj(attended)
+      let scale = 1 / Float(channels / heads).squareRoot()
+      return proj(packedAttention(qkv(windows), bias: bias, mask: mask, scale: scale))
     }
 
-    /// The same attention through the fused kernel on packed heads, for inference: `qkv` `[B·nW, N, 3C]`, bias
-    /// `[heads, N, N]`, mask `[nW, N, N]` or nil → `[B·nW, N, C]`. The bias and the window mask go in as two
-    /// additive terms (no `[nW, heads, N, N]` sum is made); the mask broadcasts over one image's windows at a time.
+    /// `qkv` `[B·nW, N, 3C]`, bias `[heads, N, N]`, mask `[nW, N, N]` or nil → `[B·nW, N, C]`.
     private func packedAttention(_ qkv: Tensor, bias: Tensor, mask: Tensor?, scale: Float) -> Tensor {
       let (count, tokens) = (qkv.shape[0], qkv.shape[1])
       let headBias = bias.reshaped([1, heads, tokens, tokens])
