@@ -22,11 +22,13 @@ extension Tensor {
   /// - image attends text: `Δv = W_out (softmax_M(S + textMask) · textValues) + b_out`;
   /// - text attends image: `text = softmax_N(Sᵀ) · V_v` (its output projection is left to the caller).
   ///
-  /// The image rows are taken `rowsPerBlock` at a time, and the blocks are shared out among the cores: each block's
-  /// projections, scores, image-side softmax and output projection are made while the block is in cache, and the
-  /// text side folds it in by an online softmax over the image axis (a running column maximum and sum, the
-  /// accumulated output rescaled when the maximum grows). Each group of blocks keeps its own running text state;
-  /// the groups are merged the same way at the end. Memory is a few block-sized buffers per group. The values are
+  /// The image rows are taken a chunk at a time: the chunk's query and value projections, and at the end its output
+  /// projection, are each one product over the cores (on oneDNN where it is faster). Within the chunk, blocks of
+  /// `rowsPerBlock` rows are shared out among the cores: each block's scores and image-side softmax are made while
+  /// the block is in cache, and the text side folds it in by an online softmax over the image axis (a running column
+  /// maximum and sum, the accumulated output rescaled when the maximum grows). Each group of blocks keeps its own
+  /// running text state; the groups are merged the same way at the end. Memory is the chunk's projections and a few
+  /// block-sized buffers per group. The values are
   /// those of the two-pass formulation up to float rounding: GLIP's second clamp, of Sᵀ minus its row maximum at
   /// −50000, only touches entries whose exponential underflows to 0 anyway.
   ///
@@ -58,16 +60,24 @@ extension Tensor {
     let blocks = (layout.pixels + blockRows - 1) / blockRows
     // More groups than cores, so a core that is shared with other work holds up a small group, not half the rows.
     let groups = Swift.min(blocks, 2 * Parallel.coreCount)
+    let chunk = BidirectionalChunk(layout: layout, rows: Swift.min(layout.pixels, 2 * groups * blockRows))
     withExtendedLifetime((query, visualValues, output)) {
       for batch in 0..<layout.batch {
         let streams = (0..<groups).map { _ in
           BidirectionalStream(layout: layout, blockRows: blockRows, scale: scale, clampBound: clampBound)
         }
-        Parallel.forEachBalanced(groups) { group in
-          for block in (blocks * group / groups)..<(blocks * (group + 1) / groups) {
-            let start = block * blockRows
-            streams[group].add(rows: start..<Swift.min(start + blockRows, layout.pixels), batch: batch, operands)
+        for chunkStart in stride(from: 0, to: layout.pixels, by: chunk.capacity) {
+          let rows = chunkStart..<Swift.min(chunkStart + chunk.capacity, layout.pixels)
+          chunk.project(rows: rows, batch: batch, operands)
+          let chunkBlocks = (rows.count + blockRows - 1) / blockRows
+          Parallel.forEachBalanced(groups) { group in
+            for block in (chunkBlocks * group / groups)..<(chunkBlocks * (group + 1) / groups) {
+              let start = block * blockRows
+              streams[group].add(
+                rows: start..<Swift.min(start + blockRows, rows.count), of: chunk, batch: batch, operands)
+            }
           }
+          chunk.writeVisual(rows: rows, batch: batch, operands)
         }
         BidirectionalStream.writeText(merging: streams, batch: batch, into: operands.textOutput)
       }
@@ -115,14 +125,63 @@ struct BidirectionalOperands: @unchecked Sendable {
   let visualOutput: UnsafeMutablePointer<Float>, textOutput: UnsafeMutablePointer<Float>
 }
 
-/// One group of image-row blocks of one batch element: the block buffers, and each head's running text softmax.
+/// A chunk of image rows of one batch element: its projections, made for the whole chunk as one product each.
+final class BidirectionalChunk: @unchecked Sendable {
+  let layout: BidirectionalLayout
+  let capacity: Int
+  /// `[capacity, heads·E]` queries and `[capacity, heads·Ev]` visual values of the chunk's rows.
+  let queries: UnsafeMutablePointer<Float>, values: UnsafeMutablePointer<Float>
+  /// `[capacity, heads·Ev]` image-side attention output, before the output projection.
+  let attended: UnsafeMutablePointer<Float>
+
+  init(layout: BidirectionalLayout, rows: Int) {
+    self.layout = layout
+    capacity = Swift.max(1, rows)
+    queries = .allocate(capacity: capacity * layout.heads * layout.width)
+    values = .allocate(capacity: capacity * layout.heads * layout.valueWidth)
+    attended = .allocate(capacity: capacity * layout.heads * layout.valueWidth)
+  }
+
+  deinit {
+    for buffer in [queries, values, attended] { buffer.deallocate() }
+  }
+
+  var queryStride: Int { layout.heads * layout.width }
+  var valueStride: Int { layout.heads * layout.valueWidth }
+
+  /// Queries and visual values of image rows `rows` of batch element `batch`.
+  func project(rows: Range<Int>, batch: Int, _ operands: BidirectionalOperands) {
+    let visual = operands.visual + (batch * layout.pixels + rows.lowerBound) * layout.visualWidth
+    Self.linear(visual, rows: rows.count, inputWidth: layout.visualWidth, operands.query, into: queries, queryStride)
+    Self.linear(
+      visual, rows: rows.count, inputWidth: layout.visualWidth, operands.visualValues, into: values, valueStride)
+  }
+
+  /// Δv of image rows `rows`: the attended values through the output projection.
+  func writeVisual(rows: Range<Int>, batch: Int, _ operands: BidirectionalOperands) {
+    Self.linear(
+      attended, rows: rows.count, inputWidth: valueStride, operands.output,
+      into: operands.visualOutput + (batch * layout.pixels + rows.lowerBound) * layout.outputWidth,
+      layout.outputWidth)
+  }
+
+  /// `output[rows, width] = input · Wᵀ + b` with `input` `[rows, inputWidth]` and a weight `[width, inputWidth]`.
+  private static func linear(
+    _ input: UnsafePointer<Float>, rows: Int, inputWidth: Int,
+    _ linear: (weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?), into output: UnsafeMutablePointer<Float>,
+    _ width: Int
+  ) {
+    Tensor.gemm(
+      transposeA: false, transposeB: true, m: rows, n: width, k: inputWidth, a: input, lda: inputWidth,
+      b: linear.weight, ldb: inputWidth, c: output, ldc: width, rowBias: linear.bias)
+  }
+}
+
+/// One group of image-row blocks of one batch element: the block's score buffers, and each head's running text
+/// softmax.
 final class BidirectionalStream: @unchecked Sendable {
   let layout: BidirectionalLayout
   let blockRows: Int, scale: Float, clampBound: Float
-  /// `[blockRows, heads·E]` queries and `[blockRows, heads·Ev]` visual values of the block.
-  let queries: UnsafeMutablePointer<Float>, values: UnsafeMutablePointer<Float>
-  /// `[blockRows, heads·Ev]` image-side attention output of the block, before the output projection.
-  let attended: UnsafeMutablePointer<Float>
   /// `[blockRows, M]` scores, normalised in place into the image side's probabilities.
   let scores: UnsafeMutablePointer<Float>
   /// `[blockRows, M]` exponentials of the text side, relative to the running column maximum.
@@ -137,9 +196,6 @@ final class BidirectionalStream: @unchecked Sendable {
     self.layout = layout
     (self.blockRows, self.scale, self.clampBound) = (blockRows, scale, clampBound)
     let (tokens, heads) = (layout.tokens, layout.heads)
-    queries = .allocate(capacity: blockRows * heads * layout.width)
-    values = .allocate(capacity: blockRows * heads * layout.valueWidth)
-    attended = .allocate(capacity: blockRows * heads * layout.valueWidth)
     scores = .allocate(capacity: blockRows * tokens)
     textWeights = .allocate(capacity: blockRows * tokens)
     textAccumulator = .allocate(capacity: heads * tokens * layout.valueWidth)
@@ -152,22 +208,19 @@ final class BidirectionalStream: @unchecked Sendable {
   }
 
   deinit {
-    for buffer in [
-      queries, values, attended, scores, textWeights, textAccumulator, columnMaximum, columnSum, blockMaximum,
-    ] {
+    for buffer in [scores, textWeights, textAccumulator, columnMaximum, columnSum, blockMaximum] {
       buffer.deallocate()
     }
   }
 
-  /// Image rows `rows` of batch element `batch`: projections, both attention sides for every head, and Δv.
-  func add(rows: Range<Int>, batch: Int, _ operands: BidirectionalOperands) {
-    let (pixels, tokens, heads) = (layout.pixels, layout.tokens, layout.heads)
-    let (queryStride, valueStride) = (heads * layout.width, heads * layout.valueWidth)
+  /// Rows `rows` of `chunk` (of batch element `batch`): both attention sides for every head, from the chunk's
+  /// projections; the image side goes into the chunk's attended values.
+  func add(rows: Range<Int>, of chunk: BidirectionalChunk, batch: Int, _ operands: BidirectionalOperands) {
+    let (tokens, heads) = (layout.tokens, layout.heads)
+    let (queryStride, valueStride) = (chunk.queryStride, chunk.valueStride)
     let count = rows.count
-    let visual = operands.visual + (batch * pixels + rows.lowerBound) * layout.visualWidth
-    project(visual, rows: count, inputWidth: layout.visualWidth, operands.query, into: queries, width: queryStride)
-    project(
-      visual, rows: count, inputWidth: layout.visualWidth, operands.visualValues, into: values, width: valueStride)
+    let (queries, values) = (chunk.queries + rows.lowerBound * queryStride, chunk.values + rows.lowerBound * valueStride)
+    let attended = chunk.attended + rows.lowerBound * valueStride
     let mask = operands.textMask + batch * tokens
     for head in 0..<heads {
       Tensor.gemm(
@@ -184,26 +237,6 @@ final class BidirectionalStream: @unchecked Sendable {
         transposeA: false, transposeB: false, m: count, n: layout.valueWidth, k: tokens, a: scores, lda: tokens,
         b: operands.textValues + batch * tokens * valueStride + head * layout.valueWidth, ldb: valueStride,
         c: attended + head * layout.valueWidth, ldc: valueStride)
-    }
-    project(
-      attended, rows: count, inputWidth: valueStride, operands.output,
-      into: operands.visualOutput + (batch * pixels + rows.lowerBound) * layout.outputWidth,
-      width: layout.outputWidth)
-  }
-
-  /// `output[rows, width] = input · Wᵀ + b` with `input` `[rows, inputWidth]` and a weight `[width, inputWidth]`.
-  private func project(
-    _ input: UnsafePointer<Float>, rows: Int, inputWidth: Int,
-    _ linear: (weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?), into output: UnsafeMutablePointer<Float>,
-    width: Int
-  ) {
-    Tensor.gemm(
-      transposeA: false, transposeB: true, m: rows, n: width, k: inputWidth, a: input, lda: inputWidth,
-      b: linear.weight, ldb: inputWidth, c: output, ldc: width)
-    guard let bias = linear.bias else { return }
-    for row in 0..<rows {
-      let line = output + row * width
-      for column in 0..<width { line[column] += bias[column] }
     }
   }
 
