@@ -219,7 +219,8 @@ final class BidirectionalStream: @unchecked Sendable {
     let (tokens, heads) = (layout.tokens, layout.heads)
     let (queryStride, valueStride) = (chunk.queryStride, chunk.valueStride)
     let count = rows.count
-    let (queries, values) = (chunk.queries + rows.lowerBound * queryStride, chunk.values + rows.lowerBound * valueStride)
+    let queries = chunk.queries + rows.lowerBound * queryStride
+    let values = chunk.values + rows.lowerBound * valueStride
     let attended = chunk.attended + rows.lowerBound * valueStride
     let mask = operands.textMask + batch * tokens
     for head in 0..<heads {

@@ -236,7 +236,8 @@ final class SwinTests: XCTestCase {
       let bias = Tensor.embedding(weight: attention.biasTable.value, ids: attention.relativeIndex)
         .reshaped([tokens, tokens, heads]).permuted(2, 0, 1)
       var scores = (parts[0] * (1 / Float(headWidth).squareRoot())).matmulTransposed(parts[1]) + bias
-      scores = (scores.reshaped([images, windowsPerImage, heads, tokens, tokens])
+      scores =
+        (scores.reshaped([images, windowsPerImage, heads, tokens, tokens])
         + mask.reshaped([1, windowsPerImage, 1, tokens, tokens])).reshaped([count, heads, tokens, tokens])
       let attended = scores.softmax(axis: -1).matmul(parts[2]).transposed(1, 2).reshaped([count, tokens, channels])
       return attention.proj(attended)
@@ -246,12 +247,16 @@ final class SwinTests: XCTestCase {
       for parameter in attention.parameters() { parameter.zeroGrad() }
       let output = forward()
       output.backward(seed)
-      return (output, [windows.grad!, attention.biasTable.grad!, attention.qkv.weight.grad!, attention.proj.weight.grad!])
+      return (
+        output, [windows.grad!, attention.biasTable.grad!, attention.qkv.weight.grad!, attention.proj.weight.grad!]
+      )
     }
     let fused = gradients { attention(windows, mask: mask) }
     let reference = gradients(opByOp)
     assertClose(fused.output, reference.output, tolerance: 1e-5)
-    for (name, (ours, expected)) in zip(["windows", "bias table", "qkv weight", "proj weight"], zip(fused.grads, reference.grads)) {
+    for (name, (ours, expected)) in zip(
+      ["windows", "bias table", "qkv weight", "proj weight"], zip(fused.grads, reference.grads))
+    {
       assertClose(ours, expected, tolerance: 1e-4, name)
     }
   }

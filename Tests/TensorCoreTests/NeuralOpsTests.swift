@@ -160,12 +160,16 @@ final class NeuralOpsTests: XCTestCase {
     let mask = Tensor.normal([batch, 1, length, length], seed: 90)
     GradientChecker.check(
       [
-        Tensor.normal([batch, length, heads * width], seed: 91), Tensor.normal([batch, length, heads * width], seed: 92),
+        Tensor.normal([batch, length, heads * width], seed: 91),
+        Tensor.normal([batch, length, heads * width], seed: 92),
         Tensor.normal([batch, length, heads * width], seed: 93), Tensor.normal([1, heads, length, length], seed: 94),
       ]
     ) { Tensor.multiHeadAttention(query: $0[0], key: $0[1], value: $0[2], heads: heads, mask: mask, bias: $0[3]) }
     GradientChecker.check(
-      [Tensor.normal([batch, length, 3 * heads * width], seed: 95), Tensor.normal([1, heads, length, length], seed: 96)],
+      [
+        Tensor.normal([batch, length, 3 * heads * width], seed: 95),
+        Tensor.normal([1, heads, length, length], seed: 96),
+      ],
       wrt: [1]
     ) { Tensor.multiHeadAttention(packedProjections: $0[0], heads: heads, mask: mask, bias: $0[1], scale: 0.8) }
   }
