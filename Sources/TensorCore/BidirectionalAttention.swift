@@ -28,9 +28,9 @@ extension Tensor {
   /// the block is in cache, and the text side folds it in by an online softmax over the image axis (a running column
   /// maximum and sum, the accumulated output rescaled when the maximum grows). Each group of blocks keeps its own
   /// running text state; the groups are merged the same way at the end. Memory is the chunk's projections and a few
-  /// block-sized buffers per group. The values are
-  /// those of the two-pass formulation up to float rounding: GLIP's second clamp, of Sᵀ minus its row maximum at
-  /// −50000, only touches entries whose exponential underflows to 0 anyway.
+  /// block-sized buffers per group. The values are those of the two-pass formulation up to float rounding: GLIP's
+  /// second clamp, of Sᵀ minus its row maximum at −50000, only touches entries whose exponential underflows to 0
+  /// anyway.
   ///
   /// Forward only: callers use it where no gradient is recorded and no dropout applies.
   ///

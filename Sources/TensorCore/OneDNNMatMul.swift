@@ -24,9 +24,10 @@ final class OneDNNMatMul {
   /// time / ours (a 2-way split of single-threaded OpenBLAS calls; docs/PERFORMANCE.md, "Matrix products"):
   /// - up to 1,024 rows of C with both other sides at least 64: 0.73–0.89 alone (BERT and MiniLM layers at 32–256
   ///   tokens, 1024³), and BERT-base and MiniLM forward passes 0.90 in the whole model;
-  /// - tall products (12,544 and 22,400 rows): 1.07–1.08 alone where OpenBLAS ran its Cooperlake kernel; but on an
-  ///   Emerald Rapids machine, with Swin-T's 16,384- and 17,689-row stage-1 layers on oneDNN its forward pass took
-  ///   0.97× the time (0.85× where OpenBLAS runs its AVX2 kernel), so there is no row limit;
+  /// - 3,136 rows: 0.89–0.96; taller ones (12,544 and 22,400 rows): 1.07–1.08 alone where OpenBLAS ran its
+  ///   Cooperlake kernel; but on an Emerald Rapids machine, with Swin-T's 16,384- and 17,689-row stage-1 layers on
+  ///   oneDNN its forward pass took 0.97× the time (0.85× where OpenBLAS runs its AVX2 kernel), so there is no row
+  ///   limit;
   /// - weight gradients (`Aᵀ·B`): Swin-T's training step took 0.95× the time with them on oneDNN;
   /// - products under 2²⁴ multiply-adds (one attention head's 256×256×64): 0.82–0.89 alone, but slower in the model,
   ///   where each call wakes oneDNN's OpenMP threads between our own loops.
