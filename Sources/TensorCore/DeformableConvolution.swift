@@ -228,17 +228,20 @@ extension Tensor {
     for image in 0..<g.batch {
       deformColumns(image: image, input, offset, mask, d, into: columnData)
       let outImage = out + image * g.outChannels * g.outArea
-      if let bias {
-        for channel in 0..<g.outChannels {
-          (outImage + channel * g.outArea).update(repeating: bias.data[channel], count: g.outArea)
-        }
-      }
+      // The product overwrites (beta 0, so it can run on oneDNN); the bias is added per channel afterwards.
       for group in 0..<g.groups {
         gemm(
           transposeA: false, transposeB: false, m: g.groupOutChannels, n: g.outArea, k: g.columnRows,
           a: weight.data + group * g.groupOutChannels * g.columnRows, lda: g.columnRows,
-          b: columnData + group * g.columnRows * g.outArea, ldb: g.outArea, beta: bias == nil ? 0 : 1,
+          b: columnData + group * g.columnRows * g.outArea, ldb: g.outArea,
           c: outImage + group * g.groupOutChannels * g.outArea, ldc: g.outArea)
+      }
+      if let bias {
+        let shift = bias.data
+        Parallel.forEach(g.outChannels, costPerItem: g.outArea) { channel in
+          let row = outImage + channel * g.outArea
+          for index in 0..<g.outArea { row[index] += shift[channel] }
+        }
       }
     }
     return output
