@@ -156,7 +156,7 @@ open class Module: CustomStringConvertible {
   /// Whether a forward pass over `inputs` now would record a graph: grad mode on, and an input or a parameter that
   /// requires grad. Layers with a fused inference kernel take it only when this is false.
   public func recordsGradients(from inputs: Tensor...) -> Bool {
-    GradMode.isEnabled && (inputs.contains(where: \.requiresGrad) || parameters().contains(where: \.value.requiresGrad))
+    (GradMode.isEnabled && inputs.contains(where: \.requiresGrad)) || recordsGradients
   }
   public var trainableParameterCount: Int { trainableParameters().reduce(0) { $0 + $1.count } }
 
