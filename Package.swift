@@ -46,7 +46,9 @@ let package = Package(
     // oneDNN's C API declared for loading libdnnl.so.2 at run time: no build dependency, our kernels without it.
     .target(
       name: "CDNNL", path: "Sources/CDNNL", linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]),
-    .target(name: "TensorCore", dependencies: ["COpenBLAS", "CDNNL"], swiftSettings: optimized),
+    // mremap for the buffer pool (Linux; elsewhere the pool maps fresh memory instead).
+    .target(name: "CMemory", path: "Sources/CMemory"),
+    .target(name: "TensorCore", dependencies: ["COpenBLAS", "CDNNL", "CMemory"], swiftSettings: optimized),
     .target(
       name: "NN", dependencies: ["TensorCore", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
       swiftSettings: optimized),

@@ -1,5 +1,5 @@
 import Foundation
-import TensorCore
+@testable import TensorCore
 import TensorCoreTestSupport
 import XCTest
 
@@ -136,5 +136,46 @@ final class BufferPoolTests: XCTestCase {
     let second = Tensor.zeros([512, 512])
     XCTAssertEqual(BufferPool.shared.cachedByteCount, 0, "the same size class is handed out again")
     XCTAssertEqual(second.scalars.max(), 0, "reused memory is initialised by the creating op")
+  }
+
+  /// Two alternating "steps" whose buffers have different sizes: kept buffers are resized for the other step's
+  /// sizes instead of piling up, so live and kept bytes stay within an eighth over the most ever live at once.
+  func testKeptBuffersStayWithinAnEighthOfThePeakWhenSizesChange() {
+    let pool = BufferPool(limitBytes: nil, minimumRoomBytes: 0)
+    let megabyte = 1 << 20
+    let steps = [[4, 4, 4, 4, 4, 4, 4, 4], [3, 3, 3, 3, 5, 5, 5, 6, 1], [8, 2, 2, 7, 7, 1, 1]]
+    var peakSeen = 0
+    for round in 0..<4 {
+      for (index, sizes) in steps.enumerated() {
+        var buffers: [(UnsafeMutableRawPointer, Int)] = []
+        for (position, size) in sizes.enumerated() {
+          let buffer = pool.allocate(bytes: size * megabyte)
+          XCTAssertGreaterThanOrEqual(buffer.capacity, size * megabyte)
+          let bytes = buffer.pointer.bindMemory(to: UInt8.self, capacity: buffer.capacity)
+          let mark = UInt8(truncatingIfNeeded: round * 31 + index * 7 + position)
+          bytes.update(repeating: mark, count: buffer.capacity)
+          XCTAssertEqual(bytes[buffer.capacity - 1], mark, "the whole capacity is writable")
+          buffers.append(buffer)
+          peakSeen = max(peakSeen, pool.liveByteCount)
+          XCTAssertLessThanOrEqual(
+            pool.liveByteCount + pool.cachedByteCount, peakSeen + peakSeen / 8,
+            "round \(round), step \(index), buffer \(position)")
+        }
+        for buffer in buffers { pool.release(buffer.0, capacity: buffer.1) }
+      }
+    }
+    XCTAssertEqual(pool.liveByteCount, 0)
+    XCTAssertEqual(pool.peakLiveBytes, peakSeen)
+    XCTAssertGreaterThan(pool.cachedByteCount, 0, "released buffers are kept for the next step")
+    pool.drain()
+    XCTAssertEqual(pool.cachedByteCount, 0)
+  }
+
+  func testALimitOfZeroKeepsNothing() {
+    let pool = BufferPool(limitBytes: 0)
+    let buffer = pool.allocate(bytes: 1 << 20)
+    pool.release(buffer.pointer, capacity: buffer.capacity)
+    XCTAssertEqual(pool.cachedByteCount, 0)
+    XCTAssertEqual(pool.liveByteCount, 0)
   }
 }
