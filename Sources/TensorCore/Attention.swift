@@ -88,7 +88,8 @@ extension Tensor {
 
   /// `multiHeadAttention` on one tensor that holds the query, key and value projections side by side, as a fused
   /// `qkv` linear layer writes them: `[B, T, 3·heads·E]` → `[B, T, heads·E]`. The GEMMs read the three parts where
-  /// they are; under autograd (of the projections or the bias) they are sliced out and attended as three tensors.
+  /// they are, and under autograd the backward writes their gradients into one `[B, T, 3·heads·E]` tensor the same
+  /// way, so the three parts are never copied out.
   public static func multiHeadAttention(
     packedProjections qkv: Tensor, heads: Int, mask: Tensor? = nil, bias: Tensor? = nil, scale: Float? = nil
   ) -> Tensor {
@@ -96,11 +97,6 @@ extension Tensor {
       qkv.rank == 3 && heads > 0 && qkv.shape[2] % (3 * heads) == 0,
       "multiHeadAttention: expected packed projections [B, T, 3·heads·E] with \(heads) heads, got \(qkv.shape)")
     let width = qkv.shape[2] / 3
-    guard !(GradMode.isEnabled && (qkv.requiresGrad || bias?.requiresGrad == true)) else {
-      let parts = (0..<3).map { qkv.slice(axis: 2, start: $0 * width, end: ($0 + 1) * width) }
-      return multiHeadAttention(
-        query: parts[0], key: parts[1], value: parts[2], heads: heads, mask: mask, bias: bias, scale: scale)
-    }
     let layout = AttentionLayout(
       packedProjections: heads, batch: qkv.shape[0], length: qkv.shape[1], embedding: width / heads)
     return attention(query: qkv, key: qkv, value: qkv, mask: mask, bias: bias, scale: scale, layout: layout)
@@ -198,6 +194,8 @@ extension Tensor {
     /// Whether query, key and value are `[B, T, heads·E]` with packed heads (batch matrix b·heads + h), rather than
     /// `[B…, T, E]` matrices; packed operands never broadcast, so their gradients take their own layout.
     let packed: Bool
+    /// Whether query, key and value are one tensor (packed projections), whose gradient is one tensor too.
+    var sharesOperand = false
 
     init(
       batchShape: [Int], targetLength: Int, sourceLength: Int, embedding: Int, valueEmbedding: Int,
@@ -247,8 +245,8 @@ extension Tensor {
     }
 
     /// Query, key and value side by side in one `[B, T, 3·heads·E]` tensor: batch matrix b·heads + h of each starts
-    /// at row b, column part·heads·E + h·E, and their rows are 3·heads·E apart. Inference only (no backward rule
-    /// reads this layout).
+    /// at row b, column part·heads·E + h·E, and their rows are 3·heads·E apart. The three gradients share one tensor
+    /// of that shape (`sharesOperand`).
     init(packedProjections heads: Int, batch: Int, length: Int, embedding: Int) {
       self.init(
         packedHeads: heads, batch: batch, targetLength: length, sourceLength: length, embedding: embedding,
@@ -262,6 +260,7 @@ extension Tensor {
       (queryShape, keyShape, valueShape) = (
         [batch, length, 3 * width], [batch, length, 3 * width], [batch, length, 3 * width]
       )
+      sharesOperand = true
     }
 
     /// Runs `body` for every batch matrix: spread over cores when the matrices are small or there are at least two
@@ -355,13 +354,16 @@ extension Tensor {
     // Unpacked gradients are dense per broadcast batch and summed to each operand's shape at the end; packed ones
     // take the operands' own layout.
     let packed = layout.packed
+    let shared = layout.sharesOperand && needs.query ? Tensor(uninitializedShape: layout.queryShape) : nil
     let queryGrad =
-      needs.query ? Tensor(uninitializedShape: packed ? layout.queryShape : batchShape + [lengthL, embedding]) : nil
+      needs.query
+      ? shared ?? Tensor(uninitializedShape: packed ? layout.queryShape : batchShape + [lengthL, embedding]) : nil
     let keyGrad =
-      needs.key ? Tensor(uninitializedShape: packed ? layout.keyShape : batchShape + [lengthS, embedding]) : nil
+      needs.key ? shared ?? Tensor(uninitializedShape: packed ? layout.keyShape : batchShape + [lengthS, embedding]) : nil
     let valueGrad =
       needs.value
-      ? Tensor(uninitializedShape: packed ? layout.valueShape : batchShape + [lengthS, valueEmbedding]) : nil
+      ? shared ?? Tensor(uninitializedShape: packed ? layout.valueShape : batchShape + [lengthS, valueEmbedding])
+      : nil
     let (queryGradStride, keyGradStride, valueGradStride) =
       packed
       ? (layout.queryRowStride, layout.keyRowStride, layout.valueRowStride) : (embedding, embedding, valueEmbedding)
@@ -411,6 +413,7 @@ extension Tensor {
       }
     }
     let biasGrad = biasShape.flatMap { shape in scoreGrad.map { $0.sum(toShape: shape) } }
+    if shared != nil { return [shared, nil, nil, biasGrad] }
     if packed { return [queryGrad, keyGrad, valueGrad, biasGrad] }
     return [
       queryGrad?.sum(toShape: layout.queryShape), keyGrad?.sum(toShape: layout.keyShape),

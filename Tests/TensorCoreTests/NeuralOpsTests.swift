@@ -210,7 +210,7 @@ final class NeuralOpsTests: XCTestCase {
 
   /// One `[B, T, 3·heads·E]` projection read in place gives what its three slices give, and under autograd it is
   /// sliced and recorded.
-  func testMultiHeadAttentionOnPackedProjectionsMatchesItsSlices() {
+  func testMultiHeadAttentionOnPackedProjectionsMatchesItsSlices() throws {
     let (batch, heads, length, width) = (3, 2, 5, 4)
     var qkv = Tensor.normal([batch, length, 3 * heads * width], seed: 60)
     let mask = Tensor.normal([batch, 1, length, length], seed: 61)
@@ -229,6 +229,17 @@ final class NeuralOpsTests: XCTestCase {
     let recorded = Tensor.multiHeadAttention(packedProjections: qkv, heads: heads, mask: mask, bias: bias, scale: 0.7)
     XCTAssertNotNil(recorded.gradOp, "autograd records")
     assertClose(recorded, expected, tolerance: 1e-6)
+
+    // The gradient written into one packed tensor against those of the three slices, attended separately.
+    let outputWeights = Tensor.normal(recorded.shape, seed: 63)
+    (recorded * outputWeights).sum().backward()
+    var sliced = Tensor(shape: qkv.shape, values: qkv.scalars)
+    sliced.requiresGrad = true
+    let slices = (0..<3).map { sliced.slice(axis: 2, start: $0 * heads * width, end: ($0 + 1) * heads * width) }
+    let separate = Tensor.multiHeadAttention(
+      query: slices[0], key: slices[1], value: slices[2], heads: heads, mask: mask, bias: bias, scale: 0.7)
+    (separate * outputWeights).sum().backward()
+    assertClose(try XCTUnwrap(qkv.grad), try XCTUnwrap(sliced.grad), tolerance: 1e-5)
   }
 
   /// The streamed X-MHA kernel against the two-pass formulation written with separate ops: blocks of 1, 3 and all
