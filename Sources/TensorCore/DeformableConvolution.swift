@@ -149,7 +149,8 @@ extension Tensor {
   /// at every output position and scaled by the mask.
   ///
   /// The sample positions depend on the offset group, tap and output position only, so each is resolved once (corner
-  /// indices and bilinear weights, 0 for corners outside the image) and shared by the group's channels.
+  /// indices and bilinear weights, 0 for corners outside the image, scaled by the mask) and shared by the group's
+  /// channels.
   private static func deformColumns(
     image: Int, _ input: Tensor, _ offset: Tensor, _ mask: Tensor?, _ d: DeformGeometry,
     into columns: UnsafeMutablePointer<Float>
@@ -169,6 +170,7 @@ extension Tensor {
       let offsetY = offsets + d.offsetStart(image: image, group: group, tap: tap)
       let offsetX = offsetY + g.outArea
       let origin = d.tapOrigin(tap)
+      let modulation = masks.map { $0 + d.maskStart(image: image, group: group, tap: tap) }
       let (slotIndices, slotWeights) = (indices + groupTap * g.outArea * 4, weights + groupTap * g.outArea * 4)
       for y in 0..<g.outHeight {
         let rowY = Float(y * g.stride.0 + origin.y)
@@ -184,8 +186,11 @@ extension Tensor {
           }
           let (yFloor, xFloor) = (sampleY.rounded(.down), sampleX.rounded(.down))
           let (top, left) = (Int(yFloor), Int(xFloor))
-          let (ly, lx) = (sampleY - yFloor, sampleX - xFloor)
-          let (hy, hx) = (1 - ly, 1 - lx)
+          // The rows' weights carry the mask, so the gathered sum comes out modulated.
+          let (fractionY, scale) = (sampleY - yFloor, modulation?[position] ?? 1)
+          let (ly, hy) = (fractionY * scale, (1 - fractionY) * scale)
+          let lx = sampleX - xFloor
+          let hx = 1 - lx
           let topValid = top >= 0, bottomValid = top + 1 < g.height
           let leftValid = left >= 0, rightValid = left + 1 < g.width
           let corner = top * g.width + left
@@ -209,10 +214,6 @@ extension Tensor {
           destination[position] =
             weight[at] * plane[Int(index[at])] + weight[at + 1] * plane[Int(index[at + 1])]
             + weight[at + 2] * plane[Int(index[at + 2])] + weight[at + 3] * plane[Int(index[at + 3])]
-        }
-        if let masks {
-          let modulation = masks + d.maskStart(image: image, group: group, tap: tap)
-          for position in 0..<g.outArea { destination[position] *= modulation[position] }
         }
       }
     }
