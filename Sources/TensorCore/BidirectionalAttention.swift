@@ -133,17 +133,18 @@ final class BidirectionalChunk: @unchecked Sendable {
   let queries: UnsafeMutablePointer<Float>, values: UnsafeMutablePointer<Float>
   /// `[capacity, heads·Ev]` image-side attention output, before the output projection.
   let attended: UnsafeMutablePointer<Float>
+  /// The three buffers' memory, from the pool: 16 MB each at GLIP's width, fresh pages on every call from `malloc`.
+  private let buffers: [PooledScratch<Float>]
 
   init(layout: BidirectionalLayout, rows: Int) {
     self.layout = layout
     capacity = Swift.max(1, rows)
-    queries = .allocate(capacity: capacity * layout.heads * layout.width)
-    values = .allocate(capacity: capacity * layout.heads * layout.valueWidth)
-    attended = .allocate(capacity: capacity * layout.heads * layout.valueWidth)
-  }
-
-  deinit {
-    for buffer in [queries, values, attended] { buffer.deallocate() }
+    buffers = [
+      PooledScratch(count: capacity * layout.heads * layout.width),
+      PooledScratch(count: capacity * layout.heads * layout.valueWidth),
+      PooledScratch(count: capacity * layout.heads * layout.valueWidth),
+    ]
+    (queries, values, attended) = (buffers[0].pointer, buffers[1].pointer, buffers[2].pointer)
   }
 
   var queryStride: Int { layout.heads * layout.width }

@@ -178,3 +178,18 @@ public final class BufferPool: @unchecked Sendable {
     return peakLive
   }
 }
+
+/// Scratch memory of `count` elements from the buffer pool, returned to it when the object goes: for kernels' large
+/// temporary buffers, which would otherwise be fresh pages from `malloc` on every call.
+final class PooledScratch<Element>: @unchecked Sendable {
+  let pointer: UnsafeMutablePointer<Element>
+  private let capacity: Int
+
+  init(count: Int) {
+    let (raw, capacity) = BufferPool.shared.allocate(bytes: Swift.max(count, 1) * MemoryLayout<Element>.stride)
+    self.capacity = capacity
+    pointer = raw.bindMemory(to: Element.self, capacity: Swift.max(count, 1))
+  }
+
+  deinit { BufferPool.shared.release(UnsafeMutableRawPointer(pointer), capacity: capacity) }
+}
