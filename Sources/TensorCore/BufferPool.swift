@@ -10,9 +10,9 @@ import Foundation
 ///
 /// What is kept is bounded by what has been needed: live and kept bytes together stay within the most ever live at
 /// once (`peakLiveBytes`) plus an eighth of it, or 128 MB if that is more. A request that finds no buffer of its size
-/// and would pass that bound resizes a kept buffer of another size instead (its resident pages serve the request, and
-/// only the part it grows by is fresh), and returns the least recently released ones to the system if it still does
-/// not fit. Left to `malloc`, freed buffers stay in its heap, where the buffers of later training steps land in
+/// and would pass that bound resizes the kept buffer closest in size instead (its resident pages serve the request,
+/// and only the part it grows by is fresh), and returns the least recently released ones to the system if it still
+/// does not fit. Left to `malloc`, freed buffers stay in its heap, where the buffers of later training steps land in
 /// different places, so the resident size crept up step after step. Smaller buffers go straight to `malloc`, which is
 /// fast for them.
 public final class BufferPool: @unchecked Sendable {
@@ -95,15 +95,16 @@ public final class BufferPool: @unchecked Sendable {
   /// What a request of `capacity` bytes that found no buffer of its size takes from the cache, under the lock.
   ///
   /// While live, kept and requested bytes fit in the most that has been live at once, nothing: the request maps
-  /// fresh memory. Otherwise a kept buffer of another size is resized to it (`repurposed`), so its resident pages
-  /// serve the request: the smallest at least as large, else the largest. If that is not enough, the least recently
-  /// released buffers are returned to the system (`evicted`). The caller resizes and unmaps outside the lock.
+  /// fresh memory. Otherwise the kept buffer closest in size is resized to it (`repurposed`), so its resident pages
+  /// serve the request: growing faults in only the difference, and the buffers far from this size stay for their own
+  /// requests. If that is not enough, the least recently released buffers are returned to the system (`evicted`).
+  /// The caller resizes and unmaps outside the lock.
   private func takeForMiss(of capacity: Int) -> (
     repurposed: (UnsafeMutableRawPointer, Int)?, evicted: [(UnsafeMutableRawPointer, Int)]
   ) {
     guard cachedBytes > 0, exceedsBudget(adding: capacity) else { return (nil, []) }
     let sizes = freeLists.keys.filter { !freeLists[$0]!.isEmpty }
-    let size = sizes.filter { $0 >= capacity }.min() ?? sizes.max()!
+    let size = sizes.min { abs($0 - capacity) < abs($1 - capacity) }!
     let repurposed = (freeLists[size]!.removeFirst().pointer, size)
     cachedBytes -= size
     var evicted: [(UnsafeMutableRawPointer, Int)] = []

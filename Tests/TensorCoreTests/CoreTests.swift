@@ -171,6 +171,25 @@ final class BufferPoolTests: XCTestCase {
     XCTAssertEqual(pool.cachedByteCount, 0)
   }
 
+  /// Over the bound, a request takes the kept buffer closest in size: the 3 MB one grows to 4 MB, and the 8 MB one
+  /// stays kept for its own size.
+  func testARequestOverTheBoundResizesTheKeptBufferClosestInSize() {
+    let pool = BufferPool(limitBytes: nil, minimumRoomBytes: 0)
+    let megabyte = 1 << 20
+    let large = pool.allocate(bytes: 8 * megabyte), small = pool.allocate(bytes: 3 * megabyte)
+    let held = pool.allocate(bytes: 5 * megabyte)
+    pool.release(large.pointer, capacity: large.capacity)
+    pool.release(small.pointer, capacity: small.capacity)
+    let request = pool.allocate(bytes: 4 * megabyte)
+    XCTAssertEqual(pool.cachedByteCount, 8 * megabyte, "the 8 MB buffer is still kept")
+    XCTAssertEqual(pool.liveByteCount, 9 * megabyte)
+    request.pointer.bindMemory(to: UInt8.self, capacity: request.capacity).update(repeating: 7, count: request.capacity)
+    let reused = pool.allocate(bytes: 8 * megabyte)
+    XCTAssertEqual(pool.cachedByteCount, 0, "and served the next 8 MB request")
+    for buffer in [request, reused, held] { pool.release(buffer.pointer, capacity: buffer.capacity) }
+    pool.drain()
+  }
+
   func testALimitOfZeroKeepsNothing() {
     let pool = BufferPool(limitBytes: 0)
     let buffer = pool.allocate(bytes: 1 << 20)
