@@ -359,7 +359,8 @@ extension Tensor {
       needs.query
       ? shared ?? Tensor(uninitializedShape: packed ? layout.queryShape : batchShape + [lengthL, embedding]) : nil
     let keyGrad =
-      needs.key ? shared ?? Tensor(uninitializedShape: packed ? layout.keyShape : batchShape + [lengthS, embedding]) : nil
+      needs.key
+      ? shared ?? Tensor(uninitializedShape: packed ? layout.keyShape : batchShape + [lengthS, embedding]) : nil
     let valueGrad =
       needs.value
       ? shared ?? Tensor(uninitializedShape: packed ? layout.valueShape : batchShape + [lengthS, valueEmbedding])

@@ -159,7 +159,9 @@ extension Tensor {
     let taps = d.taps
     let (source, offsets, masks) = (input.data, offset.data, mask?.data)
     let samples = d.offsetGroups * taps * g.outArea
-    let (indexBuffer, weightBuffer) = (PooledScratch<Int32>(count: samples * 4), PooledScratch<Float>(count: samples * 4))
+    let (indexBuffer, weightBuffer) = (
+      PooledScratch<Int32>(count: samples * 4), PooledScratch<Float>(count: samples * 4)
+    )
     let (indices, weights) = (indexBuffer.pointer, weightBuffer.pointer)
     defer { withExtendedLifetime((indexBuffer, weightBuffer)) {} }
     Parallel.forEach(d.offsetGroups * taps, costPerItem: g.outArea * 16) { groupTap in

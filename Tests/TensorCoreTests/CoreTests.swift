@@ -1,7 +1,8 @@
 import Foundation
-@testable import TensorCore
 import TensorCoreTestSupport
 import XCTest
+
+@testable import TensorCore
 
 final class CoreTests: XCTestCase {
   func testMatchesPyTorchFixtures() throws {
