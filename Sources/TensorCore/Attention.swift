@@ -355,16 +355,13 @@ extension Tensor {
     // take the operands' own layout.
     let packed = layout.packed
     let shared = layout.sharesOperand && needs.query ? Tensor(uninitializedShape: layout.queryShape) : nil
-    let queryGrad =
-      needs.query
-      ? shared ?? Tensor(uninitializedShape: packed ? layout.queryShape : batchShape + [lengthL, embedding]) : nil
-    let keyGrad =
-      needs.key
-      ? shared ?? Tensor(uninitializedShape: packed ? layout.keyShape : batchShape + [lengthS, embedding]) : nil
-    let valueGrad =
-      needs.value
-      ? shared ?? Tensor(uninitializedShape: packed ? layout.valueShape : batchShape + [lengthS, valueEmbedding])
-      : nil
+    func gradient(_ needed: Bool, packedShape: [Int], rows: Int, columns: Int) -> Tensor? {
+      guard needed else { return nil }
+      return shared ?? Tensor(uninitializedShape: packed ? packedShape : batchShape + [rows, columns])
+    }
+    let queryGrad = gradient(needs.query, packedShape: layout.queryShape, rows: lengthL, columns: embedding)
+    let keyGrad = gradient(needs.key, packedShape: layout.keyShape, rows: lengthS, columns: embedding)
+    let valueGrad = gradient(needs.value, packedShape: layout.valueShape, rows: lengthS, columns: valueEmbedding)
     let (queryGradStride, keyGradStride, valueGradStride) =
       packed
       ? (layout.queryRowStride, layout.keyRowStride, layout.valueRowStride) : (embedding, embedding, valueEmbedding)

@@ -22,7 +22,7 @@ public final class BufferPool: @unchecked Sendable {
   /// Cap on bytes held while unused, below the budget (`GLIP_BUFFER_POOL_MB`; 0 disables pooling, nil: the budget
   /// alone).
   public let limitBytes: Int?
-  /// Kept buffers by capacity, each list in release order (oldest first).
+  /// Kept buffers by capacity, each list in release order (oldest first) and never empty.
   private var freeLists: [Int: [CachedBuffer]] = [:]
   private var cachedBytes = 0
   /// Bytes of pooled sizes handed out and not yet released, and the most there have been at once.
@@ -59,11 +59,11 @@ public final class BufferPool: @unchecked Sendable {
     let capacity = BufferPool.capacity(for: bytes)
     guard capacity >= BufferPool.minimumPooledBytes else { return (Self.allocateSmall(capacity), capacity) }
     lock.lock()
-    if let reused = freeLists[capacity]?.popLast() {
-      cachedBytes -= capacity
+    if freeLists[capacity] != nil {
+      let reused = takeCached(capacity, newest: true)
       liveBytes += capacity
       lock.unlock()
-      return (reused.pointer, capacity)
+      return (reused, capacity)
     }
     let (repurposed, evicted) = takeForMiss(of: capacity)
     liveBytes += capacity
@@ -75,6 +75,13 @@ public final class BufferPool: @unchecked Sendable {
       Self.unmap(repurposed)
     }
     return (Self.map(capacity), capacity)
+  }
+
+  /// Memory for `count` elements (at least one), and the capacity to release it with.
+  func allocate<Element>(count: Int, of _: Element.Type) -> (pointer: UnsafeMutablePointer<Element>, capacity: Int) {
+    let elements = Swift.max(count, 1)
+    let (raw, capacity) = allocate(bytes: elements * MemoryLayout<Element>.stride)
+    return (raw.bindMemory(to: Element.self, capacity: elements), capacity)
   }
 
   func release(_ pointer: UnsafeMutableRawPointer, capacity: Int) {
@@ -94,8 +101,8 @@ public final class BufferPool: @unchecked Sendable {
 
   /// What a request of `capacity` bytes that found no buffer of its size takes from the cache, under the lock.
   ///
-  /// While live, kept and requested bytes fit in the most that has been live at once, nothing: the request maps
-  /// fresh memory. Otherwise the kept buffer closest in size is resized to it (`repurposed`), so its resident pages
+  /// While live, kept and requested bytes stay within the bound (`exceedsBudget`), nothing: the request maps fresh
+  /// memory. Otherwise the kept buffer closest in size is resized to it (`repurposed`), so its resident pages
   /// serve the request: growing faults in only the difference, and the buffers far from this size stay for their own
   /// requests. If that is not enough, the least recently released buffers are returned to the system (`evicted`).
   /// The caller resizes and unmaps outside the lock.
@@ -103,20 +110,24 @@ public final class BufferPool: @unchecked Sendable {
     repurposed: (UnsafeMutableRawPointer, Int)?, evicted: [(UnsafeMutableRawPointer, Int)]
   ) {
     guard cachedBytes > 0, exceedsBudget(adding: capacity) else { return (nil, []) }
-    let sizes = freeLists.keys.filter { !freeLists[$0]!.isEmpty }
-    let size = sizes.min { abs($0 - capacity) < abs($1 - capacity) }!
-    let repurposed = (freeLists[size]!.removeFirst().pointer, size)
-    cachedBytes -= size
+    let size = freeLists.keys.min { abs($0 - capacity) < abs($1 - capacity) }!
+    let repurposed = (takeCached(size, newest: false), size)
     var evicted: [(UnsafeMutableRawPointer, Int)] = []
-    while cachedBytes > 0 && exceedsBudget(adding: capacity) {
-      guard
-        let oldest = freeLists.filter({ !$0.value.isEmpty }).min(by: { $0.value[0].released < $1.value[0].released })
-      else { break }
-      let buffer = freeLists[oldest.key]!.removeFirst()
-      cachedBytes -= oldest.key
-      evicted.append((buffer.pointer, oldest.key))
+    while exceedsBudget(adding: capacity),
+      let oldest = freeLists.min(by: { $0.value[0].released < $1.value[0].released })?.key
+    {
+      evicted.append((takeCached(oldest, newest: false), oldest))
     }
     return (repurposed, evicted)
+  }
+
+  /// Removes a kept buffer of `capacity` bytes from the cache, under the lock: the most recently released (still warm
+  /// in cache) to serve its own size, or the oldest.
+  private func takeCached(_ capacity: Int, newest: Bool) -> UnsafeMutableRawPointer {
+    let buffer = newest ? freeLists[capacity]!.removeLast() : freeLists[capacity]!.removeFirst()
+    if freeLists[capacity]!.isEmpty { freeLists[capacity] = nil }
+    cachedBytes -= capacity
+    return buffer.pointer
   }
 
   /// Whether live and kept bytes with `capacity` more would pass the most that has been live at once plus the room
@@ -187,9 +198,7 @@ final class PooledScratch<Element>: @unchecked Sendable {
   private let capacity: Int
 
   init(count: Int) {
-    let (raw, capacity) = BufferPool.shared.allocate(bytes: Swift.max(count, 1) * MemoryLayout<Element>.stride)
-    self.capacity = capacity
-    pointer = raw.bindMemory(to: Element.self, capacity: Swift.max(count, 1))
+    (pointer, capacity) = BufferPool.shared.allocate(count: count, of: Element.self)
   }
 
   deinit { BufferPool.shared.release(UnsafeMutableRawPointer(pointer), capacity: capacity) }

@@ -10,9 +10,7 @@ public final class TensorStorage: @unchecked Sendable {
 
   public init(count: Int) {
     self.count = count
-    let (raw, capacity) = BufferPool.shared.allocate(bytes: Swift.max(count, 1) * MemoryLayout<Float>.stride)
-    self.capacity = capacity
-    pointer = raw.bindMemory(to: Float.self, capacity: Swift.max(count, 1))
+    (pointer, capacity) = BufferPool.shared.allocate(count: count, of: Float.self)
   }
 
   deinit { BufferPool.shared.release(UnsafeMutableRawPointer(pointer), capacity: capacity) }

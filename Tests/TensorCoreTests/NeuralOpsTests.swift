@@ -208,8 +208,8 @@ final class NeuralOpsTests: XCTestCase {
     }
   }
 
-  /// One `[B, T, 3·heads·E]` projection read in place gives what its three slices give, and under autograd it is
-  /// sliced and recorded.
+  /// One `[B, T, 3·heads·E]` projection read in place gives what its three slices give, and under autograd its
+  /// gradient, written in the packed layout, is the slices' gradients side by side.
   func testMultiHeadAttentionOnPackedProjectionsMatchesItsSlices() throws {
     let (batch, heads, length, width) = (3, 2, 5, 4)
     var qkv = Tensor.normal([batch, length, 3 * heads * width], seed: 60)
