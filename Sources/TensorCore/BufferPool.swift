@@ -102,15 +102,16 @@ public final class BufferPool: @unchecked Sendable {
   /// What a request of `capacity` bytes that found no buffer of its size takes from the cache, under the lock.
   ///
   /// While live, kept and requested bytes stay within the bound (`exceedsBudget`), nothing: the request maps fresh
-  /// memory. Otherwise the kept buffer closest in size is resized to it (`repurposed`), so its resident pages
-  /// serve the request: growing faults in only the difference, and the buffers far from this size stay for their own
-  /// requests. If that is not enough, the least recently released buffers are returned to the system (`evicted`).
-  /// The caller resizes and unmaps outside the lock.
+  /// memory. Otherwise the kept buffer closest in size (the smaller of two as close, so the choice does not follow the
+  /// dictionary's order) is resized to it (`repurposed`), so its resident pages serve the request: growing faults in
+  /// only the difference, and the buffers far from this size stay for their own requests. If that is not enough, the
+  /// least recently released buffers are returned to the system (`evicted`). The caller resizes and unmaps outside
+  /// the lock.
   private func takeForMiss(of capacity: Int) -> (
     repurposed: (UnsafeMutableRawPointer, Int)?, evicted: [(UnsafeMutableRawPointer, Int)]
   ) {
     guard cachedBytes > 0, exceedsBudget(adding: capacity) else { return (nil, []) }
-    let size = freeLists.keys.min { abs($0 - capacity) < abs($1 - capacity) }!
+    let size = freeLists.keys.min { (abs($0 - capacity), $0) < (abs($1 - capacity), $1) }!
     let repurposed = (takeCached(size, newest: false), size)
     var evicted: [(UnsafeMutableRawPointer, Int)] = []
     while exceedsBudget(adding: capacity),
