@@ -183,6 +183,46 @@ extension Tensor {
     return result
   }
 
+  /// What a product applies to each element of its result as it stores it.
+  public enum ProductEpilogue: Hashable, Sendable {
+    case none
+    /// GELU (the erf form), with the value clamped to ±bound before and after when a bound is given.
+    case gelu(clampBound: Float?)
+  }
+
+  /// `gelu(linear(input, weight, bias))`, each side of the GELU clamped to ±`clampBound` when one is given (GLIP's
+  /// fusion-tower BERT layers): `[..., in] → [..., out]`.
+  ///
+  /// Where no graph is recorded and oneDNN takes the product, the GELU and the clamps run as the product's
+  /// post-ops, on each block of the result while it is in cache, instead of as passes over the whole result;
+  /// otherwise this is the linear layer, the clamps and `gelu()` one after another.
+  public static func linearGELU(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, clampBound: Float? = nil)
+    -> Tensor
+  {
+    let recordsGraph = GradMode.isEnabled && ([input, weight] + (bias.map { [$0] } ?? [])).contains { $0.node != nil }
+    if !recordsGraph, weight.rank == 2, input.rank >= 1, input.shape.last == weight.shape[1],
+      bias == nil || bias!.shape == [weight.shape[0]]
+    {
+      let (outFeatures, inFeatures) = (weight.shape[0], weight.shape[1])
+      let rows = elementCount(Array(input.shape.dropLast()))
+      let output = Tensor(uninitializedShape: Array(input.shape.dropLast()) + [outFeatures])
+      let key = OneDNNMatMul.Key(
+        false, true, rows, outFeatures, inFeatures, inFeatures, inFeatures, outFeatures, hasBias: bias != nil,
+        epilogue: .gelu(clampBound: clampBound))
+      if rows > 0, inFeatures > 0, !BLAS.isInParallelRegion,
+        oneDNNProduct(
+          key, alpha: 1, a: input.data, b: weight.data, c: output.mutableData, bias: bias?.data)
+      {
+        StageClock.countProduct(m: rows, n: outFeatures, k: inFeatures)
+        return output
+      }
+    }
+    func clamped(_ values: Tensor) -> Tensor {
+      clampBound.map { values.clamp(min: -$0, max: $0) } ?? values
+    }
+    return clamped(clamped(linear(input, weight: weight, bias: bias)).gelu())
+  }
+
   /// `F.linear`: `input [..., in] · weightᵀ + bias`, with weight `[out, in]` and bias `[out]`, as one GEMM.
   public static func linear(_ input: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
     precondition(weight.rank == 2, "linear: weight must be [out, in], got \(weight.shape)")

@@ -170,6 +170,8 @@ struct LRUCache<Key: Hashable, Value> {
 
   var count: Int { entries.count }
 
+  func contains(_ key: Key) -> Bool { entries[key] != nil }
+
   mutating func value(for key: Key, orInsert make: () throws -> Value) rethrows -> Value {
     clock += 1
     if let entry = entries[key] {

@@ -4,19 +4,21 @@ import Foundation
 /// oneDNN's matrix-product primitive for one shape and memory layout, working on our row-major buffers directly
 /// (strided memory descriptors stand for the transposes and leading dimensions; nothing is reordered).
 final class OneDNNMatMul {
-  /// Transposes, sizes and leading dimensions of a `gemm` call, and whether a bias row is added.
+  /// Transposes, sizes and leading dimensions of a `gemm` call, whether a bias row is added, and what is applied
+  /// to each element of the result before it is stored.
   struct Key: Hashable {
     let transposeA: Bool, transposeB: Bool
     let m: Int, n: Int, k: Int
     let lda: Int, ldb: Int, ldc: Int
     let hasBias: Bool
+    let epilogue: Tensor.ProductEpilogue
 
     init(
       _ transposeA: Bool, _ transposeB: Bool, _ m: Int, _ n: Int, _ k: Int, _ lda: Int, _ ldb: Int, _ ldc: Int,
-      hasBias: Bool
+      hasBias: Bool, epilogue: Tensor.ProductEpilogue = .none
     ) {
       (self.transposeA, self.transposeB, self.m, self.n, self.k) = (transposeA, transposeB, m, n, k)
-      (self.lda, self.ldb, self.ldc, self.hasBias) = (lda, ldb, ldc, hasBias)
+      (self.lda, self.ldb, self.ldc, self.hasBias, self.epilogue) = (lda, ldb, ldc, hasBias, epilogue)
     }
   }
 
@@ -50,7 +52,9 @@ final class OneDNNMatMul {
       [key.k, key.n], strides: key.transposeB ? [1, key.ldb] : [key.ldb, 1])
     let destination = try runtime.stridedDescriptor([key.m, key.n], strides: [key.ldc, 1])
     let bias = key.hasBias ? try runtime.stridedDescriptor([1, key.n], strides: [key.n, 1]) : nil
-    descriptor = try runtime.primitiveDescriptor("a matrix product") { operation in
+    let attributes = try Self.attributes(runtime, key.epilogue)
+    defer { if let attributes { _ = api.primitive_attr_destroy(attributes) } }
+    descriptor = try runtime.primitiveDescriptor("a matrix product", attributes: attributes) { operation in
       api.matmul_desc_init(operation, source.pointer, weights.pointer, bias?.pointer, destination.pointer)
     }
     var primitive: OpaquePointer?
@@ -68,6 +72,33 @@ final class OneDNNMatMul {
         api.memory_create(&memory, memoryDescriptor.pointer, runtime.engine, nil), "creating product memory")
       memories.append(memory!)
     }
+  }
+
+  /// Post-ops for `epilogue` (nil for none): GELU (erf form) between optional clips to ±bound.
+  private static func attributes(_ runtime: OneDNN, _ epilogue: Tensor.ProductEpilogue) throws -> OpaquePointer? {
+    guard case .gelu(let clampBound) = epilogue else { return nil }
+    let api = runtime.api
+    var operations: OpaquePointer?
+    defer { if let operations { _ = api.post_ops_destroy(operations) } }
+    try OneDNN.check(api.post_ops_create(&operations), "creating post-ops")
+    func clip() throws {
+      guard let clampBound else { return }
+      try OneDNN.check(
+        api.post_ops_append_eltwise(operations, 1, Int32(GLIP_DNNL_ELTWISE_CLIP), -clampBound, clampBound),
+        "adding a clamp")
+    }
+    try clip()
+    try OneDNN.check(api.post_ops_append_eltwise(operations, 1, Int32(GLIP_DNNL_ELTWISE_GELU_ERF), 0, 0), "adding GELU")
+    try clip()
+    var attributes: OpaquePointer?
+    try OneDNN.check(api.primitive_attr_create(&attributes), "creating attributes")
+    do {
+      try OneDNN.check(api.primitive_attr_set_post_ops(attributes, operations), "setting post-ops")
+    } catch {
+      _ = api.primitive_attr_destroy(attributes)
+      throw error
+    }
+    return attributes
   }
 
   deinit {

@@ -64,6 +64,41 @@ final class OneDNNMatMulTests: XCTestCase {
     }
   }
 
+  /// GELU (and GLIP's clamps around it) as post-ops of oneDNN's product against the linear layer, the clamps and our
+  /// GELU one after another; under autograd the same ops are recorded, with the same gradients.
+  func testLinearGELUMatchesItsSteps() {
+    let input = Tensor.normal([2, 40, 512], seed: 5)
+    let weight = Tensor.normal([520, 512], seed: 6) * 0.1
+    let bias = Tensor.normal([520], seed: 7)
+    for bound in [nil, Float(0.75)] {
+      let steps = { (values: Tensor) in bound.map { values.clamp(min: -$0, max: $0) } ?? values }
+      let expected = steps(steps(Tensor.linear(input, weight: weight, bias: bias)).gelu())
+      let fused = KernelBackend.products.with(.onednn) {
+        Tensor.linearGELU(input, weight: weight, bias: bias, clampBound: bound)
+      }
+      XCTAssertEqual(fused.shape, [2, 40, 520])
+      XCTAssertLessThan(
+        zip(fused.scalars, expected.scalars).map { abs($0 - $1) }.max() ?? 1, 1e-4, "bound \(bound ?? 0)")
+      let key = OneDNNMatMul.Key(
+        false, true, 80, 520, 512, 512, 512, 520, hasBias: true, epilogue: .gelu(clampBound: bound))
+      XCTAssertEqual(OneDNN.shared?.products.contains(key), true, "the product with its post-ops")
+      if bound != nil {
+        XCTAssertEqual(fused.scalars.max() ?? 0, 0.580_029_5, accuracy: 1e-5, "GELU of the clamp bound")
+      }
+    }
+    XCTAssertEqual(OneDNN.shared?.failedProducts.isEmpty, true)
+
+    var tracked = input
+    tracked.requiresGrad = true
+    let output = Tensor.linearGELU(tracked, weight: weight, bias: bias)
+    XCTAssertEqual(output.gradOp, "gelu")
+    output.sum().backward()
+    var reference = input
+    reference.requiresGrad = true
+    Tensor.linear(reference, weight: weight, bias: bias).gelu().sum().backward()
+    XCTAssertEqual(tracked.grad?.scalars, reference.grad?.scalars)
+  }
+
   func testRulePlacesProductsAsMeasured() {
     func key(_ m: Int, _ n: Int, _ k: Int, transposeA: Bool = false) -> OneDNNMatMul.Key {
       OneDNNMatMul.Key(transposeA, true, m, n, k, transposeA ? m : k, k, n, hasBias: true)

@@ -145,7 +145,7 @@ public final class Swin: Module, Backbone {
       let afterAttention =
         recordsGradients(from: x) || (isTraining && dropPath > 0)
         ? attentionBranch(x, layout, mask: mask) : attentionInWindows(x, layout, mask: mask)
-      return afterAttention + drop(fc2(fc1(norm2(afterAttention)).gelu()))
+      return afterAttention + drop(fc2(fc1.followedByGELU(norm2(afterAttention))))
     }
 
     /// The attention half of the block for inference: the normalised tokens are gathered into their (shifted,

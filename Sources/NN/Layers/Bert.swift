@@ -169,7 +169,7 @@ public final class BertLayer: Module {
         .reshaped([batch, length, width])
     }
     let attended = attentionNorm(hiddenDropout(attentionOutput(context)) + hidden)
-    let inner = clamped(clamped(intermediate(attended)).gelu())
+    let inner = intermediate.followedByGELU(attended, clampBound: clamp)
     return clamped(outputNorm(clamped(outputDropout(output(inner))) + attended))
   }
 

@@ -22,5 +22,11 @@ public final class Linear: Module, UnaryLayer {
     Tensor.linear(input, weight: weight.value, bias: bias?.value)
   }
 
+  /// `gelu(self(input))`, each side of the GELU clamped to ±`clampBound` when one is given; in inference on oneDNN
+  /// the GELU runs inside the product (`Tensor.linearGELU`).
+  public func followedByGELU(_ input: Tensor, clampBound: Float? = nil) -> Tensor {
+    Tensor.linearGELU(input, weight: weight.value, bias: bias?.value, clampBound: clampBound)
+  }
+
   override public var hyperParameters: String { "in: \(inFeatures), out: \(outFeatures), bias: \(bias != nil)" }
 }
