@@ -75,10 +75,11 @@ extension Tensor {
         bias.shape == [conv.outChannels], "deformConv2d: bias must be [\(conv.outChannels)], got \(bias.shape)")
     }
     let geometry = DeformGeometry(conv: conv, offsetGroups: offsetGroups)
-    let output = deformForward(input, offset, mask, weight, bias, geometry)
     var inputs = [input, offset, weight]
     if let mask { inputs.append(mask) }
     if let bias { inputs.append(bias) }
+    let recordsGraph = GradMode.isEnabled && inputs.contains { $0.node != nil }
+    let output = deformForward(input, offset, mask, weight, bias, geometry, recordsGraph: recordsGraph)
     return record("deform_conv2d", output: output, inputs: inputs) { grad in
       let grads = deformBackward(input, offset, mask, weight, grad, geometry)
       var result: [Tensor?] = [grads.input, grads.offset, grads.weight]
@@ -146,60 +147,16 @@ extension Tensor {
   // MARK: Forward
 
   /// Deformable im2col for one image: columns `[C·kh·kw, Ho·Wo]`, row `c·K + k` holding tap k of channel c sampled
-  /// at every output position and scaled by the mask.
-  ///
-  /// The sample positions depend on the offset group, tap and output position only, so each is resolved once (corner
-  /// indices and bilinear weights, 0 for corners outside the image, scaled by the mask) and shared by the group's
-  /// channels.
+  /// at every output position and scaled by the mask, from the image's `DeformSamplingPlan`.
   private static func deformColumns(
     image: Int, _ input: Tensor, _ offset: Tensor, _ mask: Tensor?, _ d: DeformGeometry,
     into columns: UnsafeMutablePointer<Float>
   ) {
     let g = d.conv
     let taps = d.taps
-    let (source, offsets, masks) = (input.data, offset.data, mask?.data)
-    let samples = d.offsetGroups * taps * g.outArea
-    let (indexBuffer, weightBuffer) = (
-      PooledScratch<Int32>(count: samples * 4), PooledScratch<Float>(count: samples * 4)
-    )
-    let (indices, weights) = (indexBuffer.pointer, weightBuffer.pointer)
-    defer { withExtendedLifetime((indexBuffer, weightBuffer)) {} }
-    Parallel.forEach(d.offsetGroups * taps, costPerItem: g.outArea * 16) { groupTap in
-      let (group, tap) = (groupTap / taps, groupTap % taps)
-      let offsetY = offsets + d.offsetStart(image: image, group: group, tap: tap)
-      let offsetX = offsetY + g.outArea
-      let origin = d.tapOrigin(tap)
-      let modulation = masks.map { $0 + d.maskStart(image: image, group: group, tap: tap) }
-      let (slotIndices, slotWeights) = (indices + groupTap * g.outArea * 4, weights + groupTap * g.outArea * 4)
-      for y in 0..<g.outHeight {
-        let rowY = Float(y * g.stride.0 + origin.y)
-        for x in 0..<g.outWidth {
-          let position = y * g.outWidth + x
-          let (sampleY, sampleX) = (rowY + offsetY[position], Float(x * g.stride.1 + origin.x) + offsetX[position])
-          let (index, weight) = (slotIndices + position * 4, slotWeights + position * 4)
-          index.update(repeating: 0, count: 4)
-          weight.update(repeating: 0, count: 4)
-          // The bounds of `deformCorners`, and `bilinearValue`'s weights.
-          guard sampleY >= -1 && sampleY < Float(g.height) && sampleX >= -1 && sampleX < Float(g.width) else {
-            continue
-          }
-          let (yFloor, xFloor) = (sampleY.rounded(.down), sampleX.rounded(.down))
-          let (top, left) = (Int(yFloor), Int(xFloor))
-          // The rows' weights carry the mask, so the gathered sum comes out modulated.
-          let (fractionY, scale) = (sampleY - yFloor, modulation?[position] ?? 1)
-          let (ly, hy) = (fractionY * scale, (1 - fractionY) * scale)
-          let lx = sampleX - xFloor
-          let hx = 1 - lx
-          let topValid = top >= 0, bottomValid = top + 1 < g.height
-          let leftValid = left >= 0, rightValid = left + 1 < g.width
-          let corner = top * g.width + left
-          if topValid && leftValid { (index[0], weight[0]) = (Int32(corner), hy * hx) }
-          if topValid && rightValid { (index[1], weight[1]) = (Int32(corner + 1), hy * lx) }
-          if bottomValid && leftValid { (index[2], weight[2]) = (Int32(corner + g.width), ly * hx) }
-          if bottomValid && rightValid { (index[3], weight[3]) = (Int32(corner + g.width + 1), ly * lx) }
-        }
-      }
-    }
+    let source = input.data
+    let plan = DeformSamplingPlan(image: image, offset, mask, d)
+    let (indices, weights) = (plan.indices.pointer, plan.weights.pointer)
     Parallel.forEachChunk(g.channels * taps, costPerItem: g.outArea * 8) { rows in
       for row in rows {
         let (channel, tap) = (row / taps, row % taps)
@@ -218,23 +175,118 @@ extension Tensor {
     }
   }
 
+  /// The same samples as `deformColumns`, transposed: `[Ho·Wo, kh·kw·C]`, column `k·C + c` holding tap k of channel
+  /// c. The input is first copied channels-last, so each corner of a sample is a run of contiguous channels that the
+  /// gather reads and writes with vector loads and stores; `deformColumns` reads one float per corner per channel.
+  /// For one weight group.
+  private static func deformColumnsByPosition(
+    image: Int, _ input: Tensor, _ offset: Tensor, _ mask: Tensor?, _ d: DeformGeometry,
+    into columns: UnsafeMutablePointer<Float>
+  ) {
+    let g = d.conv
+    let (taps, channels, groupChannels) = (d.taps, g.channels, d.channelsPerOffsetGroup)
+    let channelsLast = PooledScratch<Float>(count: g.inArea * channels)
+    defer { withExtendedLifetime(channelsLast) {} }
+    transposeToChannelsLast(
+      input.data + image * channels * g.inArea, channels: channels, area: g.inArea, into: channelsLast.pointer)
+    let plan = DeformSamplingPlan(image: image, offset, mask, d)
+    let (indices, weights, pixels) = (plan.indices.pointer, plan.weights.pointer, UnsafePointer(channelsLast.pointer))
+    let rowLength = taps * channels
+    Parallel.forEachChunk(g.outArea, costPerItem: rowLength * 4) { positions in
+      for position in positions {
+        for group in 0..<d.offsetGroups {
+          for tap in 0..<taps {
+            let at = ((group * taps + tap) * g.outArea + position) * 4
+            let (index, weight) = (indices + at, weights + at)
+            let firstChannel = group * groupChannels
+            bilinearRun(
+              corners: (
+                pixels + Int(index[0]) * channels + firstChannel, pixels + Int(index[1]) * channels + firstChannel,
+                pixels + Int(index[2]) * channels + firstChannel, pixels + Int(index[3]) * channels + firstChannel
+              ), weights: (weight[0], weight[1], weight[2], weight[3]), count: groupChannels,
+              into: columns + position * rowLength + tap * channels + firstChannel)
+          }
+        }
+      }
+    }
+  }
+
+  /// `destination[i] = Σ weights · corners[i]` over four corners, for `count` contiguous values.
+  @inline(__always)
+  private static func bilinearRun(
+    corners: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>),
+    weights: (Float, Float, Float, Float), count: Int, into destination: UnsafeMutablePointer<Float>
+  ) {
+    let (w0, w1, w2, w3) = (
+      SIMD16<Float>(repeating: weights.0), SIMD16<Float>(repeating: weights.1),
+      SIMD16<Float>(repeating: weights.2), SIMD16<Float>(repeating: weights.3)
+    )
+    func load(_ pointer: UnsafePointer<Float>, _ index: Int) -> SIMD16<Float> {
+      UnsafeRawPointer(pointer + index).loadUnaligned(as: SIMD16<Float>.self)
+    }
+    var index = 0
+    while index + 16 <= count {
+      let value =
+        w0 * load(corners.0, index) + w1 * load(corners.1, index) + w2 * load(corners.2, index)
+        + w3 * load(corners.3, index)
+      UnsafeMutableRawPointer(destination + index).storeBytes(of: value, as: SIMD16<Float>.self)
+      index += 16
+    }
+    while index < count {
+      destination[index] =
+        weights.0 * corners.0[index] + weights.1 * corners.1[index] + weights.2 * corners.2[index]
+        + weights.3 * corners.3[index]
+      index += 1
+    }
+  }
+
+  /// `[C, area]` → `[area, C]`, in tiles of 16 channels by 64 positions, which the cores share: each position's 16
+  /// channels are written as one cache line.
+  private static func transposeToChannelsLast(
+    _ source: UnsafePointer<Float>, channels: Int, area: Int, into destination: UnsafeMutablePointer<Float>
+  ) {
+    let (positionTile, channelTile) = (64, 16)
+    let positionTiles = (area + positionTile - 1) / positionTile
+    Parallel.forEach(positionTiles, costPerItem: positionTile * channels) { block in
+      let positions = block * positionTile..<Swift.min(area, (block + 1) * positionTile)
+      for firstChannel in stride(from: 0, to: channels, by: channelTile) {
+        let channelRange = firstChannel..<Swift.min(channels, firstChannel + channelTile)
+        for position in positions {
+          let target = destination + position * channels
+          for channel in channelRange { target[channel] = source[channel * area + position] }
+        }
+      }
+    }
+  }
+
   private static func deformForward(
-    _ input: Tensor, _ offset: Tensor, _ mask: Tensor?, _ weight: Tensor, _ bias: Tensor?, _ d: DeformGeometry
+    _ input: Tensor, _ offset: Tensor, _ mask: Tensor?, _ weight: Tensor, _ bias: Tensor?, _ d: DeformGeometry,
+    recordsGraph: Bool
   ) -> Tensor {
     let g = d.conv
     let output = Tensor(uninitializedShape: [g.batch, g.outChannels, g.outHeight, g.outWidth])
     let columns = Tensor(uninitializedShape: [g.channels * g.kernelArea, g.outArea])
     let (out, columnData) = (output.mutableData, columns.mutableData)
+    // Gathered by position, the columns need the weight's taps outermost; the reordered copy is cached per weight,
+    // so it is made for inference only, where the weights stay as they are.
+    let tapMajorWeight = recordsGraph || g.groups != 1 ? nil : TapMajorWeights.shared.reordered(weight, taps: d.taps)
     for image in 0..<g.batch {
-      deformColumns(image: image, input, offset, mask, d, into: columnData)
       let outImage = out + image * g.outChannels * g.outArea
       // The product overwrites (beta 0, so it can run on oneDNN); the bias is added per channel afterwards.
-      for group in 0..<g.groups {
+      if let tapMajorWeight {
+        deformColumnsByPosition(image: image, input, offset, mask, d, into: columnData)
         gemm(
-          transposeA: false, transposeB: false, m: g.groupOutChannels, n: g.outArea, k: g.columnRows,
-          a: weight.data + group * g.groupOutChannels * g.columnRows, lda: g.columnRows,
-          b: columnData + group * g.columnRows * g.outArea, ldb: g.outArea,
-          c: outImage + group * g.groupOutChannels * g.outArea, ldc: g.outArea)
+          transposeA: false, transposeB: true, m: g.outChannels, n: g.outArea, k: g.columnRows,
+          a: tapMajorWeight.data, lda: g.columnRows, b: columnData, ldb: g.columnRows, c: outImage, ldc: g.outArea)
+      } else {
+        deformColumns(image: image, input, offset, mask, d, into: columnData)
+        for group in 0..<g.groups {
+          gemm(
+            transposeA: false, transposeB: false, m: g.groupOutChannels, n: g.outArea, k: g.columnRows,
+            a: weight.data + group * g.groupOutChannels * g.columnRows, lda: g.columnRows,
+            b: columnData + group * g.columnRows * g.outArea, ldb: g.outArea,
+            c: outImage + group * g.groupOutChannels * g.outArea, ldc: g.outArea)
+        }
       }
       if let bias {
         let shift = bias.data
@@ -363,5 +415,100 @@ extension Tensor {
       }
     }
     return (inputGrad, offsetGrad, weightGrad, mask == nil ? nil : maskGrad)
+  }
+}
+
+/// The sample corners of one image's deformable convolution: for every (offset group, tap, output position), the
+/// four corner indices into the input plane and their bilinear weights, times the mask, 0 for corners outside the
+/// image. The sample positions depend on the offset group, tap and position only, so the group's channels share them.
+struct DeformSamplingPlan {
+  /// `[G, K, Ho·Wo, 4]` each.
+  let indices: PooledScratch<Int32>, weights: PooledScratch<Float>
+
+  init(image: Int, _ offset: Tensor, _ mask: Tensor?, _ d: Tensor.DeformGeometry) {
+    let g = d.conv
+    let taps = d.taps
+    let (offsets, masks) = (offset.data, mask?.data)
+    let samples = d.offsetGroups * taps * g.outArea
+    (indices, weights) = (PooledScratch<Int32>(count: samples * 4), PooledScratch<Float>(count: samples * 4))
+    let (indexData, weightData) = (indices.pointer, weights.pointer)
+    Parallel.forEach(d.offsetGroups * taps, costPerItem: g.outArea * 16) { groupTap in
+      let (group, tap) = (groupTap / taps, groupTap % taps)
+      let offsetY = offsets + d.offsetStart(image: image, group: group, tap: tap)
+      let offsetX = offsetY + g.outArea
+      let origin = d.tapOrigin(tap)
+      let modulation = masks.map { $0 + d.maskStart(image: image, group: group, tap: tap) }
+      let (slotIndices, slotWeights) = (indexData + groupTap * g.outArea * 4, weightData + groupTap * g.outArea * 4)
+      for y in 0..<g.outHeight {
+        let rowY = Float(y * g.stride.0 + origin.y)
+        for x in 0..<g.outWidth {
+          let position = y * g.outWidth + x
+          let (sampleY, sampleX) = (rowY + offsetY[position], Float(x * g.stride.1 + origin.x) + offsetX[position])
+          let (index, weight) = (slotIndices + position * 4, slotWeights + position * 4)
+          index.update(repeating: 0, count: 4)
+          weight.update(repeating: 0, count: 4)
+          // The bounds of `deformCorners`, and `bilinearValue`'s weights.
+          guard sampleY >= -1 && sampleY < Float(g.height) && sampleX >= -1 && sampleX < Float(g.width) else {
+            continue
+          }
+          let (yFloor, xFloor) = (sampleY.rounded(.down), sampleX.rounded(.down))
+          let (top, left) = (Int(yFloor), Int(xFloor))
+          // The rows' weights carry the mask, so the gathered sum comes out modulated.
+          let (fractionY, scale) = (sampleY - yFloor, modulation?[position] ?? 1)
+          let (ly, hy) = (fractionY * scale, (1 - fractionY) * scale)
+          let lx = sampleX - xFloor
+          let hx = 1 - lx
+          let topValid = top >= 0, bottomValid = top + 1 < g.height
+          let leftValid = left >= 0, rightValid = left + 1 < g.width
+          let corner = top * g.width + left
+          if topValid && leftValid { (index[0], weight[0]) = (Int32(corner), hy * hx) }
+          if topValid && rightValid { (index[1], weight[1]) = (Int32(corner + 1), hy * lx) }
+          if bottomValid && leftValid { (index[2], weight[2]) = (Int32(corner + g.width), ly * hx) }
+          if bottomValid && rightValid { (index[3], weight[3]) = (Int32(corner + g.width + 1), ly * lx) }
+        }
+      }
+    }
+  }
+}
+
+/// Deformable-convolution weights `[O, C, kh, kw]` reordered to `[O, kh, kw, C]` for `deformColumnsByPosition`'s
+/// columns, made once per weight and kept while the weight's storage is alive and unchanged.
+///
+/// An entry holds the weight itself, so an in-place update (an optimizer step, through copy-on-write) writes to a
+/// new storage and no longer matches; entries whose storage only the cache still holds are dropped on each
+/// insertion, and the entries are bounded to `limitFloats` floats (GLIP-L's DyHead needs 14 M).
+final class TapMajorWeights: @unchecked Sendable {
+  static let shared = TapMajorWeights()
+  static let limitFloats = 32 << 20
+
+  private let lock = NSLock()
+  private var entries: [(source: Tensor, reordered: Tensor)] = []
+
+  func reordered(_ weight: Tensor, taps: Int) -> Tensor {
+    lock.lock()
+    defer { lock.unlock() }
+    if let index = entries.firstIndex(where: { $0.source.storage === weight.storage }) {
+      let entry = entries.remove(at: index)
+      entries.append(entry)
+      return entry.reordered
+    }
+    let (outChannels, channels) = (weight.shape[0], weight.count / (weight.shape[0] * taps))
+    let reordered = Tensor(uninitializedShape: [outChannels, taps * channels])
+    let (source, target) = (weight.data, reordered.mutableData)
+    for output in 0..<outChannels {
+      let (from, to) = (source + output * channels * taps, target + output * channels * taps)
+      for channel in 0..<channels {
+        for tap in 0..<taps { to[tap * channels + channel] = from[channel * taps + tap] }
+      }
+    }
+    for index in entries.indices.reversed() where isKnownUniquelyReferenced(&entries[index].source.storage) {
+      entries.remove(at: index)
+    }
+    entries.append((weight, reordered))
+    var floats = entries.reduce(0) { $0 + $1.reordered.count }
+    while floats > Self.limitFloats, entries.count > 1 {
+      floats -= entries.removeFirst().reordered.count
+    }
+    return reordered
   }
 }

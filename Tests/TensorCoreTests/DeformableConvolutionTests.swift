@@ -18,6 +18,36 @@ final class DeformableConvolutionTests: XCTestCase {
     }
   }
 
+  /// Inference gathers the samples by position from a channels-last copy, against reordered weights; a recorded
+  /// forward pass gathers them by channel. Offset groups with channel runs shorter and longer than a vector, a
+  /// stride, dilation and padding, with and without a mask, and a second weight after the first was cached.
+  func testInferenceByPositionMatchesRecordedForward() {
+    let cases: [(channels: Int, offsetGroups: Int, mask: Bool)] = [(20, 2, true), (36, 1, false), (36, 1, true)]
+    for (index, testCase) in cases.enumerated() {
+      let seed = UInt64(10 * index)
+      let input = Tensor.normal([2, testCase.channels, 7, 9], seed: seed)
+      let offset = Tensor.normal([2, 2 * testCase.offsetGroups * 9, 4, 9], seed: seed + 1) * 2
+      let mask = testCase.mask ? Tensor.uniform([2, testCase.offsetGroups * 9, 4, 9], seed: seed + 2) : nil
+      let bias = Tensor.normal([5], seed: seed + 3)
+      for weightSeed in [seed + 4, seed + 5] {
+        let weight = Tensor.normal([5, testCase.channels, 3, 3], seed: weightSeed)
+        func run(_ input: Tensor) -> Tensor {
+          Tensor.deformConv2d(
+            input, offset: offset, weight: weight, bias: bias, mask: mask, stride: (2, 1), padding: (1, 2),
+            dilation: (1, 2))
+        }
+        let inferred = withNoGrad { run(input) }
+        var tracked = input
+        tracked.requiresGrad = true
+        let recorded = run(tracked)
+        XCTAssertEqual(recorded.gradOp, "deform_conv2d")
+        XCTAssertEqual(inferred.shape, [2, 5, 4, 9])
+        let difference = zip(inferred.scalars, recorded.scalars).map { abs($0 - $1) }.max() ?? 1
+        XCTAssertLessThan(difference, 1e-4, "case \(index), weight \(weightSeed)")
+      }
+    }
+  }
+
   func testZeroOffsetsAndUnitMaskEqualConv2d() {
     let input = Tensor.normal([2, 4, 6, 5], seed: 1), weight = Tensor.normal([6, 2, 3, 3], seed: 2)
     let bias = Tensor.normal([6], seed: 3)
