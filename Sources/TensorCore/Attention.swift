@@ -270,7 +270,8 @@ extension Tensor {
     func forEachBatch(_ body: (_ batch: Int, _ rowsInParallel: Bool) -> Void) {
       let work = targetLength * sourceLength * Swift.max(embedding, valueEmbedding, 1)
       if batchCount > 1 && work < 128 * 128 * 128 {
-        Parallel.forEach(batchCount, costPerItem: Swift.max(1, work / 64)) { body($0, false) }
+        // Weighed as work / 64 element operations, MiniLM's twelve 64-token heads stayed on one core.
+        Parallel.forEach(batchCount, costPerItem: Swift.max(1, work / 8)) { body($0, false) }
       } else if batchCount >= 2 * Parallel.coreCount {
         Parallel.forEachBalanced(batchCount) { body($0, false) }
       } else {
