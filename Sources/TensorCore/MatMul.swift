@@ -16,14 +16,17 @@ extension Tensor {
   static func gemm(
     transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
     a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-    beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, rowBias: UnsafePointer<Float>? = nil
+    beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, rowBias: UnsafePointer<Float>? = nil,
+    packableWeight: Tensor? = nil
   ) {
     precondition(rowBias == nil || beta == 0, "gemm: a row bias replaces C, so beta must be 0")
     guard m > 0, n > 0 else { return }
+    let packs = packableWeight != nil && m <= OneDNNMatMul.packedWeightRows
     if k > 0, beta == 0, !BLAS.isInParallelRegion,
       oneDNNProduct(
-        OneDNNMatMul.Key(transposeA, transposeB, m, n, k, lda, ldb, ldc, hasBias: rowBias != nil), alpha: alpha,
-        a: a, b: b, c: c, bias: rowBias)
+        OneDNNMatMul.Key(
+          transposeA, transposeB, m, n, k, lda, ldb, ldc, hasBias: rowBias != nil, packsWeights: packs),
+        alpha: alpha, a: a, b: b, c: c, bias: rowBias, weight: packs ? packableWeight : nil)
     {
       StageClock.countProduct(m: m, n: n, k: k)
       return
@@ -206,12 +209,14 @@ extension Tensor {
       let (outFeatures, inFeatures) = (weight.shape[0], weight.shape[1])
       let rows = elementCount(Array(input.shape.dropLast()))
       let output = Tensor(uninitializedShape: Array(input.shape.dropLast()) + [outFeatures])
+      let packs = rows <= OneDNNMatMul.packedWeightRows
       let key = OneDNNMatMul.Key(
         false, true, rows, outFeatures, inFeatures, inFeatures, inFeatures, outFeatures, hasBias: bias != nil,
-        epilogue: .gelu(clampBound: clampBound))
+        epilogue: .gelu(clampBound: clampBound), packsWeights: packs)
       if rows > 0, inFeatures > 0, !BLAS.isInParallelRegion,
         oneDNNProduct(
-          key, alpha: 1, a: input.data, b: weight.data, c: output.mutableData, bias: bias?.data)
+          key, alpha: 1, a: input.data, b: weight.data, c: output.mutableData, bias: bias?.data,
+          weight: packs ? weight : nil)
       {
         StageClock.countProduct(m: rows, n: outFeatures, k: inFeatures)
         return output
@@ -236,9 +241,11 @@ extension Tensor {
     // From the shape, not count / inFeatures, so that zero input features still give one output row per input row.
     let rows = elementCount(Array(input.shape.dropLast()))
     let output = Tensor(uninitializedShape: Array(input.shape.dropLast()) + [outFeatures])
+    let recordsGraph = GradMode.isEnabled && [input, weight].contains { $0.node != nil }
     gemm(
       transposeA: false, transposeB: true, m: rows, n: outFeatures, k: inFeatures, a: input.data, lda: inFeatures,
-      b: weight.data, ldb: inFeatures, c: output.mutableData, ldc: outFeatures, rowBias: bias?.data)
+      b: weight.data, ldb: inFeatures, c: output.mutableData, ldc: outFeatures, rowBias: bias?.data,
+      packableWeight: recordsGraph ? nil : weight)
     let inputs = [input, weight] + (bias.map { [$0] } ?? [])
     return record("linear", output: output, inputs: inputs) { grad in
       var grads: [Tensor?] = []

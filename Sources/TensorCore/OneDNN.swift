@@ -37,6 +37,13 @@ final class OneDNN: @unchecked Sendable {
   /// The bound on `weightCache`: 64 Mi floats (256 MB), ResNet-101's weights twice over.
   static let weightCacheFloats = 64 << 20
   var failedChainSteps: Set<AnyHashable> = []
+  /// Linear weights in the blocked layout their products chose (`OneDNNMatMul.packedWeightRows`), and the floats
+  /// they hold. Entries are not evicted: once `packedWeightFloats` is reached, further weights are read plain, so a
+  /// model whose weights do not fit is not reordered on every call.
+  var packedWeightEntries: [(source: Tensor, layout: OneDNNLayout, packed: Tensor)] = []
+  var packedWeightCount = 0
+  /// 16 Mi floats (64 MB): all-MiniLM-L6-v2's encoder twice over, about a fifth of BERT-base's.
+  static let packedWeightFloats = 16 << 20
 
   /// The library once loaded, or why it could not be (`GLIP_ONEDNN_LIBRARY` names another file to open).
   static let loaded: Result<OneDNN, LoadError> = {

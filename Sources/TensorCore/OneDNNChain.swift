@@ -19,6 +19,11 @@ final class OneDNNLayout {
     floats = (runtime.api.memory_desc_get_size(descriptor.pointer) + 3) / 4
   }
 
+  /// The layout `descriptor` describes, holding `floats` floats.
+  init(_ runtime: OneDNN, _ descriptor: OneDNN.MemoryDescriptor, floats: Int) {
+    (self.runtime, self.descriptor, self.floats) = (runtime, descriptor, floats)
+  }
+
   /// Plain row-major (`NCHW` for a feature map).
   init(_ runtime: OneDNN, plain dims: [Int]) throws {
     self.runtime = runtime
@@ -162,6 +167,32 @@ extension OneDNN {
       floats -= weightCache.removeFirst().prepared.count
     }
     return prepared
+  }
+
+  /// Whether `weight` has a packed copy, or one of `floats` floats still fits in `packedWeightFloats`; copies whose
+  /// weight only the store still holds (updated or released) are dropped first. The caller holds `lock`.
+  func admitsPackedWeights(_ weight: Tensor, floats: Int) -> Bool {
+    if packedWeightEntries.contains(where: { $0.source.storage === weight.storage }) { return true }
+    for index in packedWeightEntries.indices.reversed()
+    where isKnownUniquelyReferenced(&packedWeightEntries[index].source.storage) {
+      packedWeightCount -= packedWeightEntries.remove(at: index).packed.count
+    }
+    return packedWeightCount + floats <= Self.packedWeightFloats
+  }
+
+  /// `weight` (in `plain`) in the blocked layout `wanted`, reordered on first use and kept while the weight's
+  /// storage is unchanged (as `preparedWeights` keeps convolution weights). The caller holds `lock` and has asked
+  /// `admitsPackedWeights`.
+  func packedWeights(_ weight: Tensor, _ plain: OneDNNLayout, as wanted: OneDNNLayout) throws -> Tensor {
+    if let entry = packedWeightEntries.first(where: {
+      $0.source.storage === weight.storage && $0.layout.matches(wanted.pointer)
+    }) {
+      return entry.packed
+    }
+    let packed = try inLayout(weight, plain, as: wanted)
+    packedWeightEntries.append((weight, wanted, packed))
+    packedWeightCount += packed.count
+    return packed
   }
 
   /// `weight[o, …] · scales[o]` (`weight` itself when `scales` is empty).

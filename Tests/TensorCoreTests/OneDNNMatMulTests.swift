@@ -80,7 +80,8 @@ final class OneDNNMatMulTests: XCTestCase {
       XCTAssertLessThan(
         zip(fused.scalars, expected.scalars).map { abs($0 - $1) }.max() ?? 1, 1e-4, "bound \(bound ?? 0)")
       let key = OneDNNMatMul.Key(
-        false, true, 80, 520, 512, 512, 512, 520, hasBias: true, epilogue: .gelu(clampBound: bound))
+        false, true, 80, 520, 512, 512, 512, 520, hasBias: true, epilogue: .gelu(clampBound: bound),
+        packsWeights: true)
       XCTAssertEqual(OneDNN.shared?.products.contains(key), true, "the product with its post-ops")
       if bound != nil {
         XCTAssertEqual(fused.scalars.max() ?? 0, 0.580_029_5, accuracy: 1e-5, "GELU of the clamp bound")
@@ -97,6 +98,31 @@ final class OneDNNMatMulTests: XCTestCase {
     reference.requiresGrad = true
     Tensor.linear(reference, weight: weight, bias: bias).gelu().sum().backward()
     XCTAssertEqual(tracked.grad?.scalars, reference.grad?.scalars)
+  }
+
+  /// A linear layer of few rows reads its weight from a copy packed once in the product's blocked layout: the
+  /// result matches OpenBLAS's, the copy is made once and reused, and a weight over the store's budget is read plain.
+  func testFewRowsReadAPackedWeight() throws {
+    let runtime = try XCTUnwrap(OneDNN.shared)
+    let input = Tensor.normal([3, 40, 96], seed: 21)
+    let weight = Tensor.normal([130, 96], seed: 22), bias = Tensor.normal([130], seed: 23)
+    let expected = KernelBackend.products.with(.own) { Tensor.linear(input, weight: weight, bias: bias) }
+    func copies() -> Int {
+      runtime.lock.lock()
+      defer { runtime.lock.unlock() }
+      return runtime.packedWeightEntries.filter { $0.source.storage === weight.storage }.count
+    }
+    for _ in 0..<2 {
+      let packed = KernelBackend.products.with(.onednn) { Tensor.linear(input, weight: weight, bias: bias) }
+      XCTAssertLessThan(zip(packed.scalars, expected.scalars).map { abs($0 - $1) }.max() ?? 1, 1e-4)
+      XCTAssertEqual(copies(), 1)
+    }
+    let key = OneDNNMatMul.Key(false, true, 120, 130, 96, 96, 96, 130, hasBias: true, packsWeights: true)
+    XCTAssertEqual(runtime.products.contains(key), true, "the product on the packed layout")
+    runtime.lock.lock()
+    XCTAssertFalse(runtime.admitsPackedWeights(Tensor.zeros([1]), floats: OneDNN.packedWeightFloats + 1))
+    runtime.lock.unlock()
+    XCTAssertEqual(runtime.failedProducts.isEmpty, true)
   }
 
   func testRulePlacesProductsAsMeasured() {
