@@ -487,7 +487,8 @@ final class TapMajorWeights: @unchecked Sendable {
   func reordered(_ weight: Tensor, taps: Int) -> Tensor {
     lock.lock()
     defer { lock.unlock() }
-    if let index = entries.firstIndex(where: { $0.source.storage === weight.storage }) {
+    func isWeight(_ source: Tensor) -> Bool { source.storage === weight.storage && source.shape == weight.shape }
+    if let index = entries.firstIndex(where: { isWeight($0.source) }) {
       let entry = entries.remove(at: index)
       entries.append(entry)
       return entry.reordered
