@@ -185,12 +185,13 @@ extension Tensor {
   ) {
     let g = d.conv
     let (taps, channels, groupChannels) = (d.taps, g.channels, d.channelsPerOffsetGroup)
-    let channelsLast = PooledScratch<Float>(count: g.inArea * channels)
+    let channelsLast = Tensor(uninitializedShape: [g.inArea, channels])
     defer { withExtendedLifetime(channelsLast) {} }
-    transposeToChannelsLast(
-      input.data + image * channels * g.inArea, channels: channels, area: g.inArea, into: channelsLast.pointer)
+    let imageStart = image * channels * g.inArea
+    tiledTransposeCopy(
+      input, into: channelsLast, shape: [g.inArea, channels], strides: [1, g.inArea], offset: imageStart, tiledAxis: 0)
     let plan = DeformSamplingPlan(image: image, offset, mask, d)
-    let (indices, weights, pixels) = (plan.indices.pointer, plan.weights.pointer, UnsafePointer(channelsLast.pointer))
+    let (indices, weights, pixels) = (plan.indices.pointer, plan.weights.pointer, channelsLast.data)
     let rowLength = taps * channels
     Parallel.forEachChunk(g.outArea, costPerItem: rowLength * 4) { positions in
       for position in positions {
@@ -237,25 +238,6 @@ extension Tensor {
         weights.0 * corners.0[index] + weights.1 * corners.1[index] + weights.2 * corners.2[index]
         + weights.3 * corners.3[index]
       index += 1
-    }
-  }
-
-  /// `[C, area]` → `[area, C]`, in tiles of 16 channels by 64 positions, which the cores share: each position's 16
-  /// channels are written as one cache line.
-  private static func transposeToChannelsLast(
-    _ source: UnsafePointer<Float>, channels: Int, area: Int, into destination: UnsafeMutablePointer<Float>
-  ) {
-    let (positionTile, channelTile) = (64, 16)
-    let positionTiles = (area + positionTile - 1) / positionTile
-    Parallel.forEach(positionTiles, costPerItem: positionTile * channels) { block in
-      let positions = block * positionTile..<Swift.min(area, (block + 1) * positionTile)
-      for firstChannel in stride(from: 0, to: channels, by: channelTile) {
-        let channelRange = firstChannel..<Swift.min(channels, firstChannel + channelTile)
-        for position in positions {
-          let target = destination + position * channels
-          for channel in channelRange { target[channel] = source[channel * area + position] }
-        }
-      }
     }
   }
 
@@ -472,44 +454,27 @@ struct DeformSamplingPlan {
 }
 
 /// Deformable-convolution weights `[O, C, kh, kw]` reordered to `[O, kh, kw, C]` for `deformColumnsByPosition`'s
-/// columns, made once per weight and kept while the weight's storage is alive and unchanged.
-///
-/// An entry holds the weight itself, so an in-place update (an optimizer step, through copy-on-write) writes to a
-/// new storage and no longer matches; entries whose storage only the cache still holds are dropped on each
-/// insertion, and the entries are bounded to `limitFloats` floats (GLIP-L's DyHead needs 14 M).
+/// columns, made once per weight (`DerivedWeights`, at most 32 Mi floats; GLIP-L's DyHead needs 14 M).
 final class TapMajorWeights: @unchecked Sendable {
   static let shared = TapMajorWeights()
-  static let limitFloats = 32 << 20
 
   private let lock = NSLock()
-  private var entries: [(source: Tensor, reordered: Tensor)] = []
+  private var store = DerivedWeights<[Int]>(limitFloats: 32 << 20)
 
   func reordered(_ weight: Tensor, taps: Int) -> Tensor {
     lock.lock()
     defer { lock.unlock() }
-    func isWeight(_ source: Tensor) -> Bool { source.storage === weight.storage && source.shape == weight.shape }
-    if let index = entries.firstIndex(where: { isWeight($0.source) }) {
-      let entry = entries.remove(at: index)
-      entries.append(entry)
-      return entry.reordered
-    }
-    let (outChannels, channels) = (weight.shape[0], weight.count / (weight.shape[0] * taps))
-    let reordered = Tensor(uninitializedShape: [outChannels, taps * channels])
-    let (source, target) = (weight.data, reordered.mutableData)
-    for output in 0..<outChannels {
-      let (from, to) = (source + output * channels * taps, target + output * channels * taps)
-      for channel in 0..<channels {
-        for tap in 0..<taps { to[tap * channels + channel] = from[channel * taps + tap] }
+    return store.derived(from: weight, weight.shape, isSame: { $0 == weight.shape }) {
+      let (outChannels, channels) = (weight.shape[0], weight.count / (weight.shape[0] * taps))
+      let reordered = Tensor(uninitializedShape: [outChannels, taps * channels])
+      let (source, target) = (weight.data, reordered.mutableData)
+      for output in 0..<outChannels {
+        let (from, to) = (source + output * channels * taps, target + output * channels * taps)
+        for channel in 0..<channels {
+          for tap in 0..<taps { to[tap * channels + channel] = from[channel * taps + tap] }
+        }
       }
+      return reordered
     }
-    for index in entries.indices.reversed() where isKnownUniquelyReferenced(&entries[index].source.storage) {
-      entries.remove(at: index)
-    }
-    entries.append((weight, reordered))
-    var floats = entries.reduce(0) { $0 + $1.reordered.count }
-    while floats > Self.limitFloats, entries.count > 1 {
-      floats -= entries.removeFirst().reordered.count
-    }
-    return reordered
   }
 }

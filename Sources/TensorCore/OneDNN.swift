@@ -31,18 +31,14 @@ final class OneDNN: @unchecked Sendable {
   var chainConvolutions = LRUCache<OneDNNChainConvolution.Key, OneDNNChainConvolution>(capacity: 256)
   var chainPoolings = LRUCache<OneDNNChainPooling.Key, OneDNNChainPooling>(capacity: 32)
   var layoutReorders: [OneDNNReorder] = []
-  /// Convolution weights scaled and reordered for a chain, least recently used first (`preparedWeights`).
-  var weightCache:
-    [(identity: ObjectIdentifier, source: Tensor, scales: [Float], layout: OneDNNLayout, prepared: Tensor)] = []
-  /// The bound on `weightCache`: 64 Mi floats (256 MB), ResNet-101's weights twice over.
-  static let weightCacheFloats = 64 << 20
+  /// Convolution weights scaled and reordered for a chain (`preparedWeights`), at most 64 Mi floats (256 MB),
+  /// ResNet-101's weights twice over.
+  var weightCache = DerivedWeights<(scales: [Float], layout: OneDNNLayout)>(limitFloats: 64 << 20)
   var failedChainSteps: Set<AnyHashable> = []
-  /// Linear weights in the blocked layout their products chose (`OneDNNMatMul.packedWeightRows`), and the floats
-  /// they hold. Entries are not evicted: once `packedWeightFloats` is reached, further weights are read plain, so a
+  /// Linear weights in the blocked layout their products chose (`OneDNNMatMul.packedWeightRows`). Nothing is
+  /// evicted: once `packedWeightFloats` is reached, further weights are read plain (`admitsPackedWeights`), so a
   /// model whose weights do not fit is not reordered on every call.
-  var packedWeightEntries: [(source: Tensor, layout: OneDNNLayout, packed: Tensor)] = []
-  var packedWeightCount = 0
-  /// 16 Mi floats (64 MB): all-MiniLM-L6-v2's encoder twice over, about a fifth of BERT-base's.
+  var packedWeightStore = DerivedWeights<OneDNNLayout>(limitFloats: .max)
   static let packedWeightFloats = 16 << 20
 
   /// The library once loaded, or why it could not be (`GLIP_ONEDNN_LIBRARY` names another file to open).

@@ -139,60 +139,31 @@ extension OneDNN {
   }
 
   /// `weight` (plain `[O, …]`) times `scale[o]` per output channel (nil: 1), in the layout `wanted`: computed once
-  /// and kept while the weight's storage and the scale's values are unchanged.
-  ///
-  /// An entry holds the weight tensor itself, so that an in-place update of the weights (an optimizer step, through
-  /// copy-on-write) finds its storage shared and writes to a copy: the storage identity then differs, and the entry
-  /// is stale. Stale entries (whose storage only the cache still holds) are dropped on each insertion; the entries
-  /// are bounded to `weightCacheFloats` floats. The caller holds `lock`.
+  /// and kept while the weight's storage and the scale's values are unchanged (`weightCache`). The caller holds
+  /// `lock`.
   func preparedWeights(_ weight: Tensor, scale: Tensor?, _ plain: OneDNNLayout, as wanted: OneDNNLayout) throws
     -> Tensor
   {
-    let identity = ObjectIdentifier(weight.storage)
     let scales = scale?.scalars ?? []
-    if let index = weightCache.firstIndex(where: {
-      $0.identity == identity && $0.scales == scales && $0.layout.matches(wanted.pointer)
-    }) {
-      let entry = weightCache.remove(at: index)
-      weightCache.append(entry)
-      return entry.prepared
-    }
-    let prepared = try inLayout(Self.scaledRows(weight, scales), plain, as: wanted)
-    for index in weightCache.indices.reversed() where isKnownUniquelyReferenced(&weightCache[index].source.storage) {
-      weightCache.remove(at: index)
-    }
-    weightCache.append((identity, weight, scales, wanted, prepared))
-    var floats = weightCache.reduce(0) { $0 + $1.prepared.count }
-    while floats > Self.weightCacheFloats, weightCache.count > 1 {
-      floats -= weightCache.removeFirst().prepared.count
-    }
-    return prepared
+    return try weightCache.derived(
+      from: weight, (scales, wanted), isSame: { $0.scales == scales && $0.layout.matches(wanted.pointer) }
+    ) { try inLayout(Self.scaledRows(weight, scales), plain, as: wanted) }
   }
 
   /// Whether `weight` has a packed copy, or one of `floats` floats still fits in `packedWeightFloats`; copies whose
   /// weight only the store still holds (updated or released) are dropped first. The caller holds `lock`.
   func admitsPackedWeights(_ weight: Tensor, floats: Int) -> Bool {
-    if packedWeightEntries.contains(where: { $0.source.storage === weight.storage }) { return true }
-    for index in packedWeightEntries.indices.reversed()
-    where isKnownUniquelyReferenced(&packedWeightEntries[index].source.storage) {
-      packedWeightCount -= packedWeightEntries.remove(at: index).packed.count
-    }
-    return packedWeightCount + floats <= Self.packedWeightFloats
+    if packedWeightStore.count(derivedFrom: weight) > 0 { return true }
+    packedWeightStore.dropStale()
+    return packedWeightStore.floats + floats <= Self.packedWeightFloats
   }
 
   /// `weight` (in `plain`) in the blocked layout `wanted`, reordered on first use and kept while the weight's
-  /// storage is unchanged (as `preparedWeights` keeps convolution weights). The caller holds `lock` and has asked
-  /// `admitsPackedWeights`.
+  /// storage is unchanged. The caller holds `lock` and has asked `admitsPackedWeights`.
   func packedWeights(_ weight: Tensor, _ plain: OneDNNLayout, as wanted: OneDNNLayout) throws -> Tensor {
-    if let entry = packedWeightEntries.first(where: {
-      $0.source.storage === weight.storage && $0.layout.matches(wanted.pointer)
-    }) {
-      return entry.packed
+    try packedWeightStore.derived(from: weight, wanted, isSame: { $0.matches(wanted.pointer) }) {
+      try inLayout(weight, plain, as: wanted)
     }
-    let packed = try inLayout(weight, plain, as: wanted)
-    packedWeightEntries.append((weight, wanted, packed))
-    packedWeightCount += packed.count
-    return packed
   }
 
   /// `weight[o, …] · scales[o]` (`weight` itself when `scales` is empty).

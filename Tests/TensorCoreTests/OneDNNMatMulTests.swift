@@ -110,7 +110,7 @@ final class OneDNNMatMulTests: XCTestCase {
     func copies() -> Int {
       runtime.lock.lock()
       defer { runtime.lock.unlock() }
-      return runtime.packedWeightEntries.filter { $0.source.storage === weight.storage }.count
+      return runtime.packedWeightStore.count(derivedFrom: weight)
     }
     for _ in 0..<2 {
       let packed = KernelBackend.products.with(.onednn) { Tensor.linear(input, weight: weight, bias: bias) }
