@@ -294,7 +294,8 @@ extension Tensor {
     return offsets
   }
 
-  /// Adds the mask row and the bias row, then a stable softmax in place; a row that is entirely −∞ becomes zeros.
+  /// Adds the mask row and the bias row, then a stable softmax in place; a row that is entirely −∞ becomes zeros, and one
+  /// of NaNs and −∞ only becomes NaN.
   @inline(__always)
   static func softmaxRowInPlace(
     _ row: UnsafeMutablePointer<Float>, count: Int, mask: UnsafePointer<Float>?, maskStride: Int,
@@ -308,33 +309,32 @@ extension Tensor {
     }
     let maximum = rowMaximum(row, count: count)
     guard maximum != -.infinity else {
-      row.update(repeating: 0, count: count)
+      // Every score masked, or NaN (which the maximum passes over): zeros, or NaN as PyTorch gives.
+      let isNaN = (0..<count).contains { row[$0].isNaN }
+      row.update(repeating: isNaN ? .nan : 0, count: count)
       return
     }
-    for column in 0..<count { row[column] = fastExp(row[column] - maximum) }
+    exponentiate(row, minus: maximum, into: row, count: count)
     let inverse = 1 / laneSum(row, count: count)
     for column in 0..<count { row[column] *= inverse }
   }
 
-  /// The largest of `count` values (−∞ for none) over eight independent running maxima, which the compiler can
-  /// keep in vector registers; a single running maximum is one long dependency chain.
+  /// The largest of `count` values (−∞ for none) over sixteen lanes of running maxima, which stay in one vector
+  /// register; a single running maximum is one long dependency chain. NaNs are passed over, as in `x > m ? x : m`.
   @inline(__always)
   static func rowMaximum(_ values: UnsafePointer<Float>, count: Int) -> Float {
-    var (m0, m1, m2, m3) = (-Float.infinity, -Float.infinity, -Float.infinity, -Float.infinity)
-    var (m4, m5, m6, m7) = (m0, m1, m2, m3)
+    var lanes = SIMD16<Float>(repeating: -.infinity)
     var index = 0
-    while index + 8 <= count {
-      let row = values + index
-      (m0, m1, m2, m3) = (
-        row[0] > m0 ? row[0] : m0, row[1] > m1 ? row[1] : m1, row[2] > m2 ? row[2] : m2, row[3] > m3 ? row[3] : m3
-      )
-      (m4, m5, m6, m7) = (
-        row[4] > m4 ? row[4] : m4, row[5] > m5 ? row[5] : m5, row[6] > m6 ? row[6] : m6, row[7] > m7 ? row[7] : m7
-      )
-      index += 8
+    while index + 16 <= count {
+      let next = UnsafeRawPointer(values + index).loadUnaligned(as: SIMD16<Float>.self)
+      lanes.replace(with: next, where: next .> lanes)
+      index += 16
     }
-    var maximum = Swift.max(
-      Swift.max(Swift.max(m0, m1), Swift.max(m2, m3)), Swift.max(Swift.max(m4, m5), Swift.max(m6, m7)))
+    var half = lanes.lowHalf
+    half.replace(with: lanes.highHalf, where: lanes.highHalf .> half)
+    var quarter = half.lowHalf
+    quarter.replace(with: half.highHalf, where: half.highHalf .> quarter)
+    var maximum = Swift.max(Swift.max(quarter[0], quarter[1]), Swift.max(quarter[2], quarter[3]))
     while index < count {
       maximum = Swift.max(maximum, values[index])
       index += 1

@@ -19,7 +19,7 @@ extension Tensor {
       if maximum == -.infinity { maximum = 0 }
       var total: Float = 0
       if inner == 1 {
-        for step in 0..<size { result[step] = Tensor.fastExp(input[step] - maximum) }
+        Tensor.exponentiate(input, minus: maximum, into: result, count: size)
         total = Tensor.laneSum(result, count: size)
       } else {
         for step in 0..<size {
@@ -71,7 +71,8 @@ extension Tensor {
     let x = Swift.min(Swift.max(value, -87.3), 88)
     // Rounded to nearest even by adding and subtracting 1.5·2²³ (exact while |x·log₂e| < 2²²): without SSE4.1's
     // rounding instruction, `rounded(.toNearestOrEven)` is a libm call per element, which stops vectorisation.
-    let n = (x * 1.442_695_04 + 12_582_912) - 12_582_912
+    let roundingSum = x * 1.442_695_04 + 12_582_912
+    let n = roundingSum - 12_582_912
     let r = x - n * 0.693_359_375 + n * 2.121_944_4e-4
     var p: Float = 1.987_569_15e-4
     p = p * r + 1.398_199_95e-3
@@ -80,8 +81,50 @@ extension Tensor {
     p = p * r + 1.666_666_55e-1
     p = p * r + 5.000_000_12e-1
     let y = p * r * r + r + 1
-    let scaled = y * Float(bitPattern: UInt32(bitPattern: Int32(n) + 127) << 23)
+    // 2ⁿ from the rounding sum's bits, 0x4B40_0000 + n: a conversion of n to an integer would trap on NaN.
+    let scaled = y * Float(bitPattern: (roundingSum.bitPattern &- (0x4B40_0000 - 127)) &<< 23)
     return value < -87.3 ? 0 : (value > 88.7 ? .infinity : (value.isNaN ? value : scaled))
+  }
+
+  /// `fastExp` on sixteen lanes, with the same operations in the same order, so each lane gets the scalar's bits.
+  @inline(__always)
+  static func fastExp(_ value: SIMD16<Float>) -> SIMD16<Float> {
+    let x = pointwiseMin(pointwiseMax(value, SIMD16(repeating: -87.3)), SIMD16(repeating: 88))
+    let roundingSum = x * 1.442_695_04 + 12_582_912
+    let n = roundingSum - 12_582_912
+    let r = x - n * 0.693_359_375 + n * 2.121_944_4e-4
+    var p = SIMD16<Float>(repeating: 1.987_569_15e-4)
+    p = p * r + 1.398_199_95e-3
+    p = p * r + 8.333_451_9e-3
+    p = p * r + 4.166_579_59e-2
+    p = p * r + 1.666_666_55e-1
+    p = p * r + 5.000_000_12e-1
+    let y = p * r * r + r + 1
+    let exponentBits = (unsafeBitCast(roundingSum, to: SIMD16<UInt32>.self) &- (0x4B40_0000 - 127)) &<< 23
+    var result = y * unsafeBitCast(exponentBits, to: SIMD16<Float>.self)
+    result.replace(with: value, where: value .!= value)
+    result.replace(with: .infinity, where: value .> 88.7)
+    result.replace(with: 0, where: value .< -87.3)
+    return result
+  }
+
+  /// `destination[i] = fastExp(source[i] − shift)` for `count` values, sixteen at a time (in place when the two are
+  /// the same).
+  @inline(__always)
+  static func exponentiate(
+    _ source: UnsafePointer<Float>, minus shift: Float, into destination: UnsafeMutablePointer<Float>, count: Int
+  ) {
+    var index = 0
+    let shifts = SIMD16<Float>(repeating: shift)
+    while index + 16 <= count {
+      let values = UnsafeRawPointer(source + index).loadUnaligned(as: SIMD16<Float>.self)
+      UnsafeMutableRawPointer(destination + index).storeBytes(of: fastExp(values - shifts), as: SIMD16<Float>.self)
+      index += 16
+    }
+    while index < count {
+      destination[index] = fastExp(source[index] - shift)
+      index += 1
+    }
   }
 
   /// Σ values over eight lanes (a fixed order).
