@@ -4,6 +4,23 @@ import TensorCoreTestSupport
 import XCTest
 
 final class BertLayerTests: XCTestCase {
+  /// A batch without padding gets no additive mask, which gives the bits a mask of zeros gives, in inference and
+  /// with gradients.
+  func testAnUnpaddedBatchAddsNoMask() {
+    var configuration = BertConfiguration()
+    (configuration.hiddenSize, configuration.heads, configuration.intermediateSize) = (8, 2, 16)
+    var generator = SeededGenerator(seed: 5)
+    let layer = BertLayer(configuration, generator: &generator)
+    layer.eval()
+    XCTAssertNil(BertLayer.additiveMask(Tensor.ones([2, 5])), "no padding, nothing to add")
+    var hidden = Tensor.normal([2, 5, 8], seed: 6)
+    let zeros = Tensor.zeros([2, 1, 1, 5])
+    XCTAssertEqual(
+      withNoGrad { layer(hidden, additiveMask: nil) }.scalars, withNoGrad { layer(hidden, additiveMask: zeros) }.scalars)
+    hidden.requiresGrad = true
+    XCTAssertEqual(layer(hidden, additiveMask: nil).scalars, layer(hidden, additiveMask: zeros).scalars)
+  }
+
   /// In inference the query, key and value run as one stacked product; the stack follows every change of the
   /// weights, so it always gives what the three layers give.
   func testStackedProjectionsFollowWeightUpdates() {
@@ -14,6 +31,7 @@ final class BertLayerTests: XCTestCase {
     layer.eval()
     let hidden = Tensor.normal([2, 5, 8], seed: 2)
     let mask = BertLayer.additiveMask(Tensor(shape: [2, 5], values: [1, 1, 1, 1, 0, 1, 1, 1, 0, 0]))
+    XCTAssertNotNil(mask)
     func check(_ label: String) {
       let stacked = withNoGrad { layer(hidden, additiveMask: mask) }
       let separate = layer(hidden, additiveMask: mask)

@@ -179,9 +179,12 @@ public final class BertLayer: Module {
     return values.clamp(min: -clamp, max: clamp)
   }
 
-  /// `[B, T]` 0/1 attention mask → additive `[B, 1, 1, T]` (HF: (1 − mask) · most negative float).
-  public static func additiveMask(_ mask: Tensor) -> Tensor {
-    ((1 - mask) * -Float.greatestFiniteMagnitude).reshaped([mask.shape[0], 1, 1, mask.shape[1]])
+  /// `[B, T]` 0/1 attention mask → additive `[B, 1, 1, T]` (HF: (1 − mask) · most negative float), or nil when
+  /// every token is attended: adding zeros changes no score, and each layer would otherwise add them to all of its
+  /// `[B, heads, T, T]` scores.
+  public static func additiveMask(_ mask: Tensor) -> Tensor? {
+    guard mask.scalars.contains(where: { $0 != 1 }) else { return nil }
+    return ((1 - mask) * -Float.greatestFiniteMagnitude).reshaped([mask.shape[0], 1, 1, mask.shape[1]])
   }
 }
 
