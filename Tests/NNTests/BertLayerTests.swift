@@ -16,7 +16,8 @@ final class BertLayerTests: XCTestCase {
     var hidden = Tensor.normal([2, 5, 8], seed: 6)
     let zeros = Tensor.zeros([2, 1, 1, 5])
     XCTAssertEqual(
-      withNoGrad { layer(hidden, additiveMask: nil) }.scalars, withNoGrad { layer(hidden, additiveMask: zeros) }.scalars)
+      withNoGrad { layer(hidden, additiveMask: nil) }.scalars, withNoGrad { layer(hidden, additiveMask: zeros) }.scalars
+    )
     hidden.requiresGrad = true
     XCTAssertEqual(layer(hidden, additiveMask: nil).scalars, layer(hidden, additiveMask: zeros).scalars)
   }
