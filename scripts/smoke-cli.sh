@@ -72,6 +72,11 @@ if "$GLIP" train --confg "$work/smoke.yaml" --out "$work/bad" > /dev/null 2> "$w
   echo "smoke: a mistyped flag was accepted" >&2; exit 1
 fi
 grep -q -- "--config" "$work/flag.txt"
+# A mistyped option with a separate value is named as such, not its value taken for a bench case.
+if "$GLIP" bench minilm --tokns 64 > /dev/null 2> "$work/flag.txt"; then
+  echo "smoke: a mistyped bench option was accepted" >&2; exit 1
+fi
+grep -q "Unknown option '--tokns'. Did you mean '--tokens'?" "$work/flag.txt"
 printf 'model:\n  backbone: {type: mobilenet_v2\n' > "$work/broken.yaml"
 status=0
 "$GLIP" train --config "$work/broken.yaml" --out "$work/bad" > /dev/null 2> "$work/broken.txt" || status=$?

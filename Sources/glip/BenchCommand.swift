@@ -46,7 +46,19 @@ struct BenchCommand: ParsableCommand {
   var json = false
 
   func validate() throws {
-    for name in cases {
+    guard repetitions > 0 else { throw ValidationError("--repeat must be positive, got \(repetitions)") }
+    guard warmup >= 0 else { throw ValidationError("--warmup must not be negative, got \(warmup)") }
+    for (name, value) in [("batch", batch), ("size", size), ("tokens", tokens), ("width", width)] {
+      if let value, value <= 0 { throw ValidationError("--\(name) must be positive, got \(value)") }
+    }
+    if output != nil && cases.count != 1 { throw ValidationError("--output needs exactly one case") }
+  }
+
+  /// The cases named, checked here rather than in `validate()`: the argument parser reports a mistyped option
+  /// (`--tokns 64`) only after validation, and its value would otherwise be refused first as a case named "64".
+  private func selectedCases() throws -> [BenchCase] {
+    guard !cases.isEmpty else { return BenchCase.all.filter { !train || $0.trains } }
+    return try cases.map { name in
       guard let benchCase = BenchCase.named(name) else {
         throw ValidationError(
           "unknown bench case '\(name)'; known cases: \(BenchCase.all.map(\.name).joined(separator: ", "))")
@@ -56,18 +68,12 @@ struct BenchCommand: ParsableCommand {
           "bench case '\(name)' has no training step; cases with --train: "
             + BenchCase.all.filter(\.trains).map(\.name).joined(separator: ", "))
       }
+      return benchCase
     }
-    guard repetitions > 0 else { throw ValidationError("--repeat must be positive, got \(repetitions)") }
-    guard warmup >= 0 else { throw ValidationError("--warmup must not be negative, got \(warmup)") }
-    for (name, value) in [("batch", batch), ("size", size), ("tokens", tokens), ("width", width)] {
-      if let value, value <= 0 { throw ValidationError("--\(name) must be positive, got \(value)") }
-    }
-    if output != nil && cases.count != 1 { throw ValidationError("--output needs exactly one case") }
   }
 
   func run() throws {
-    let selected =
-      cases.isEmpty ? BenchCase.all.filter { !train || $0.trains } : cases.compactMap { BenchCase.named($0) }
+    let selected = try selectedCases()
     if !json {
       print("OpenBLAS kernel: \(OpenBLASKernel.selection.summary), products split over \(Parallel.coreCount) threads")
       print("Matrix products (GLIP_GEMM_BACKEND): \(KernelBackend.products.summary)")
