@@ -330,6 +330,7 @@ extension Tensor {
       lanes.replace(with: next, where: next .> lanes)
       index += 16
     }
+    // Halved twice rather than `lanes.max()`, which compiled to sixteen scalar compares through the stack.
     var half = lanes.lowHalf
     half.replace(with: lanes.highHalf, where: lanes.highHalf .> half)
     var quarter = half.lowHalf
